@@ -1,0 +1,197 @@
+import { Clock } from './clock';
+import { firstAfter, Ledger, MemoryLedger, Spend } from './ledger';
+import { LimitName, Limits, settingOf } from './limits';
+
+export interface BudgetOptions {
+  /** Length of the per-minute window (shortened only in tests). */
+  readonly windowMs: number;
+  /** Length of the per-day window. */
+  readonly dayMs: number;
+  /** Extra time a spent unit stays spent, covering the delay before the server admits a request. */
+  readonly marginMs: number;
+}
+
+export const DEFAULT_BUDGET_OPTIONS: BudgetOptions = { windowMs: 60_000, dayMs: 86_400_000, marginMs: 1_000 };
+
+/** One admitted send: what it holds until it settles and releases. */
+export interface Admission {
+  readonly spendId: number;
+  readonly at: number;
+  tokens: number;
+  released: boolean;
+}
+
+export interface Wait {
+  /** Milliseconds until the cost fits; Infinity when only a finishing send can make room. */
+  readonly ms: number;
+  /** The limit that holds it back longest, or null when it fits now. */
+  readonly limit: LimitName | null;
+}
+
+export interface BudgetSnapshot {
+  readonly limits: Limits;
+  readonly requestsUsed: number;
+  readonly tokensUsed: number;
+  readonly tokensUsedToday: number;
+  readonly inFlight: number;
+  /** When the oldest unit of the minute window comes back, if any is spent. */
+  readonly nextReturnAt: number | undefined;
+}
+
+/**
+ * The per-minute, per-day and concurrency budget of one account. A spent unit comes back one
+ * window (plus a margin) after it was spent, so no window-length span ever holds more than a
+ * limit's capacity: safe against rolling-window, fixed-window and token-bucket servers alike.
+ */
+export class Budget {
+  private inFlight = 0;
+
+  constructor(
+    private limits: Limits,
+    private readonly clock: Clock,
+    private readonly ledger: Ledger = new MemoryLedger(),
+    private readonly options: BudgetOptions = DEFAULT_BUDGET_OPTIONS,
+  ) {}
+
+  get currentLimits(): Limits {
+    return this.limits;
+  }
+
+  /** New limits apply at once; what was spent stays spent. */
+  setLimits(limits: Limits): void {
+    this.limits = limits;
+  }
+
+  /** Why a send of this many tokens can never be admitted under the current limits, if so. */
+  impossibleReason(tokens: number): string | undefined {
+    const { tokensPerMinute, tokensPerDay } = this.limits;
+    if (tokens > tokensPerMinute) {
+      return `needs ${tokens} tokens but ${settingOf('tokensPerMinute')} is ${tokensPerMinute} (${tokens - tokensPerMinute} over)`;
+    }
+    if (tokensPerDay > 0 && tokens > tokensPerDay) {
+      return `needs ${tokens} tokens but ${settingOf('tokensPerDay')} is ${tokensPerDay} (${tokens - tokensPerDay} over)`;
+    }
+    return undefined;
+  }
+
+  /** How long until a send of `tokens` fits every limit at once. */
+  waitFor(tokens: number): Wait {
+    const now = this.clock.now();
+    const concurrencyFull = this.limits.concurrency > 0 && this.inFlight >= this.limits.concurrency;
+    const wait = this.planWait(this.ledger.since(this.dayStart(now)), now, tokens);
+    if (concurrencyFull) return { ms: Infinity, limit: 'concurrency' };
+    return wait;
+  }
+
+  /** Takes the units of one send. Only call when waitFor(tokens).ms is 0. */
+  admit(tokens: number): Admission {
+    const at = this.clock.now();
+    if (this.waitFor(tokens).ms !== 0) throw new Error('Budget.admit called for a send that does not fit');
+    this.inFlight++;
+    this.prune(at);
+    return { spendId: this.ledger.record(at, 1, tokens), at, tokens, released: false };
+  }
+
+  /** Corrects the recorded cost of an admission, once the server has said what it charged. */
+  settle(admission: Admission, tokens: number): void {
+    admission.tokens = tokens;
+    this.ledger.correct(admission.spendId, tokens);
+  }
+
+  /** Frees the concurrency slot of a send that ended (answered, failed or cancelled); idempotent. */
+  release(admission: Admission): void {
+    if (admission.released) return;
+    admission.released = true;
+    this.inFlight--;
+  }
+
+  snapshot(): BudgetSnapshot {
+    const now = this.clock.now();
+    const minute = this.ledger.since(now - this.minuteSpan);
+    const day = this.limits.tokensPerDay > 0 ? this.ledger.since(now - this.daySpan) : minute;
+    return {
+      limits: this.limits,
+      requestsUsed: sum(minute, 'requests'),
+      tokensUsed: sum(minute, 'tokens'),
+      tokensUsedToday: sum(day, 'tokens'),
+      inFlight: this.inFlight,
+      nextReturnAt: minute.length ? minute[0].at + this.minuteSpan : undefined,
+    };
+  }
+
+  /**
+   * Admission times for sends of the given sizes, queued in this order behind `notBefore`,
+   * assuming each goes out as soon as it fits. `undefined` from the first one that would have to
+   * wait for a running send to finish (concurrency), since nobody knows when that will be.
+   */
+  plan(tokens: readonly number[], notBefore: number): (number | undefined)[] {
+    const now = this.clock.now();
+    const spends: Spend[] = [...this.ledger.since(this.dayStart(now))];
+    const etas: (number | undefined)[] = [];
+    let t = Math.max(now, notBefore);
+    let running = this.inFlight;
+    for (const cost of tokens) {
+      if (this.limits.concurrency > 0 && running >= this.limits.concurrency) break;
+      t += this.planWait(spends, t, cost).ms;
+      etas.push(t);
+      spends.push({ id: 0, at: t, requests: 1, tokens: cost });
+      running++;
+    }
+    while (etas.length < tokens.length) etas.push(undefined);
+    return etas;
+  }
+
+  private get minuteSpan(): number {
+    return this.options.windowMs + this.options.marginMs;
+  }
+
+  private get daySpan(): number {
+    return this.options.dayMs + this.options.marginMs;
+  }
+
+  private dayStart(now: number): number {
+    return now - (this.limits.tokensPerDay > 0 ? this.daySpan : this.minuteSpan);
+  }
+
+  /** Longest wait over the windowed limits, for spends sorted by time. */
+  private planWait(spends: readonly Spend[], now: number, tokens: number): Wait {
+    const { requestsPerMinute, tokensPerMinute, tokensPerDay } = this.limits;
+    const minute = spends.slice(firstAfter(spends, now - this.minuteSpan));
+    let best: Wait = { ms: 0, limit: null };
+    const consider = (limit: LimitName, window: readonly Spend[], span: number, key: 'requests' | 'tokens', capacity: number, cost: number) => {
+      const ms = timeUntilRoom(window, now, span, key, capacity, cost);
+      if (ms > best.ms) best = { ms, limit };
+    };
+    consider('requestsPerMinute', minute, this.minuteSpan, 'requests', requestsPerMinute, 1);
+    consider('tokensPerMinute', minute, this.minuteSpan, 'tokens', tokensPerMinute, tokens);
+    if (tokensPerDay > 0) {
+      const day = spends.slice(firstAfter(spends, now - this.daySpan));
+      consider('tokensPerDay', day, this.daySpan, 'tokens', tokensPerDay, tokens);
+    }
+    return best;
+  }
+
+  private prune(now: number): void {
+    this.ledger.prune(now - Math.max(this.minuteSpan, this.limits.tokensPerDay > 0 ? this.daySpan : 0));
+  }
+}
+
+/**
+ * Milliseconds until `cost` more fits under `capacity`, given the spends inside the window (oldest
+ * first) that each come back `span` after they were taken. Infinity if it can never fit.
+ */
+function timeUntilRoom(window: readonly Spend[], now: number, span: number, key: 'requests' | 'tokens', capacity: number, cost: number): number {
+  let excess = sum(window, key) + cost - capacity;
+  if (excess <= 0) return 0;
+  for (const spend of window) {
+    excess -= spend[key];
+    if (excess <= 0) return spend.at + span - now;
+  }
+  return Infinity;
+}
+
+function sum(spends: readonly Spend[], key: 'requests' | 'tokens'): number {
+  let total = 0;
+  for (const s of spends) total += s[key];
+  return total;
+}

@@ -1,0 +1,66 @@
+/**
+ * What was spent, and when. Kept behind this small interface so that the record can later be
+ * shared between windows and machines; the budget only appends, corrects and reads it.
+ */
+export interface Spend {
+  readonly id: number;
+  /** When the units were taken (clock milliseconds). */
+  readonly at: number;
+  readonly requests: number;
+  readonly tokens: number;
+}
+
+export interface Ledger {
+  /** Records a spend and returns its id. */
+  record(at: number, requests: number, tokens: number): number;
+  /** Replaces the token amount of an earlier spend (a settle); unknown ids are ignored. */
+  correct(id: number, tokens: number): void;
+  /** Spends taken after `since`, oldest first. */
+  since(since: number): readonly Spend[];
+  /** Forgets spends taken at or before `before`. */
+  prune(before: number): void;
+}
+
+export class MemoryLedger implements Ledger {
+  private spends: Spend[] = [];
+  private nextId = 1;
+
+  record(at: number, requests: number, tokens: number): number {
+    const spend = { id: this.nextId++, at, requests, tokens };
+    // Appends are in time order in practice; keep the list sorted if a late one arrives.
+    let i = this.spends.length;
+    while (i > 0 && this.spends[i - 1].at > at) i--;
+    this.spends.splice(i, 0, spend);
+    return spend.id;
+  }
+
+  correct(id: number, tokens: number): void {
+    const i = this.spends.findIndex((s) => s.id === id);
+    if (i >= 0) this.spends[i] = { ...this.spends[i], tokens };
+  }
+
+  since(since: number): readonly Spend[] {
+    return this.spends.slice(this.firstAfter(since));
+  }
+
+  prune(before: number): void {
+    const keep = this.firstAfter(before);
+    if (keep > 0) this.spends = this.spends.slice(keep);
+  }
+
+  private firstAfter(t: number): number {
+    return firstAfter(this.spends, t);
+  }
+}
+
+/** Index of the first spend taken after `t` in a time-sorted list. */
+export function firstAfter(spends: readonly Spend[], t: number): number {
+  let lo = 0;
+  let hi = spends.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (spends[mid].at <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,317 @@
+import { Admission, Budget } from './budget';
+import { Clock } from './clock';
+import { LimitName } from './limits';
+
+/** What the queue should do about a failed attempt; the composition root maps client errors to this. */
+export type Verdict =
+  /** The server refused for rate: pause all dispatch (for `afterMs`, or a backoff) and retry first. */
+  | { readonly action: 'pause'; readonly afterMs?: number; readonly evidence: string }
+  /** The server is overloaded or failing: back off exponentially with jitter and retry first. */
+  | { readonly action: 'backoff'; readonly evidence: string }
+  | { readonly action: 'fail' };
+
+export interface SendOutcome<T> {
+  readonly value: T;
+  /** The server's `usage.prompt_tokens`, to settle the admission's cost. */
+  readonly promptTokens?: number;
+}
+
+export interface SendSpec<T> {
+  readonly label: string;
+  readonly promptTokens: number;
+  readonly maxTokens: number;
+  /** The model's context window, when known. */
+  readonly contextWindow?: number;
+  run(signal: AbortSignal, attempt: number): Promise<SendOutcome<T>>;
+}
+
+export interface QueueOptions {
+  /** Most sends that may wait at once. */
+  readonly maxLength: number;
+  /** Longest a send may wait before it is given up. */
+  readonly maxWaitMs: number;
+  /** Attempts per send, the first included, when the server refuses or fails. */
+  readonly maxAttempts: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
+  maxLength: 20,
+  maxWaitMs: 15 * 60_000,
+  maxAttempts: 5,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 60_000,
+};
+
+export type RejectReason = 'impossible' | 'queueFull' | 'waitTooLong' | 'timedOut' | 'cancelled';
+
+/** A send the queue gave up on (or never took); the message says why and what to change. */
+export class SendRejected extends Error {
+  constructor(readonly reason: RejectReason, message: string) {
+    super(message);
+    this.name = 'SendRejected';
+  }
+}
+
+export interface Ticket<T> {
+  readonly id: number;
+  readonly result: Promise<T>;
+}
+
+export interface QueueEntryView {
+  readonly id: number;
+  readonly label: string;
+  readonly tokens: number;
+  readonly enqueuedAt: number;
+  readonly state: 'waiting' | 'running';
+  /** When it is expected to go out; undefined while that depends on a running send finishing. */
+  readonly eta: number | undefined;
+  readonly attempt: number;
+}
+
+export interface ServerRefusal {
+  readonly at: number;
+  readonly evidence: string;
+  readonly until: number;
+}
+
+interface Entry<T> {
+  readonly id: number;
+  readonly spec: SendSpec<T>;
+  readonly tokens: number;
+  readonly enqueuedAt: number;
+  state: 'waiting' | 'running';
+  attempt: number;
+  cancelled: boolean;
+  controller?: AbortController;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Sends wait here, in order, until the budget has room for the head. One timer is set for the
+ * moment the head will fit (or a pause ends, or a wait runs out); nothing polls.
+ */
+export class SendQueue<T> {
+  private waiting: Entry<T>[] = [];
+  private readonly running = new Map<number, Entry<T>>();
+  private nextId = 1;
+  private pausedUntil = 0;
+  private lastRefusal: ServerRefusal | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly budget: Budget,
+    private readonly clock: Clock,
+    private readonly classify: (error: unknown) => Verdict,
+    private options: QueueOptions = DEFAULT_QUEUE_OPTIONS,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Queues a send, or throws SendRejected at once when it could never go or would wait too long. */
+  enqueue(spec: SendSpec<T>): Ticket<T> {
+    const tokens = spec.promptTokens + spec.maxTokens;
+    const impossible = this.impossibleReason(spec, tokens);
+    if (impossible) throw new SendRejected('impossible', `This prompt can never be sent: it ${impossible}.`);
+    if (this.waiting.length >= this.options.maxLength) {
+      throw new SendRejected(
+        'queueFull',
+        `${this.waiting.length} sends are already waiting, the most kimiBudget.queue.maxLength allows. Wait for some to go, cancel some with "Kimi: Show Send Queue", or raise the setting.`,
+      );
+    }
+    let resolve!: (value: T) => void;
+    let reject!: (error: unknown) => void;
+    const result = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const entry: Entry<T> = { id: this.nextId++, spec, tokens, enqueuedAt: this.clock.now(), state: 'waiting', attempt: 0, cancelled: false, resolve, reject };
+    this.waiting.push(entry);
+    const eta = this.budget.plan(this.waiting.map((e) => e.tokens), this.pausedUntil)[this.waiting.length - 1];
+    if (eta !== undefined && eta - entry.enqueuedAt > this.options.maxWaitMs) {
+      this.waiting.pop();
+      throw new SendRejected(
+        'waitTooLong',
+        `This send would wait about ${seconds(eta - entry.enqueuedAt)} s for budget, longer than kimiBudget.queue.maxWaitSeconds (${seconds(this.options.maxWaitMs)} s). Send less at once, or raise the setting.`,
+      );
+    }
+    this.pump();
+    return { id: entry.id, result };
+  }
+
+  /** Cancels a waiting send (removed) or a running one (aborted; its units stay spent). */
+  cancel(id: number): boolean {
+    const i = this.waiting.findIndex((e) => e.id === id);
+    if (i >= 0) {
+      const [entry] = this.waiting.splice(i, 1);
+      entry.reject(new SendRejected('cancelled', 'The send was cancelled before it went out; no budget was spent.'));
+      this.pump();
+      return true;
+    }
+    const entry = this.running.get(id);
+    if (!entry) return false;
+    entry.cancelled = true;
+    entry.controller?.abort();
+    return true;
+  }
+
+  /** Waiting and running sends, waiting ones in order with their expected start. */
+  entries(): QueueEntryView[] {
+    const etas = this.budget.plan(this.waiting.map((e) => e.tokens), this.pausedUntil);
+    const view = (e: Entry<T>, eta: number | undefined): QueueEntryView => ({
+      id: e.id, label: e.spec.label, tokens: e.tokens, enqueuedAt: e.enqueuedAt, state: e.state, eta, attempt: e.attempt,
+    });
+    return [...[...this.running.values()].map((e) => view(e, undefined)), ...this.waiting.map((e, i) => view(e, etas[i]))];
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** The server's last refusal, kept visible; `until` is when dispatch resumes. */
+  get refusal(): ServerRefusal | undefined {
+    return this.lastRefusal;
+  }
+
+  /** What holds the head back right now, if anything. */
+  get headHeldBy(): LimitName | 'serverPause' | undefined {
+    if (!this.waiting.length) return undefined;
+    if (this.clock.now() < this.pausedUntil) return 'serverPause';
+    return this.budget.waitFor(this.waiting[0].tokens).limit ?? undefined;
+  }
+
+  setOptions(options: QueueOptions): void {
+    this.options = options;
+    this.pump();
+  }
+
+  /** Re-plans after the limits changed: sends that can no longer fit fail, the timer is reset. */
+  replan(): void {
+    this.pump();
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Stops the timer and fails every waiting send; running ones are aborted. */
+  dispose(): void {
+    this.cancelTimer?.();
+    for (const entry of this.waiting.splice(0)) {
+      entry.reject(new SendRejected('cancelled', 'The send was cancelled because the extension stopped.'));
+    }
+    for (const id of [...this.running.keys()]) this.cancel(id);
+    this.listeners.clear();
+  }
+
+  private impossibleReason(spec: SendSpec<T>, tokens: number): string | undefined {
+    if (spec.contextWindow !== undefined && tokens > spec.contextWindow) {
+      return `needs ${spec.promptTokens} prompt tokens + ${spec.maxTokens} max output tokens = ${tokens}, above the model's context window of ${spec.contextWindow} (${tokens - spec.contextWindow} over); shorten the prompt or lower kimiBudget.maxOutputTokens`;
+    }
+    return this.budget.impossibleReason(tokens);
+  }
+
+  /** Starts every send that fits now, then sets one timer for the next moment something can change. */
+  private pump(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    const now = this.clock.now();
+    this.failWaiting((e) => now - e.enqueuedAt >= this.options.maxWaitMs, (e) =>
+      new SendRejected('timedOut', `The send waited ${seconds(now - e.enqueuedAt)} s without going out, the most kimiBudget.queue.maxWaitSeconds allows; send it again or raise the setting.`));
+    this.failWaiting((e) => this.budget.impossibleReason(e.tokens) !== undefined, (e) =>
+      new SendRejected('impossible', `This prompt can no longer be sent under the new limits: it ${this.budget.impossibleReason(e.tokens)}.`));
+    let wake = Infinity;
+    while (this.waiting.length) {
+      const head = this.waiting[0];
+      if (now < this.pausedUntil) {
+        wake = this.pausedUntil - now;
+        break;
+      }
+      const wait = this.budget.waitFor(head.tokens);
+      if (wait.ms > 0) {
+        wake = wait.ms;
+        break;
+      }
+      this.waiting.shift();
+      this.start(head, this.budget.admit(head.tokens));
+    }
+    for (const entry of this.waiting) wake = Math.min(wake, entry.enqueuedAt + this.options.maxWaitMs - now);
+    if (wake !== Infinity) this.cancelTimer = this.clock.setTimer(Math.max(0, wake), () => this.pump());
+    this.emit();
+  }
+
+  private failWaiting(doomed: (entry: Entry<T>) => boolean, error: (entry: Entry<T>) => SendRejected): void {
+    const failing = this.waiting.filter(doomed);
+    if (!failing.length) return;
+    this.waiting = this.waiting.filter((e) => !failing.includes(e));
+    for (const entry of failing) entry.reject(error(entry));
+  }
+
+  private start(entry: Entry<T>, admission: Admission): void {
+    entry.state = 'running';
+    entry.attempt++;
+    entry.controller = new AbortController();
+    this.running.set(entry.id, entry);
+    let run: Promise<SendOutcome<T>>;
+    try {
+      run = entry.spec.run(entry.controller.signal, entry.attempt);
+    } catch (error) {
+      run = Promise.reject(error);
+    }
+    run.then(
+      (outcome) => {
+        if (outcome.promptTokens !== undefined && outcome.promptTokens > 0) {
+          this.budget.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
+        }
+        this.finish(entry, admission);
+        entry.resolve(outcome.value);
+      },
+      (error: unknown) => {
+        this.finish(entry, admission);
+        if (entry.cancelled) {
+          entry.reject(new SendRejected('cancelled', 'The send was cancelled while the answer was arriving; its budget stays spent.'));
+        } else if (!this.retry(entry, this.classify(error))) {
+          entry.reject(error);
+        }
+      },
+    ).finally(() => this.pump());
+  }
+
+  private finish(entry: Entry<T>, admission: Admission): void {
+    this.budget.release(admission);
+    this.running.delete(entry.id);
+  }
+
+  /** Puts a refused send back at the head behind a pause; false when it should not be retried. */
+  private retry(entry: Entry<T>, verdict: Verdict): boolean {
+    if (verdict.action === 'fail' || entry.attempt >= this.options.maxAttempts) return false;
+    const now = this.clock.now();
+    const delay = verdict.action === 'pause' && verdict.afterMs !== undefined ? verdict.afterMs : this.backoff(entry.attempt);
+    this.pausedUntil = Math.max(this.pausedUntil, now + delay);
+    this.lastRefusal = { at: now, evidence: verdict.evidence, until: this.pausedUntil };
+    entry.state = 'waiting';
+    this.waiting.unshift(entry);
+    return true;
+  }
+
+  /** Exponential backoff with "equal jitter": half fixed, half random. */
+  private backoff(attempt: number): number {
+    const exp = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
+    return exp / 2 + this.random() * (exp / 2);
+  }
+
+  private emit(): void {
+    for (const listener of this.listeners) listener();
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.ceil(ms / 1000);
+}
