@@ -1,0 +1,64 @@
+import * as assert from 'node:assert/strict';
+import { DEFAULTS, parseConfig } from '../../src/core/config';
+import { actualCost, formatUsd, maxCost, priceOf } from '../../src/core/cost';
+
+const from = (settings: Record<string, unknown>) => parseConfig((key) => settings[key]);
+
+describe('parseConfig', () => {
+  it('gives the contract defaults when nothing is set', () => {
+    const { config, problems } = from({});
+    assert.deepEqual(problems, []);
+    assert.equal(config.baseUrl, 'https://api.moonshot.ai/v1');
+    assert.equal(config.model, 'kimi-k2.6');
+    assert.deepEqual(config.limits, { requestsPerMinute: 120, tokensPerMinute: 150_000, concurrency: 0, tokensPerDay: 0 });
+    assert.equal(config.maxOutputTokens, DEFAULTS.maxOutputTokens);
+  });
+
+  it('takes valid values, trimming a trailing slash from the base URL', () => {
+    const { config, problems } = from({ baseUrl: 'http://127.0.0.1:8080/v1/', 'limits.requestsPerMinute': 3, 'limits.concurrency': 1, 'limits.tokensPerDay': 1_500_000, 'queue.maxWaitSeconds': 60 });
+    assert.deepEqual(problems, []);
+    assert.equal(config.baseUrl, 'http://127.0.0.1:8080/v1');
+    assert.equal(config.limits.requestsPerMinute, 3);
+    assert.equal(config.limits.tokensPerDay, 1_500_000);
+    assert.equal(config.queue.maxWaitMs, 60_000);
+  });
+
+  for (const [key, value] of [['limits.requestsPerMinute', -5], ['limits.requestsPerMinute', 0], ['limits.tokensPerMinute', 1.5], ['limits.tokensPerMinute', '150000'], ['limits.concurrency', -1], ['maxOutputTokens', 0], ['queue.maxLength', 5000]] as const) {
+    it(`replaces ${key} = ${JSON.stringify(value)} by the default and names the key, the value and the rule`, () => {
+      const { config, problems } = from({ [key]: value });
+      assert.equal(problems.length, 1);
+      assert.ok(problems[0].startsWith(`kimiBudget.${key} is ${JSON.stringify(value)}, but it must be a whole number`), problems[0]);
+      assert.deepEqual(config, from({}).config);
+    });
+  }
+
+  it('rejects a base URL that is not one, and an empty model', () => {
+    const { config, problems } = from({ baseUrl: 'api.moonshot.ai', model: '  ' });
+    assert.equal(config.baseUrl, DEFAULTS.baseUrl);
+    assert.equal(config.model, DEFAULTS.model);
+    assert.match(problems[0], /kimiBudget.baseUrl is "api.moonshot.ai", but it is not a URL/);
+    assert.match(problems[1], /kimiBudget.model .* must not be empty/);
+  });
+
+  it('keeps valid price overrides and reports broken ones', () => {
+    const { config, problems } = from({ prices: { 'kimi-k2.6': { input: 1, output: 5 }, bad: { input: 'x' } } });
+    assert.deepEqual(config.prices, { 'kimi-k2.6': { input: 1, output: 5, cachedInput: 1 } });
+    assert.match(problems[0], /kimiBudget.prices\["bad"\]/);
+  });
+});
+
+describe('cost', () => {
+  it('prices a send at most as prompt at the input price plus max_tokens at the output price', () => {
+    const price = priceOf('kimi-k2.5', {})!;
+    assert.equal(maxCost(price, 1_000_000, 1_000_000), 0.6 + 3.0);
+    assert.equal(priceOf('kimi-k2.5', { 'kimi-k2.5': { input: 1, cachedInput: 1, output: 1 } })!.output, 1);
+    assert.equal(priceOf('unknown-model', {}), undefined);
+  });
+
+  it('prices an answer from its usage, cached prompt tokens at the cache-hit price', () => {
+    const price = { input: 1, cachedInput: 0.1, output: 4 };
+    assert.equal(actualCost(price, { promptTokens: 1_000_000, cachedTokens: 500_000, completionTokens: 250_000 }), 0.5 + 0.05 + 1);
+    assert.equal(formatUsd(0.00123), '$0.0012');
+    assert.equal(formatUsd(1.5), '$1.50');
+  });
+});
