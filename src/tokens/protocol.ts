@@ -1,0 +1,13 @@
+/** Messages between TokenCounter (extension host) and the tokenizer worker thread. */
+
+/** A token count; `exact: false` marks a bounded estimate (an over-long piece was counted in chunks). */
+export interface TokenCount {
+  tokens: number;
+  exact: boolean;
+}
+
+export type WorkerRequest =
+  | { type: 'count'; id: number; text: string }
+  | { type: 'cancel'; id: number };
+
+export type WorkerReply = ({ id: number } & TokenCount) | { id: number; error: string };
