@@ -11,12 +11,11 @@ export interface BudgetOptions {
   readonly marginMs: number;
 }
 
-export const DEFAULT_BUDGET_OPTIONS: BudgetOptions = { windowMs: 60_000, dayMs: 86_400_000, marginMs: 1_000 };
+export const DEFAULT_BUDGET_OPTIONS: BudgetOptions = { windowMs: 60_000, dayMs: 86_400_000, marginMs: 500 };
 
 /** One admitted send: what it holds until it settles and releases. */
 export interface Admission {
   readonly spendId: number;
-  readonly at: number;
   tokens: number;
   released: boolean;
 }
@@ -89,13 +88,22 @@ export class Budget {
     if (this.waitFor(tokens).ms !== 0) throw new Error('Budget.admit called for a send that does not fit');
     this.inFlight++;
     this.prune(at);
-    return { spendId: this.ledger.record(at, 1, tokens), at, tokens, released: false };
+    return { spendId: this.ledger.record(at, 1, tokens), tokens, released: false };
   }
 
   /** Corrects the recorded cost of an admission, once the server has said what it charged. */
   settle(admission: Admission, tokens: number): void {
     admission.tokens = tokens;
-    this.ledger.correct(admission.spendId, tokens);
+    this.ledger.correct(admission.spendId, { tokens });
+  }
+
+  /**
+   * Moves an admission's spend to now, when the server's answer shows it admitted the request no
+   * later than this: the unit then comes back one window after the server took it, however long
+   * the request took to get there.
+   */
+  confirm(admission: Admission): void {
+    this.ledger.correct(admission.spendId, { at: this.clock.now() });
   }
 
   /** Frees the concurrency slot of a send that ended (answered, failed or cancelled); idempotent. */

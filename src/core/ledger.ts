@@ -13,8 +13,8 @@ export interface Spend {
 export interface Ledger {
   /** Records a spend and returns its id. */
   record(at: number, requests: number, tokens: number): number;
-  /** Replaces the token amount of an earlier spend (a settle); unknown ids are ignored. */
-  correct(id: number, tokens: number): void;
+  /** Corrects an earlier spend: its tokens (a settle) or its time (admitted later than sent); unknown ids are ignored. */
+  correct(id: number, change: { tokens?: number; at?: number }): void;
   /** Spends taken after `since`, oldest first. */
   since(since: number): readonly Spend[];
   /** Forgets spends taken at or before `before`. */
@@ -27,16 +27,22 @@ export class MemoryLedger implements Ledger {
 
   record(at: number, requests: number, tokens: number): number {
     const spend = { id: this.nextId++, at, requests, tokens };
-    // Appends are in time order in practice; keep the list sorted if a late one arrives.
-    let i = this.spends.length;
-    while (i > 0 && this.spends[i - 1].at > at) i--;
-    this.spends.splice(i, 0, spend);
+    this.insert(spend);
     return spend.id;
   }
 
-  correct(id: number, tokens: number): void {
+  correct(id: number, change: { tokens?: number; at?: number }): void {
     const i = this.spends.findIndex((s) => s.id === id);
-    if (i >= 0) this.spends[i] = { ...this.spends[i], tokens };
+    if (i < 0) return;
+    const [spend] = this.spends.splice(i, 1);
+    this.insert({ ...spend, ...change });
+  }
+
+  /** Appends are in time order in practice; a late or moved one is put in its place. */
+  private insert(spend: Spend): void {
+    let i = this.spends.length;
+    while (i > 0 && this.spends[i - 1].at > spend.at) i--;
+    this.spends.splice(i, 0, spend);
   }
 
   since(since: number): readonly Spend[] {

@@ -16,13 +16,22 @@ export interface SendOutcome<T> {
   readonly promptTokens?: number;
 }
 
+/** One attempt at a send, as its `run` sees it. */
+export interface SendAttempt {
+  readonly signal: AbortSignal;
+  /** 1 for the first attempt. */
+  readonly number: number;
+  /** To be called when the server's answer arrives (any status): the server has admitted or refused it by then. */
+  serverAnswered(): void;
+}
+
 export interface SendSpec<T> {
   readonly label: string;
   readonly promptTokens: number;
   readonly maxTokens: number;
   /** The model's context window, when known. */
   readonly contextWindow?: number;
-  run(signal: AbortSignal, attempt: number): Promise<SendOutcome<T>>;
+  run(attempt: SendAttempt): Promise<SendOutcome<T>>;
 }
 
 export interface QueueOptions {
@@ -259,9 +268,19 @@ export class SendQueue<T> {
     entry.attempt++;
     entry.controller = new AbortController();
     this.running.set(entry.id, entry);
+    let answered = false;
+    const attempt: SendAttempt = {
+      signal: entry.controller.signal,
+      number: entry.attempt,
+      serverAnswered: () => {
+        if (answered) return;
+        answered = true;
+        this.budget.confirm(admission);
+      },
+    };
     let run: Promise<SendOutcome<T>>;
     try {
-      run = entry.spec.run(entry.controller.signal, entry.attempt);
+      run = entry.spec.run(attempt);
     } catch (error) {
       run = Promise.reject(error);
     }

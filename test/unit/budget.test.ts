@@ -53,6 +53,21 @@ describe('Budget', () => {
     assert.equal(budget.snapshot().tokensUsed, 7_000);
   });
 
+  it('a confirmed spend comes back one window after the server answered, not after it was sent', async () => {
+    const budget = new Budget(limits({ requestsPerMinute: 2 }), clock, undefined, options);
+    const t0 = clock.now();
+    const slow = budget.admit(1);
+    await clock.advance(1_000);
+    budget.admit(1);
+    await clock.advance(2_000);
+    budget.confirm(slow); // the server answered the first request 3 s after it was sent
+    assert.equal(budget.snapshot().nextReturnAt, t0 + 1_000 + WINDOW + MARGIN, 'the spends are kept in time order');
+    assert.deepEqual(budget.waitFor(1), { ms: WINDOW + MARGIN - 2_000, limit: 'requestsPerMinute' });
+    await clock.advance(WINDOW + MARGIN - 2_000);
+    budget.admit(1); // the unit of the second request is back: take it again
+    assert.deepEqual(budget.waitFor(1), { ms: 2_000, limit: 'requestsPerMinute' }, 'the confirmed one returns 3 s after it was sent + a window');
+  });
+
   it('holds a send while every concurrency slot is taken, until one is released', () => {
     const budget = new Budget(limits({ concurrency: 1 }), clock, undefined, options);
     const admission = budget.admit(10);

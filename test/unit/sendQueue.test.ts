@@ -29,7 +29,7 @@ function harness(l: Partial<Limits>, opts: Partial<QueueOptions> = {}, durationM
   let serverPromptTokens: number | undefined;
   const spec = (label: string, promptTokens = 100, maxTokens = 100): SendSpec<string> => ({
     label, promptTokens, maxTokens,
-    run: (signal, attempt) => {
+    run: ({ signal, number: attempt }) => {
       started.push({ label, at: clock.now(), attempt });
       signals.push(signal);
       const failure = failures.shift();
@@ -176,6 +176,20 @@ describe('SendQueue', () => {
     assert.deepEqual(h.started.map((s) => [s.label, s.at - t0, s.attempt]), [['a', 0, 1], ['a', 5_000, 2], ['b', 5_000, 1]]);
     assert.equal(await a.result, 'answer to a');
     assert.equal(h.budget.snapshot().requestsUsed, 3, 'the refused attempt stays spent');
+  });
+
+  it('a send the server answered late keeps its units until one window after the answer', async () => {
+    const h = harness({ requestsPerMinute: 1 });
+    const t0 = h.clock.now();
+    h.queue.enqueue({ ...h.spec('slow'), run: ({ serverAnswered }) => new Promise((resolve) => h.clock.setTimer(4_000, () => {
+      serverAnswered();
+      resolve({ value: 'late' });
+    })) });
+    h.send('next');
+    await h.clock.advance(SPAN);
+    assert.equal(h.started.length, 0, 'the slow send took its unit when the server answered, 4 s in');
+    await h.clock.advance(4_000);
+    assert.deepEqual(h.started.map((s) => [s.label, s.at - t0]), [['next', 4_000 + SPAN]]);
   });
 
   it('overload backs off exponentially (with jitter) and gives up after the last attempt', async () => {

@@ -1,0 +1,182 @@
+/** Reads a chat completion response (SSE chunks, or a plain JSON completion) into a ChatResult. */
+import { createParser } from 'eventsource-parser';
+import { KimiError, errorFromResponse } from './kimiError';
+import type { ChatResult, StreamHandlers, Usage } from './types';
+import type { WireChunk, WireCompletion, WireUsage } from './wire';
+
+/** The request plumbing the reader needs: feed the idle timer, and stop waiting on cancellation. */
+export interface BodyIO {
+  touch(): void;
+  race<T>(promise: Promise<T>): Promise<T>;
+  now(): number;
+}
+
+/** A handler (the caller's code) threw: not a Moonshot failure, so it is rethrown untouched. */
+export class HandlerFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** The answer so far; the client reads it when a failure needs `partial`. */
+export class ChatAccumulator {
+  content = '';
+  reasoning = '';
+  usage?: Usage;
+  finishReason?: string;
+  model: string;
+
+  constructor(model: string) {
+    this.model = model;
+  }
+
+  get started(): boolean {
+    return this.content !== '' || this.reasoning !== '';
+  }
+
+  snapshot(): ChatResult {
+    const { content, reasoning, usage, finishReason, model } = this;
+    return { content, reasoning, usage, finishReason, model };
+  }
+}
+
+const MAX_RAW = 1 << 20; // keep at most 1 MiB of a body that turned out not to be SSE
+
+export async function readChatBody(
+  response: Response,
+  acc: ChatAccumulator,
+  handlers: StreamHandlers,
+  io: BodyIO,
+): Promise<ChatResult> {
+  const isJson = (response.headers.get('content-type') ?? '').includes('json');
+  const events: string[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event.data) });
+  const reader = response.body?.getReader();
+  const decoder = new TextDecoder();
+  let raw = '';
+  let sawEvent = false;
+  let sawDone = false;
+
+  // Returns true at [DONE]; handlers run here, outside the parser's callback.
+  const drain = (): boolean => {
+    for (const data of events.splice(0)) {
+      sawEvent = true;
+      if (applyEvent(data, acc, handlers, io)) return true;
+    }
+    return false;
+  };
+
+  try {
+    while (reader && !sawDone) {
+      const { value, done } = await io.race(reader.read());
+      if (done) break;
+      io.touch();
+      const text = decoder.decode(value, { stream: true });
+      if (isJson || (!sawEvent && raw.length < MAX_RAW)) raw += text;
+      if (isJson) continue;
+      parser.feed(text);
+      sawDone = drain();
+    }
+  } finally {
+    reader?.cancel().catch(() => undefined); // after [DONE] nothing else is wanted
+  }
+
+  if (isJson) return applyCompletion(raw, acc, handlers, io);
+  if (!sawDone) {
+    parser.feed(decoder.decode());
+    parser.reset({ consume: true }); // a last event without its blank line still counts
+    sawDone = drain();
+  }
+  if (!sawEvent && raw.trim().startsWith('{')) return applyCompletion(raw, acc, handlers, io);
+  if (sawDone || acc.finishReason) return acc.snapshot();
+  throw new KimiError({
+    kind: 'network',
+    message: 'The connection to Moonshot closed before the answer finished (no finish reason, no [DONE]).',
+  });
+}
+
+function applyEvent(data: string, acc: ChatAccumulator, handlers: StreamHandlers, io: BodyIO): boolean {
+  if (data.trim() === '[DONE]') return true;
+  const chunk = parseJson(data);
+  if (!isObject(chunk)) {
+    throw new KimiError({
+      kind: 'server',
+      message: `Moonshot sent a malformed stream event (not a JSON object): "${data.slice(0, 120)}".`,
+    });
+  }
+  if (isObject(chunk.error)) throw errorFromResponse(undefined, data, undefined, io.now()); // failed mid-stream
+  const wire = chunk as Partial<WireChunk>;
+  if (typeof wire.model === 'string') acc.model = wire.model;
+  for (const choice of Array.isArray(wire.choices) ? wire.choices : []) {
+    const delta = isObject(choice?.delta) ? choice.delta : {};
+    if (typeof delta.reasoning_content === 'string' && delta.reasoning_content) {
+      acc.reasoning += delta.reasoning_content;
+      call(handlers.onReasoning, delta.reasoning_content);
+    }
+    if (typeof delta.content === 'string' && delta.content) {
+      acc.content += delta.content;
+      call(handlers.onContent, delta.content);
+    }
+    if (typeof choice?.finish_reason === 'string') acc.finishReason = choice.finish_reason;
+    acc.usage = toUsage(choice?.usage) ?? acc.usage;
+  }
+  acc.usage = toUsage(wire.usage) ?? acc.usage;
+  return false;
+}
+
+/** A whole `chat.completion` object where a stream was expected: take it as one big delta. */
+function applyCompletion(text: string, acc: ChatAccumulator, handlers: StreamHandlers, io: BodyIO): ChatResult {
+  const body = parseJson(text);
+  if (isObject(body) && isObject(body.error)) throw errorFromResponse(undefined, text, undefined, io.now());
+  const wire = body as Partial<WireCompletion> | undefined;
+  const choice = isObject(wire) && Array.isArray(wire.choices) ? wire.choices[0] : undefined;
+  if (!isObject(choice)) {
+    throw new KimiError({ kind: 'server', message: `Moonshot answered with an unexpected body: "${text.slice(0, 120)}".` });
+  }
+  const reasoning = choice.message?.reasoning_content;
+  const content = choice.message?.content;
+  if (typeof reasoning === 'string' && reasoning) {
+    acc.reasoning += reasoning;
+    call(handlers.onReasoning, reasoning);
+  }
+  if (typeof content === 'string' && content) {
+    acc.content += content;
+    call(handlers.onContent, content);
+  }
+  if (typeof wire?.model === 'string') acc.model = wire.model;
+  if (typeof choice.finish_reason === 'string') acc.finishReason = choice.finish_reason;
+  acc.usage = toUsage(wire?.usage) ?? toUsage(choice.usage) ?? acc.usage;
+  return acc.snapshot();
+}
+
+export function toUsage(wire: WireUsage | null | undefined): Usage | undefined {
+  if (!isObject(wire) || (typeof wire.prompt_tokens !== 'number' && typeof wire.completion_tokens !== 'number')) return undefined;
+  const promptTokens = num(wire.prompt_tokens);
+  const completionTokens = num(wire.completion_tokens);
+  const usage: Usage = { promptTokens, completionTokens, totalTokens: num(wire.total_tokens, promptTokens + completionTokens) };
+  const cached = wire.cached_tokens ?? wire.prompt_tokens_details?.cached_tokens;
+  if (typeof cached === 'number') usage.cachedTokens = cached;
+  return usage;
+}
+
+function call(handler: ((delta: string) => void) | undefined, delta: string): void {
+  try {
+    handler?.(delta);
+  } catch (error) {
+    throw new HandlerFailure(error);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function num(value: unknown, fallback = 0): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function isObject(value: unknown): value is Record<string, any> {
+  return typeof value === 'object' && value !== null;
+}

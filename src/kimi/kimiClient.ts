@@ -1,0 +1,185 @@
+/**
+ * Moonshot's HTTP API: streamed chat, the model list and token estimates. It never retries on its
+ * own: every retry must pass through the budget engine, which owns the account's limits.
+ */
+import { ChatAccumulator, HandlerFailure, readChatBody, type BodyIO } from './chatStream';
+import { KimiError, cancelledError, errorFromResponse, networkError, redactKey } from './kimiError';
+import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers } from './types';
+
+export interface KimiClientOptions {
+  /** e.g. https://api.moonshot.ai/v1; a trailing slash is tolerated. */
+  baseUrl: string;
+  /** Asked per request, so a key set mid-session is used at once. */
+  apiKey: () => Promise<string | undefined>;
+  fetch?: typeof fetch;
+  /** A request or stream that sends nothing for this long fails as 'network' (default 60000). */
+  idleTimeoutMs?: number;
+  /** For HTTP-date Retry-After values; default Date.now. */
+  now?: () => number;
+}
+
+interface Exchange {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  signal?: AbortSignal;
+  /** The answer so far, for `streamed`/`partial` when a chat fails midway. */
+  acc?: ChatAccumulator;
+  onResponse?: (status: number) => void;
+}
+
+type Consume<T> = (response: Response, io: BodyIO) => Promise<T>;
+
+export class KimiClient {
+  private readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly idleTimeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: KimiClientOptions) {
+    this.baseUrl = options.baseUrl.trim().replace(/\/+$/, '');
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init)); // late-bound global
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  streamChat(request: ChatRequest, handlers: StreamHandlers, signal?: AbortSignal): Promise<ChatResult> {
+    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
+      // Without a valid max_tokens Moonshot would charge its own large default to TPM.
+      return Promise.reject(new KimiError({ kind: 'badRequest', message: `maxTokens must be a positive integer (got ${request.maxTokens}).` }));
+    }
+    const acc = new ChatAccumulator(request.model);
+    const body = { model: request.model, messages: request.messages, max_tokens: request.maxTokens, stream: true };
+    return this.exchange({ method: 'POST', path: '/chat/completions', body, signal, acc, onResponse: handlers.onResponse }, (response, io) =>
+      readChatBody(response, acc, handlers, io),
+    );
+  }
+
+  /** GET {base}/models: the ids of the models this account can use. */
+  listModels(signal?: AbortSignal): Promise<string[]> {
+    return this.exchange({ method: 'GET', path: '/models', signal }, async (response, io) => {
+      const body = await readJson(response, io, '/models');
+      const data = isObject(body) && Array.isArray(body.data) ? body.data : undefined;
+      if (!data) throw unexpectedBody('/models', body);
+      return data.map((model) => (isObject(model) ? model.id : undefined)).filter((id): id is string => typeof id === 'string');
+    });
+  }
+
+  /** POST {base}/tokenizers/estimate-token-count: the server's own count for a prompt. */
+  estimateTokens(model: string, messages: ChatMessage[], signal?: AbortSignal): Promise<number> {
+    const path = '/tokenizers/estimate-token-count';
+    return this.exchange({ method: 'POST', path, body: { model, messages }, signal }, async (response, io) => {
+      const body = await readJson(response, io, path);
+      const total = isObject(body) && isObject(body.data) ? body.data.total_tokens : undefined;
+      if (typeof total !== 'number') throw unexpectedBody(path, body);
+      return total;
+    });
+  }
+
+  private async exchange<T>(exchange: Exchange, consume: Consume<T>): Promise<T> {
+    if (exchange.signal?.aborted) throw cancelledError();
+    let key: string | undefined;
+    try {
+      key = await this.options.apiKey();
+      if (!key) {
+        throw new KimiError({
+          kind: 'unauthorized',
+          message: 'No Moonshot API key is set, so nothing was sent. Set a key (Kimi: Set API Key) and try again.',
+        });
+      }
+      if (exchange.signal?.aborted) throw cancelledError();
+      return await this.send(exchange, key, consume);
+    } catch (error) {
+      if (error instanceof HandlerFailure) throw error.error; // the caller's own handler threw
+      throw error instanceof KimiError ? redactKey(error, key) : error;
+    }
+  }
+
+  /** One HTTP exchange: cancellation and the idle timer cover the headers and the whole body. */
+  private async send<T>({ method, path, body, signal, acc, onResponse }: Exchange, key: string, consume: Consume<T>): Promise<T> {
+    const controller = new AbortController();
+    let idled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const touch = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        idled = true;
+        controller.abort();
+      }, this.idleTimeoutMs);
+    };
+    const stop = (): void => controller.abort();
+    signal?.addEventListener('abort', stop, { once: true });
+    // Every await races this, so a fetch implementation that ignores the signal cannot hang us.
+    const aborted = new Promise<never>((_, reject) =>
+      controller.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+    );
+    aborted.catch(() => undefined);
+    const io: BodyIO = { touch, race: (promise) => Promise.race([promise, aborted]), now: this.now };
+
+    try {
+      touch();
+      const headers: Record<string, string> = { Authorization: `Bearer ${key}`, Accept: 'text/event-stream, application/json' };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: controller.signal };
+      const response = await io.race(this.fetchImpl(this.baseUrl + path, init));
+      touch();
+      onResponse?.(response.status);
+      if (!response.ok) {
+        const text = await io.race(response.text()).catch((error: unknown) => {
+          if (controller.signal.aborted) throw error;
+          return ''; // the status alone still says what went wrong
+        });
+        throw errorFromResponse(response.status, text, response.headers, this.now());
+      }
+      return await consume(response, io);
+    } catch (error) {
+      throw this.translate(error, signal, idled, acc);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
+      controller.abort(); // frees the connection when the body was not read to its end
+    }
+  }
+
+  private translate(error: unknown, signal: AbortSignal | undefined, idled: boolean, acc?: ChatAccumulator): unknown {
+    if (error instanceof HandlerFailure) return error;
+    const streamed = acc?.started ?? false;
+    const progress = streamed && acc ? { streamed: true, partial: acc.snapshot() } : {};
+    if (signal?.aborted) return cancelledError().with(progress);
+    if (idled) {
+      const seconds = this.idleTimeoutMs / 1000;
+      const message = streamed
+        ? `The answer stalled: Moonshot sent nothing for ${seconds} s, so the stream was abandoned.`
+        : `Moonshot did not answer within ${seconds} s, so the request was abandoned.`;
+      return new KimiError({ kind: 'network', message, ...progress });
+    }
+    if (error instanceof KimiError) return streamed ? error.with(progress) : error;
+    return networkError(error, hostOf(this.baseUrl), streamed).with(progress);
+  }
+}
+
+async function readJson(response: Response, io: BodyIO, path: string): Promise<unknown> {
+  const text = await io.race(response.text());
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw unexpectedBody(path, text);
+  }
+}
+
+function unexpectedBody(path: string, body: unknown): KimiError {
+  const shown = (typeof body === 'string' ? body : JSON.stringify(body) ?? '').slice(0, 120);
+  return new KimiError({ kind: 'server', message: `Moonshot answered ${path} with an unexpected body: ${shown}` });
+}
+
+function hostOf(baseUrl: string): string {
+  try {
+    return new URL(baseUrl).host;
+  } catch {
+    return baseUrl;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}

@@ -1,0 +1,36 @@
+/** The shapes the rest of the extension codes against; independent of Moonshot's wire format. */
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  /** Sent as `max_tokens`: Moonshot charges it to TPM up front, so it is never left to the server. */
+  maxTokens: number;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cachedTokens?: number;
+}
+
+export interface ChatResult {
+  content: string;
+  /** What a thinking model streamed as `reasoning_content` before its answer ('' for others). */
+  reasoning: string;
+  usage?: Usage;
+  finishReason?: string;
+  model: string;
+}
+
+export interface StreamHandlers {
+  /** The server answered (any status): by now it has admitted or refused the request. */
+  onResponse?(status: number): void;
+  onReasoning?(delta: string): void;
+  onContent?(delta: string): void;
+}

@@ -1,0 +1,512 @@
+/**
+ * A loopback HTTP server that behaves like Moonshot's API where the extension depends on it:
+ * rate limits over rolling windows, TPM charged as prompt + max_tokens at admission, Moonshot's
+ * 429 bodies and messages, thinking-model streams with usage inside the last choice.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Tiktoken, type TiktokenBPE } from 'js-tiktoken/lite';
+import type { WireChunk, WireCompletion, WireModelList, WireUsage } from '../../src/kimi/wire';
+
+export interface FakeMoonshotOptions {
+  /** undefined or 0 = unlimited. */
+  rpm?: number;
+  tpm?: number;
+  concurrency?: number;
+  tpd?: number;
+  /** Rolling window for RPM/TPM (default 60000); tests use a few hundred ms. */
+  windowMs?: number;
+  /** Window for TPD (default 86400000). */
+  dayMs?: number;
+  /** Default 'sk-test-key'. */
+  apiKey?: string;
+  /** Delay between SSE chunks (default 5). */
+  chunkDelayMs?: number;
+  /** How many content chunks a full answer has (default 5). */
+  answerChunks?: number;
+  models?: { id: string; context_length: number }[];
+  port?: number;
+  host?: string;
+}
+
+export interface FakeMoonshotStats {
+  /** Chat completion requests received, admitted or not. */
+  requests: number;
+  accepted: number;
+  /** Answers sent to the end (finish reason given). */
+  completed: number;
+  /** Refused chat requests by `error.type` (`http_<status>` for an injected fault without a type). */
+  rejected: Record<string, number>;
+  chargedTokens: number;
+  maxConcurrent: number;
+  inFlight: number;
+  /** Every HTTP request on any path; lets a test prove that nothing was sent. */
+  httpRequests: number;
+}
+
+export interface ReceivedRequest {
+  at: number;
+  model: string;
+  maxTokens: number | undefined;
+  messages: { role: string; content: string }[];
+  promptTokens: number;
+  /** Tokens debited to TPM/TPD: prompt + max_tokens when admitted, 0 when refused. */
+  charged: number;
+  stream: boolean;
+  status: number;
+  errorType?: string;
+}
+
+export interface Fault {
+  status: number;
+  type?: string;
+  message?: string;
+  headers?: Record<string, string>;
+}
+
+/** Ways the next admitted stream misbehaves; `afterChunks` counts text chunks already sent. */
+export type StreamFault =
+  | { kind: 'reset'; afterChunks: number } // TCP reset mid-stream
+  | { kind: 'truncate'; afterChunks: number } // clean close with neither finish_reason nor [DONE]
+  | { kind: 'stall'; afterChunks: number } // keeps the socket open and sends nothing more
+  | { kind: 'malformed'; afterChunks: number } // a `data:` line that is not JSON
+  | { kind: 'errorEvent'; afterChunks: number } // `data: {"error":…}` inside the stream
+  | { kind: 'hang' } // admitted, but not even the headers are sent
+  | { kind: 'noDone' } // finish chunk, then close without [DONE]
+  | { kind: 'json' } // a chat.completion JSON body although a stream was asked for
+  | { kind: 'topLevelUsage' }; // usage at the top level of the last chunk, none in the choice
+
+type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
+
+interface Answer {
+  reasoning: string[];
+  content: string[];
+  finishReason: 'stop' | 'length';
+  usage: WireUsage;
+}
+
+export const FAKE_ORG = 'org-fake<ak-fake>';
+const DEFAULT_MODELS = [
+  { id: 'kimi-k2.6', context_length: 262_144 },
+  { id: 'kimi-k2.5', context_length: 262_144 },
+  { id: 'kimi-k2-0711-preview', context_length: 131_072 },
+  { id: 'moonshot-v1-8k', context_length: 8_192 },
+];
+const THINKING_MODELS = new Set(['kimi-k2.5', 'kimi-k2.6']);
+/** Server defaults when max_tokens is omitted (the doc: ~1024, much more for thinking models). */
+const DEFAULT_MAX_TOKENS = 1024;
+const DEFAULT_MAX_TOKENS_THINKING = 32_768;
+/** Framing per message (`<|im_user|>user<|im_middle|>…<|im_end|>`) and for the reply's opening. */
+const TOKENS_PER_MESSAGE = 4;
+const REPLY_PRIMING_TOKENS = 3;
+/** BPE is quadratic on one long piece (2,048 × "a" takes ~0.3 s): longer runs are approximated. */
+const LONG_RUN = /\S{512,}|\s{512,}/g;
+
+let encoder: Tiktoken | undefined;
+/** cl100k_base, deliberately not the client's o200k stand-in, so calibration has a real gap to learn. */
+function cl100k(): Tiktoken {
+  if (!encoder) {
+    // js-tiktoken's ranks are only reachable through package "exports", which this tsconfig's
+    // node10 resolution cannot type, so the data is required and typed by hand.
+    const ranks = require('js-tiktoken/ranks/cl100k_base') as TiktokenBPE & { default?: TiktokenBPE };
+    encoder = new Tiktoken(ranks.default ?? ranks);
+  }
+  return encoder;
+}
+
+/** Server-side token count of a text; special-token strings count as ordinary text. */
+export function countTextTokens(text: string): number {
+  let total = 0;
+  let last = 0;
+  for (const run of text.matchAll(LONG_RUN)) {
+    total += cl100k().encode(text.slice(last, run.index), [], []).length;
+    total += Math.ceil(run[0].length / 4);
+    last = run.index + run[0].length;
+  }
+  return total + cl100k().encode(text.slice(last), [], []).length;
+}
+
+export class FakeMoonshot {
+  readonly stats: FakeMoonshotStats = {
+    requests: 0,
+    accepted: 0,
+    completed: 0,
+    rejected: {},
+    chargedTokens: 0,
+    maxConcurrent: 0,
+    inFlight: 0,
+    httpRequests: 0,
+  };
+  readonly received: ReceivedRequest[] = [];
+  readonly apiKey: string;
+
+  private limits: Limits;
+  private readonly windowMs: number;
+  private readonly dayMs: number;
+  private readonly chunkDelayMs: number;
+  private readonly answerChunks: number;
+  private readonly models: { id: string; context_length: number }[];
+  /** Admission times and charges; RPM/TPM/TPD are counted from these. */
+  private admissions: { at: number; charge: number }[] = [];
+  private readonly faults: Fault[] = [];
+  private readonly streamFaults: StreamFault[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private server?: http.Server;
+  private url = '';
+
+  constructor(private readonly options: FakeMoonshotOptions = {}) {
+    this.limits = { rpm: options.rpm ?? 0, tpm: options.tpm ?? 0, concurrency: options.concurrency ?? 0, tpd: options.tpd ?? 0 };
+    this.windowMs = options.windowMs ?? 60_000;
+    this.dayMs = options.dayMs ?? 86_400_000;
+    this.apiKey = options.apiKey ?? 'sk-test-key';
+    this.chunkDelayMs = options.chunkDelayMs ?? 5;
+    this.answerChunks = options.answerChunks ?? 5;
+    this.models = options.models ?? DEFAULT_MODELS;
+  }
+
+  get baseUrl(): string {
+    if (!this.url) throw new Error('FakeMoonshot is not started');
+    return this.url;
+  }
+
+  async start(): Promise<string> {
+    cl100k(); // load the ranks (~0.3 s) now, not while a test's first request waits on them
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) sendError(res, 500, 'server_error', `Fake server failure: ${String(error)}`);
+        else res.destroy();
+      });
+    });
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    const host = this.options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, host, () => resolve());
+    });
+    this.server = server;
+    const { port } = server.address() as AddressInfo;
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/v1`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  setLimits(limits: Partial<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>): void {
+    this.limits = { ...this.limits, ...stripUndefined(limits) };
+  }
+
+  /**
+   * The next chat request (after the key check) answers this error. Like a real refusal it is not
+   * admitted, so it is not charged to RPM/TPM/TPD: Moonshot charges at admission only.
+   */
+  failNext(fault: Fault): void {
+    this.faults.push(fault);
+  }
+
+  /** The next admitted streaming chat request misbehaves this way. */
+  faultNextStream(fault: StreamFault): void {
+    this.streamFaults.push(fault);
+  }
+
+  /** Per message: framing + role + content; plus the reply's opening. */
+  countPromptTokens(messages: { role: string; content: string }[]): number {
+    const perMessage = messages.map((m) => TOKENS_PER_MESSAGE + countTextTokens(m.role) + countTextTokens(m.content));
+    return perMessage.reduce((a, b) => a + b, 0) + REPLY_PRIMING_TOKENS;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    this.stats.httpRequests++;
+    const body = await readBody(req);
+    const route = `${req.method} ${new URL(req.url ?? '/', 'http://fake').pathname.replace(/\/+$/, '')}`;
+    if (route === 'POST /v1/chat/completions') return this.chat(req, res, body);
+    if (!this.authorized(req)) return sendError(res, 401, 'invalid_authentication_error', 'Invalid Authentication');
+    if (route === 'GET /v1/models') return sendJson(res, 200, this.modelList());
+    if (route === 'POST /v1/tokenizers/estimate-token-count') return this.estimate(res, body);
+    if (route === 'GET /v1/users/me/balance') {
+      const data = { available_balance: 49.58894, voucher_balance: 46.58893, cash_balance: 3.00001 };
+      return sendJson(res, 200, { code: 0, data, scode: '0x0', status: true });
+    }
+    sendError(res, 404, 'resource_not_found_error', `Not found: ${route}`);
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    return req.headers.authorization === `Bearer ${this.apiKey}`;
+  }
+
+  private chat(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+    const at = Date.now();
+    this.stats.requests++;
+    const record: ReceivedRequest = { at, model: '', maxTokens: undefined, messages: [], promptTokens: 0, charged: 0, stream: false, status: 0 };
+    this.received.push(record);
+    const refuse = (status: number, type: string | undefined, message: string, headers?: Record<string, string>): void => {
+      const key = type ?? `http_${status}`;
+      record.status = status;
+      record.errorType = type;
+      this.stats.rejected[key] = (this.stats.rejected[key] ?? 0) + 1;
+      sendError(res, status, type, message, headers);
+    };
+
+    if (!this.authorized(req)) return refuse(401, 'invalid_authentication_error', 'Invalid Authentication');
+    const parsed = parseChatBody(body);
+    if (typeof parsed === 'string') return refuse(400, 'invalid_request_error', `Invalid request: ${parsed}`);
+    Object.assign(record, { model: parsed.model, maxTokens: parsed.maxTokens, messages: parsed.messages, stream: parsed.stream });
+
+    const fault = this.faults.shift();
+    if (fault) return refuse(fault.status, fault.type, fault.message ?? `Injected HTTP ${fault.status}`, fault.headers);
+
+    const model = this.models.find((m) => m.id === parsed.model);
+    if (!model) return refuse(404, 'resource_not_found_error', `Not found the model ${parsed.model} or Permission denied`);
+    record.promptTokens = this.countPromptTokens(parsed.messages);
+    const room = model.context_length - record.promptTokens;
+    if (room < 1 || (parsed.maxTokens !== undefined && parsed.maxTokens > room)) {
+      return refuse(400, 'invalid_request_error', `Invalid request: Your request exceeded model token limit: ${model.context_length}`);
+    }
+    const thinking = THINKING_MODELS.has(model.id);
+    const maxTokens = parsed.maxTokens ?? Math.min(thinking ? DEFAULT_MAX_TOKENS_THINKING : DEFAULT_MAX_TOKENS, room);
+    const charge = record.promptTokens + maxTokens;
+
+    const refusal = this.admissionRefusal(at, charge);
+    if (refusal) return refuse(429, 'rate_limit_reached_error', refusal);
+
+    this.admissions.push({ at, charge });
+    record.charged = charge;
+    record.status = 200;
+    this.stats.accepted++;
+    this.stats.chargedTokens += charge;
+    this.stats.inFlight++;
+    this.stats.maxConcurrent = Math.max(this.stats.maxConcurrent, this.stats.inFlight);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.stats.inFlight--;
+    };
+    res.once('finish', release); // the slot is held until the answer is out…
+    res.once('close', release); // …or the client went away
+
+    const answer = buildAnswer(parsed.messages, maxTokens, thinking, this.answerChunks, record.promptTokens);
+    const streamFault = parsed.stream ? this.streamFaults.shift() : undefined;
+    if (!parsed.stream || streamFault?.kind === 'json') {
+      const delay = parsed.stream ? 0 : this.chunkDelayMs * (answer.reasoning.length + answer.content.length);
+      this.later(delay, () => {
+        if (res.destroyed) return;
+        this.stats.completed++;
+        sendJson(res, 200, completionBody(model.id, answer));
+      });
+      return;
+    }
+    this.stream(res, model.id, answer, streamFault);
+  }
+
+  /** Moonshot's refusal message when this charge does not fit now, else undefined. */
+  private admissionRefusal(now: number, charge: number): string | undefined {
+    const { rpm, tpm, concurrency, tpd } = this.limits;
+    const prefix = `Your account ${FAKE_ORG} request reached organization`;
+    this.admissions = this.admissions.filter((a) => a.at > now - Math.max(this.windowMs, this.dayMs));
+    // The concurrency wait cannot be known (a stream ends when it ends); Moonshot says 1 second.
+    if (concurrency && this.stats.inFlight >= concurrency) return `${prefix} max concurrency: ${concurrency}, please try again after 1 seconds`;
+    const minute = this.admissions.filter((a) => a.at > now - this.windowMs);
+    if (rpm && minute.length >= rpm) {
+      // Room appears when the (n - rpm + 1)th oldest admission leaves the window.
+      const freeing = minute[minute.length - rpm];
+      const seconds = Math.max(1, Math.ceil((freeing.at + this.windowMs - now) / 1000));
+      return `${prefix} max RPM: ${rpm}, please try again after ${seconds} seconds`;
+    }
+    // "current" includes this request's charge: Moonshot's captured TPD message shows current > limit.
+    const minuteTokens = sum(minute.map((a) => a.charge)) + charge;
+    if (tpm && minuteTokens > tpm) return `${prefix} TPM rate limit, current:${minuteTokens}, limit:${tpm}`;
+    const dayTokens = sum(this.admissions.filter((a) => a.at > now - this.dayMs).map((a) => a.charge)) + charge;
+    if (tpd && dayTokens > tpd) return `${prefix} TPD rate limit, current: ${dayTokens}, limit: ${tpd}`;
+    return undefined;
+  }
+
+  private stream(res: http.ServerResponse, model: string, answer: Answer, fault: StreamFault | undefined): void {
+    if (fault?.kind === 'hang') return; // holds the slot until the client gives up
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    res.flushHeaders();
+    const id = `chatcmpl-fake-${this.stats.accepted}`;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (choice: WireChunk['choices'][number], usage?: WireUsage): string => {
+      const body: WireChunk = { id, object: 'chat.completion.chunk', created, model, choices: [choice], ...(usage ? { usage } : {}) };
+      return `data: ${JSON.stringify(body)}\n\n`;
+    };
+    const pieces = [
+      ...answer.reasoning.map((text) => ({ reasoning_content: text })),
+      ...answer.content.map((text) => ({ content: text })),
+    ];
+    const topLevel = fault?.kind === 'topLevelUsage';
+    const finish = chunk(
+      { index: 0, delta: {}, finish_reason: answer.finishReason, ...(topLevel ? {} : { usage: answer.usage }) },
+      topLevel ? answer.usage : undefined,
+    );
+    const events = [
+      chunk({ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }),
+      ...pieces.map((delta) => chunk({ index: 0, delta, finish_reason: null })),
+      finish,
+      ...(fault?.kind === 'noDone' ? [] : ['data: [DONE]\n\n']),
+    ];
+    const breakAt = fault && 'afterChunks' in fault ? Math.min(fault.afterChunks, pieces.length) + 1 : -1;
+
+    let next = 0;
+    const step = (): void => {
+      if (res.destroyed) return;
+      if (next === breakAt && fault) return this.breakStream(res, fault);
+      res.write(events[next++]);
+      if (next < events.length) return this.later(this.chunkDelayMs, step);
+      this.stats.completed++;
+      res.end();
+    };
+    step();
+  }
+
+  private breakStream(res: http.ServerResponse, fault: StreamFault): void {
+    if (fault.kind === 'reset') {
+      // Let the chunks already written reach the client before the RST.
+      this.later(this.chunkDelayMs + 20, () => res.socket?.resetAndDestroy());
+    } else if (fault.kind === 'truncate') {
+      res.end();
+    } else if (fault.kind === 'malformed') {
+      res.end('data: {"choices":[{"delta":{"content":"oops"\n\n');
+    } else if (fault.kind === 'errorEvent') {
+      res.end(`data: ${JSON.stringify({ error: { type: 'server_error', message: 'The engine failed mid-answer' } })}\n\n`);
+    } // 'stall': write nothing more and keep the socket open
+  }
+
+  private estimate(res: http.ServerResponse, body: string): void {
+    const parsed = parseChatBody(body);
+    if (typeof parsed === 'string') return sendError(res, 400, 'invalid_request_error', `Invalid request: ${parsed}`);
+    if (!this.models.some((m) => m.id === parsed.model)) {
+      return sendError(res, 404, 'resource_not_found_error', `Not found the model ${parsed.model} or Permission denied`);
+    }
+    sendJson(res, 200, { code: 0, data: { total_tokens: this.countPromptTokens(parsed.messages) }, scode: '0x0', status: true });
+  }
+
+  private modelList(): WireModelList {
+    const data = this.models.map((m) => ({ id: m.id, object: 'model' as const, created: 1_700_000_000, owned_by: 'moonshot', context_length: m.context_length }));
+    return { object: 'list', data };
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    this.timers.add(timer);
+  }
+}
+
+/** A deterministic answer derived from the prompt, cut at max_tokens (finish_reason 'length'). */
+function buildAnswer(
+  messages: { role: string; content: string }[],
+  maxTokens: number,
+  thinking: boolean,
+  chunks: number,
+  promptTokens: number,
+): Answer {
+  const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const topic = lastUser.replace(/\s+/g, ' ').trim().slice(0, 40) || 'nothing';
+  const reasoning = thinking ? ['The user asks about ', `"${topic}".`, ' I will answer briefly.'] : [];
+  const content = Array.from({ length: chunks }, (_, i) => (i === 0 ? `About "${topic}":` : ` point ${i} of ${chunks - 1}.`));
+  let used = 0;
+  const fit = (pieces: string[]): string[] => {
+    const kept: string[] = [];
+    for (const piece of pieces) {
+      const tokens = countTextTokens(piece);
+      if (used + tokens > maxTokens) break;
+      used += tokens;
+      kept.push(piece);
+    }
+    return kept;
+  };
+  const keptReasoning = fit(reasoning);
+  const keptContent = keptReasoning.length === reasoning.length ? fit(content) : [];
+  const finishReason = keptContent.length === content.length ? 'stop' : 'length';
+  const usage = { prompt_tokens: promptTokens, completion_tokens: used, total_tokens: promptTokens + used, cached_tokens: 0 };
+  return { reasoning: keptReasoning, content: keptContent, finishReason, usage };
+}
+
+function completionBody(model: string, answer: Answer): WireCompletion {
+  const reasoning = answer.reasoning.join('');
+  return {
+    id: 'chatcmpl-fake',
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: answer.content.join(''), refusal: null, ...(reasoning ? { reasoning_content: reasoning } : {}) },
+        finish_reason: answer.finishReason,
+        logprobs: null,
+      },
+    ],
+    usage: answer.usage,
+  };
+}
+
+interface ParsedChat {
+  model: string;
+  messages: { role: string; content: string }[];
+  maxTokens: number | undefined;
+  stream: boolean;
+}
+
+/** The request body, or a description of what is wrong with it. */
+function parseChatBody(body: string): ParsedChat | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return 'the body is not valid JSON';
+  }
+  if (typeof json !== 'object' || json === null) return 'the body must be a JSON object';
+  const { model, messages, max_tokens: maxTokens, stream } = json as Record<string, unknown>;
+  if (typeof model !== 'string' || !model) return 'model is required';
+  if (!Array.isArray(messages) || messages.length === 0) return 'messages must be a non-empty array';
+  const valid = messages.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string');
+  if (!valid) return 'each message needs a string role and a string content';
+  if (maxTokens !== undefined && maxTokens !== null && !(Number.isInteger(maxTokens) && (maxTokens as number) > 0)) {
+    return 'max_tokens must be a positive integer';
+  }
+  const cleaned = (messages as { role: string; content: string }[]).map(({ role, content }) => ({ role, content }));
+  return { model, messages: cleaned, maxTokens: (maxTokens ?? undefined) as number | undefined, stream: stream === true };
+}
+
+function sendError(res: http.ServerResponse, status: number, type: string | undefined, message: string, headers?: Record<string, string>): void {
+  sendJson(res, status, { error: type === undefined ? { message } : { message, type } }, headers);
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.destroyed) return;
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on('data', (part: Buffer) => parts.push(part));
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
