@@ -1,5 +1,6 @@
 // Builds dist/extension.js (the extension host bundle) and dist/tokenWorker.js (the tokenizer,
 // loaded in a worker thread on first use). `--production` minifies, `--watch` rebuilds on change.
+const fs = require('node:fs');
 const esbuild = require('esbuild');
 
 const production = process.argv.includes('--production');
@@ -21,6 +22,7 @@ const problemMatcher = {
 };
 
 async function main() {
+  if (!watch) fs.rmSync('dist', { recursive: true, force: true });
   const ctx = await esbuild.context({
     entryPoints: {
       extension: 'src/extension.ts',

@@ -1,0 +1,117 @@
+// What the budget status item says, computed without `vscode` so that it is unit-tested.
+import { BudgetSnapshot } from '../core/budget';
+import { formatUsd } from '../core/cost';
+import { LimitName } from '../core/limits';
+import { QueueEntryView, ServerRefusal } from '../core/sendQueue';
+
+export type Severity = 'normal' | 'warning' | 'error';
+
+export interface BudgetSummary {
+  /** The contract's accessibility label. */
+  readonly label: string;
+  /** Short status bar text (codicons allowed). */
+  readonly text: string;
+  readonly severity: Severity;
+  /** Markdown breakdown for the tooltip. */
+  readonly tooltip: string;
+  /** When the numbers change by themselves next: a unit comes back, or a waiting send's ETA ticks. */
+  readonly refreshInMs: number | undefined;
+}
+
+export interface SummaryInput {
+  readonly snapshot: BudgetSnapshot;
+  readonly entries: readonly QueueEntryView[];
+  readonly heldBy: LimitName | 'serverPause' | undefined;
+  readonly refusal: ServerRefusal | undefined;
+  readonly now: number;
+  readonly model: string;
+  readonly calibration: { ratio: number; samples: number };
+  readonly sessionCostUsd: number;
+  readonly sessionCostKnown: boolean;
+}
+
+const HELD_BY: Record<LimitName | 'serverPause', string> = {
+  requestsPerMinute: 'requests per minute',
+  tokensPerMinute: 'tokens per minute',
+  concurrency: 'concurrency (a running send must finish)',
+  tokensPerDay: 'tokens per day',
+  serverPause: 'the server asked to wait',
+};
+
+export function summarize(input: SummaryInput): BudgetSummary {
+  const { snapshot: s, entries, now } = input;
+  const { requestsPerMinute: R, tokensPerMinute: T, concurrency, tokensPerDay } = s.limits;
+  const r = Math.max(0, R - s.requestsUsed);
+  const t = Math.max(0, T - s.tokensUsed);
+  const waiting = entries.filter((e) => e.state === 'waiting');
+  const running = entries.filter((e) => e.state === 'running');
+  const q = waiting.length;
+  const headEta = waiting[0]?.eta;
+
+  let text = `$(pulse) ${r}/${R} req · ${compact(t)}/${compact(T)} tok`;
+  if (q) text += ` · $(clock) ${q} queued${headEta === undefined ? '' : `, next ${duration(headEta - now)}`}`;
+
+  const lowest = Math.min(r / R, t / T);
+  const severity: Severity = q > 0 || r === 0 || t === 0 ? 'error' : lowest < 0.2 ? 'warning' : 'normal';
+
+  const rows = [
+    '| | limit | spent | left |',
+    '|---|---:|---:|---:|',
+    `| requests / min | ${n(R)} | ${n(s.requestsUsed)} | ${n(r)} |`,
+    `| tokens / min | ${n(T)} | ${n(s.tokensUsed)} | ${n(t)} |`,
+  ];
+  if (tokensPerDay > 0) rows.push(`| tokens / day | ${n(tokensPerDay)} | ${n(s.tokensUsedToday)} | ${n(Math.max(0, tokensPerDay - s.tokensUsedToday))} |`);
+  rows.push(`| in flight | ${concurrency > 0 ? n(concurrency) : 'no limit'} | ${n(s.inFlight)} | ${concurrency > 0 ? n(Math.max(0, concurrency - s.inFlight)) : '—'} |`);
+
+  const lines = ['**Kimi budget** — a send costs its prompt tokens + max output tokens, taken when it goes out', '', ...rows, ''];
+  if (s.nextReturnAt !== undefined) lines.push(`Next unit comes back in ${duration(s.nextReturnAt - now)}.`, '');
+  lines.push(`Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${HELD_BY[input.heldBy]}` : ''}`);
+  for (const e of waiting.slice(0, 5)) lines.push(`- ${escape(e.label)} · ${n(e.tokens)} tokens · ${e.eta === undefined ? 'after a running send' : `in ${duration(e.eta - now)}`}`);
+  if (waiting.length > 5) lines.push(`- … and ${waiting.length - 5} more`);
+  if (input.refusal) {
+    const ago = duration(now - input.refusal.at);
+    lines.push('', `Last server refusal ${ago} ago: ${escape(input.refusal.evidence)}${input.refusal.until > now ? ` — paused for ${duration(input.refusal.until - now)}` : ''}`);
+  }
+  const { ratio, samples } = input.calibration;
+  lines.push('', samples > 0
+    ? `Token counts for ${escape(input.model)}: o200k stand-in × ${ratio.toFixed(3)}, calibrated on ${samples} answer${samples === 1 ? '' : 's'}.`
+    : `Token counts for ${escape(input.model)}: o200k stand-in, not yet calibrated (≈).`);
+  lines.push(`Session cost: ${formatUsd(input.sessionCostUsd)}${input.sessionCostKnown ? '' : ' (some models have no price: see kimiBudget.prices)'}`);
+  lines.push('', 'Click to see the queue.');
+
+  return {
+    label: `Kimi budget: ${r} of ${R} requests, ${t} of ${T} tokens left; ${q} queued`,
+    text,
+    severity,
+    tooltip: lines.join('\n'),
+    refreshInMs: q > 0 ? 1000 : s.nextReturnAt === undefined ? undefined : Math.max(0, s.nextReturnAt - now),
+  };
+}
+
+/** 1234 → "1.2k", 150000 → "150k", 2000000 → "2M". */
+export function compact(value: number): string {
+  if (value < 1000) return String(value);
+  if (value < 1_000_000) return `${trim(value / 1000)}k`;
+  return `${trim(value / 1_000_000)}M`;
+}
+
+/** Milliseconds as m:ss (or h:mm:ss), rounded up so "0:00" never shows while something waits. */
+export function duration(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = String(total % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+function trim(x: number): string {
+  return x >= 100 ? String(Math.floor(x)) : (Math.floor(x * 10) / 10).toString();
+}
+
+function n(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+function escape(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}

@@ -1,0 +1,45 @@
+// How a failed send is told to the user: the cause, and the fix as a button. No `vscode` here.
+import { SendRejected } from '../core/sendQueue';
+import { KimiError } from '../kimi/kimiError';
+
+export type FixAction = 'Set API Key' | 'Pick a Model' | 'Open Settings';
+
+export interface FailureMessage {
+  readonly severity: 'error' | 'warning' | 'info';
+  readonly message: string;
+  readonly actions: FixAction[];
+}
+
+export function describeFailure(error: unknown, context: { model: string; baseUrl: string; attempts: number }): FailureMessage {
+  if (error instanceof SendRejected) {
+    const severity = error.reason === 'cancelled' ? 'info' : 'error';
+    return { severity, message: `Kimi: ${error.message}`, actions: error.reason === 'cancelled' ? [] : ['Open Settings'] };
+  }
+  if (!(error instanceof KimiError)) {
+    return { severity: 'error', message: `Kimi: the send failed unexpectedly: ${(error as Error)?.message ?? String(error)}`, actions: [] };
+  }
+  const server = error.serverMessage ? ` Moonshot said: "${error.serverMessage}"` : '';
+  const tries = context.attempts > 1 ? ` after ${context.attempts} attempts` : '';
+  switch (error.kind) {
+    case 'unauthorized':
+      return { severity: 'error', message: `Kimi: ${error.message}`, actions: ['Set API Key'] };
+    case 'notFound':
+      return { severity: 'error', message: `Kimi: the server does not know the model "${context.model}" (kimiBudget.model).${server} Pick one the server lists.`, actions: ['Pick a Model'] };
+    case 'quotaExhausted':
+      return { severity: 'error', message: `Kimi: your Moonshot balance is used up or the account is suspended; recharge it in Moonshot's console. The send was not retried.${server}`, actions: [] };
+    case 'rateLimited':
+      return { severity: 'error', message: `Kimi: Moonshot still refused for rate${tries}.${server} Your limits in settings may be above your account's tier, or another client shares the account: lower kimiBudget.limits.*.`, actions: ['Open Settings'] };
+    case 'overloaded':
+    case 'server':
+      return { severity: 'error', message: `Kimi: Moonshot failed${tries} (${error.status ?? 'no status'}).${server} Try again in a while.`, actions: [] };
+    case 'network':
+      return error.streamed
+        ? { severity: 'error', message: `Kimi: the connection dropped after part of the answer arrived; what arrived is kept in the answer editor. ${error.message}`, actions: [] }
+        : { severity: 'error', message: `Kimi: could not reach ${context.baseUrl} (kimiBudget.baseUrl). ${error.message}`, actions: ['Open Settings'] };
+    case 'cancelled':
+      return { severity: 'info', message: 'Kimi: the send was cancelled.', actions: [] };
+    case 'badRequest':
+    case 'forbidden':
+      return { severity: 'error', message: `Kimi: Moonshot refused the request (${error.status ?? error.kind}).${server || ' ' + error.message}`, actions: [] };
+  }
+}

@@ -1,0 +1,25 @@
+import * as vscode from 'vscode';
+import { SendQueue } from '../core/sendQueue';
+import { BudgetSummary, duration } from './budgetSummary';
+
+/** "Kimi: Show Send Queue": the budget in the title, one line per send; picking one cancels it. */
+export async function showQueue(queue: SendQueue<unknown>, summary: () => BudgetSummary): Promise<void> {
+  const entries = queue.entries();
+  const now = Date.now();
+  type Item = vscode.QuickPickItem & { id?: number };
+  const items: Item[] = entries.map((e) => ({
+    id: e.id,
+    label: `${e.state === 'running' ? '$(sync~spin)' : '$(clock)'} ${e.label}`,
+    description: `${e.tokens.toLocaleString('en-US')} tokens`,
+    detail: e.state === 'running'
+      ? `Running${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''} — pick to stop it; its budget stays spent`
+      : `${e.eta === undefined ? 'Waits for a running send to finish' : `Goes out in ${duration(e.eta - now)}`} — pick to cancel it; it has spent nothing`,
+  }));
+  if (!items.length) items.push({ label: '$(check) Nothing is waiting', detail: summary().label });
+  const picked = await vscode.window.showQuickPick(items, { title: `Kimi send queue — ${summary().label}`, placeHolder: 'Pick a send to cancel it', matchOnDetail: true });
+  if (picked?.id === undefined) return;
+  const confirm = await vscode.window.showWarningMessage(`Cancel "${picked.label.replace(/^\$\([^)]*\) /, '')}"?`, { modal: true }, 'Cancel Send');
+  if (confirm === 'Cancel Send' && !queue.cancel(picked.id)) {
+    void vscode.window.showInformationMessage('Kimi: that send had already finished.');
+  }
+}

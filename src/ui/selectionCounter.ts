@@ -1,0 +1,56 @@
+import * as vscode from 'vscode';
+import { Calibration } from '../tokens/calibration';
+import { TokenCount, TokenCounter } from '../tokens/tokenCounter';
+import { Settings } from './settings';
+
+export interface CountedText extends TokenCount {
+  /** How the number was reached, for tooltips and messages. */
+  readonly note: string;
+}
+
+/** Counts text for the current model: the o200k stand-in, scaled by what answers taught so far. */
+export class SelectionCounter {
+  constructor(
+    private readonly counter: TokenCounter,
+    private readonly calibration: Calibration,
+    private readonly settings: Settings,
+  ) {}
+
+  async count(text: string, signal?: AbortSignal): Promise<CountedText> {
+    const raw = await this.counter.count(text, signal);
+    const { model } = this.settings.config;
+    const ratio = this.calibration.ratio(model);
+    const samples = this.calibration.samples(model);
+    const tokens = samples > 0 ? Math.ceil(raw.tokens * ratio) : raw.tokens;
+    const how = raw.exact ? 'o200k stand-in' : 'o200k stand-in, estimated in bounded time (the text has very long unbroken runs)';
+    const note = samples > 0
+      ? `Counted with the ${how}, × ${ratio.toFixed(3)} calibrated for ${model} on ${samples} answer${samples === 1 ? '' : 's'}.`
+      : `Counted with the ${how}; ${model}'s own tokenizer differs, so this is an estimate until an answer calibrates it.`;
+    return { tokens, exact: raw.exact && samples > 0, note };
+  }
+
+  /** Counts with a cancellable notification when it takes more than a moment; undefined if cancelled. */
+  async countWithProgress(text: string): Promise<TokenCount | undefined> {
+    const controller = new AbortController();
+    const counting = this.counter.count(text, controller.signal);
+    const quick = await Promise.race([counting.then(() => true, () => true), delay(400).then(() => false)]);
+    try {
+      if (quick) return await counting;
+      return await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Kimi: counting tokens in ${text.length.toLocaleString('en-US')} characters…`, cancellable: true },
+        (_progress, token) => {
+          token.onCancellationRequested(() => controller.abort());
+          return counting;
+        },
+      );
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') return undefined;
+      void vscode.window.showErrorMessage(`Kimi: could not count the prompt's tokens: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

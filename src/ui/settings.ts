@@ -1,0 +1,45 @@
+import * as vscode from 'vscode';
+import { Config, parseConfig } from '../core/config';
+
+/**
+ * The `kimiBudget.*` settings, read in one place. A bad value gets its default and one warning
+ * that names the key and the fix; the extension keeps running.
+ */
+export class Settings implements vscode.Disposable {
+  private current: Config;
+  private warned = new Set<string>();
+  private readonly changed = new vscode.EventEmitter<Config>();
+  private readonly subscription: vscode.Disposable;
+  readonly onDidChange = this.changed.event;
+
+  constructor() {
+    this.current = this.read();
+    this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration('kimiBudget')) return;
+      this.current = this.read();
+      this.changed.fire(this.current);
+    });
+  }
+
+  get config(): Config {
+    return this.current;
+  }
+
+  private read(): Config {
+    const section = vscode.workspace.getConfiguration('kimiBudget');
+    const { config, problems } = parseConfig((key) => section.get(key));
+    const fresh = problems.filter((p) => !this.warned.has(p));
+    this.warned = new Set(problems);
+    for (const problem of fresh) {
+      void vscode.window.showWarningMessage(problem, 'Open Settings').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', problem.split(' ')[0]);
+      });
+    }
+    return config;
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changed.dispose();
+  }
+}
