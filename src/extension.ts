@@ -12,6 +12,8 @@ import { AnswerDocuments } from './ui/answerDocuments';
 import { ApiKey } from './ui/apiKey';
 import { BudgetStatusItem } from './ui/budgetStatusItem';
 import { summarize } from './ui/budgetSummary';
+import { KimiBudgetApi } from './ui/api';
+import { Notifier } from './ui/notifier';
 import { PromptSender, SessionCost } from './ui/promptSender';
 import { showQueue } from './ui/queuePicker';
 import { SelectionCounter } from './ui/selectionCounter';
@@ -20,38 +22,43 @@ import { Settings } from './ui/settings';
 
 const CALIBRATION_KEY = 'kimiBudget.calibration';
 
-export function activate(context: vscode.ExtensionContext): void {
-  const settings = new Settings();
+export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
+  const activationStart = performance.now();
+  const notifier = new Notifier();
+  const settings = new Settings(notifier);
   const budget = new Budget(settings.config.limits, systemClock);
   const queue = new SendQueue<ChatResult>(budget, systemClock, verdictFor, settings.config.queue);
   const calibration = new Calibration(context.globalState.get<CalibrationState>(CALIBRATION_KEY));
   // The tokenizer loads in a worker on the first count, never during activation.
   const tokenCounter = new TokenCounter({ workerPath: path.join(context.extensionPath, 'dist', 'tokenWorker.js') });
-  const counter = new SelectionCounter(tokenCounter, calibration, settings);
-  const apiKey = new ApiKey(context.secrets);
+  const counter = new SelectionCounter(tokenCounter, calibration, settings, notifier);
+  const apiKey = new ApiKey(context.secrets, notifier);
   const answers = new AnswerDocuments();
   const session: SessionCost = { usd: 0, known: true };
 
-  const summary = () =>
-    summarize({
+  const summary = () => {
+    const { model } = settings.config;
+    return summarize({
       snapshot: budget.snapshot(),
       entries: queue.entries(),
       heldBy: queue.headHeldBy,
       refusal: queue.refusal,
       now: systemClock.now(),
-      model: settings.config.model,
-      calibration: { ratio: calibration.ratio(settings.config.model), samples: calibration.samples(settings.config.model) },
+      model,
+      calibration: { ratio: calibration.ratio(model), samples: calibration.samples(model) },
       sessionCostUsd: session.usd,
       sessionCostKnown: session.known,
     });
+  };
   const budgetItem = new BudgetStatusItem(summary);
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
-  const sender = new PromptSender(settings, apiKey, counter, calibration, queue, answers, session, () => {
+  const sender = new PromptSender(settings, apiKey, counter, calibration, queue, answers, session, notifier, () => {
     void context.globalState.update(CALIBRATION_KEY, calibration.toJSON());
     selectionItem.refresh();
   });
 
   context.subscriptions.push(
+    notifier,
     settings,
     answers,
     budgetItem,
@@ -65,27 +72,19 @@ export function activate(context: vscode.ExtensionContext): void {
       selectionItem.refresh();
     }),
     vscode.commands.registerCommand('kimiBudget.sendPrompt', () => sender.send()),
-    vscode.commands.registerCommand('kimiBudget.countTokens', () => countTokens(counter, settings.config.maxOutputTokens)),
-    vscode.commands.registerCommand('kimiBudget.showQueue', () => showQueue(queue, summary)),
+    vscode.commands.registerCommand('kimiBudget.countTokens', () => counter.announce()),
+    vscode.commands.registerCommand('kimiBudget.showQueue', () => showQueue(queue, summary, notifier)),
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),
   );
+
+  const activation = { ms: performance.now() - activationStart, tokenizerStarted: tokenCounter.started };
+  return {
+    activation,
+    statusLabels: () => ({ budget: budgetItem.label, selection: selectionItem.label }),
+    messages: () => notifier.messages,
+    tokenizerStarted: () => tokenCounter.started,
+    queue: () => queue.entries().map(({ id, label, state }) => ({ id, label, state })),
+  };
 }
 
 export function deactivate(): void {}
-
-async function countTokens(counter: SelectionCounter, maxOutputTokens: number): Promise<void> {
-  const editor = vscode.window.activeTextEditor;
-  if (!editor) {
-    void vscode.window.showInformationMessage('Kimi: open a file and select text to count its tokens.');
-    return;
-  }
-  const whole = editor.selection.isEmpty;
-  try {
-    const { tokens, note } = await counter.count(editor.document.getText(whole ? undefined : editor.selection));
-    void vscode.window.showInformationMessage(
-      `Kimi: ${tokens.toLocaleString('en-US')} tokens in the ${whole ? 'whole file' : 'selection'}; sent as a prompt it costs about ${(tokens + maxOutputTokens).toLocaleString('en-US')} of the minute's tokens with max output ${maxOutputTokens.toLocaleString('en-US')}. ${note}`,
-    );
-  } catch (error) {
-    void vscode.window.showErrorMessage(`Kimi: could not count tokens: ${(error as Error).message}`);
-  }
-}

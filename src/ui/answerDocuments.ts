@@ -11,9 +11,10 @@ const KEEP = 100;
 export class AnswerDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
   private readonly texts = new Map<string, string>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  // Registered after onDidChange exists: VS Code subscribes to it at registration only.
   private readonly registration = vscode.workspace.registerTextDocumentContentProvider(SCHEME, this);
   private next = 1;
-  readonly onDidChange = this.changed.event;
 
   provideTextDocumentContent(uri: vscode.Uri): string {
     return this.texts.get(uri.toString()) ?? '(This answer is no longer kept. Answers live as long as the window.)';

@@ -1,10 +1,14 @@
 import * as vscode from 'vscode';
+import { Notifier } from './notifier';
 
 const SECRET = 'kimiBudget.apiKey';
 
 /** The Moonshot key: in SecretStorage, with MOONSHOT_API_KEY from the environment as a fallback. */
 export class ApiKey {
-  constructor(private readonly secrets: vscode.SecretStorage) {}
+  constructor(
+    private readonly secrets: vscode.SecretStorage,
+    private readonly notifier: Notifier,
+  ) {}
 
   async get(): Promise<string | undefined> {
     return (await this.secrets.get(SECRET)) || process.env.MOONSHOT_API_KEY?.trim() || undefined;
@@ -23,11 +27,11 @@ export class ApiKey {
     if (key === undefined) return false;
     if (!key.trim()) {
       await this.secrets.delete(SECRET);
-      void vscode.window.showInformationMessage('Kimi: the stored API key was removed.');
+      this.notifier.notify('info', 'Kimi: the stored API key was removed.');
       return false;
     }
     await this.secrets.store(SECRET, key.trim());
-    void vscode.window.showInformationMessage('Kimi: API key saved in secret storage.');
+    this.notifier.notify('info', 'Kimi: API key saved in secret storage.');
     return true;
   }
 }

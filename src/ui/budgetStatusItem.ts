@@ -8,6 +8,7 @@ import { BudgetSummary } from './budgetSummary';
 export class BudgetStatusItem implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('kimiBudget.budget', vscode.StatusBarAlignment.Right, 100);
   private timer: NodeJS.Timeout | undefined;
+  private shownLabel = '';
 
   constructor(private readonly compute: () => BudgetSummary) {
     this.item.name = 'Kimi Budget';
@@ -21,12 +22,17 @@ export class BudgetStatusItem implements vscode.Disposable {
     const summary = this.compute();
     this.item.text = summary.text;
     this.item.accessibilityInformation = { label: summary.label, role: 'button' };
+    this.shownLabel = summary.label;
     const tooltip = new vscode.MarkdownString(summary.tooltip);
     tooltip.supportThemeIcons = true;
     this.item.tooltip = tooltip;
     this.item.backgroundColor =
       summary.severity === 'normal' ? undefined : new vscode.ThemeColor(`statusBarItem.${summary.severity}Background`);
     if (summary.refreshInMs !== undefined) this.timer = setTimeout(() => this.refresh(), Math.max(50, summary.refreshInMs));
+  }
+
+  get label(): string {
+    return this.shownLabel;
   }
 
   dispose(): void {

@@ -30,7 +30,7 @@ export interface SummaryInput {
   readonly sessionCostKnown: boolean;
 }
 
-const HELD_BY: Record<LimitName | 'serverPause', string> = {
+export const HELD_BY: Record<LimitName | 'serverPause', string> = {
   requestsPerMinute: 'requests per minute',
   tokensPerMinute: 'tokens per minute',
   concurrency: 'concurrency (a running send must finish)',

@@ -6,8 +6,9 @@ import { contextWindowOf } from '../kimi/models';
 import { Calibration } from '../tokens/calibration';
 import { ApiKey } from './apiKey';
 import { AnswerDocuments, AnswerWriter } from './answerDocuments';
-import { duration } from './budgetSummary';
-import { describeFailure } from './failure';
+import { duration, HELD_BY } from './budgetSummary';
+import { describeFailure, FailureMessage, FixAction } from './failure';
+import { Action, Notifier, openSettings, setApiKey } from './notifier';
 import { SelectionCounter } from './selectionCounter';
 import { Settings } from './settings';
 
@@ -30,6 +31,7 @@ export class PromptSender {
     private readonly queue: SendQueue<ChatResult>,
     private readonly answers: AnswerDocuments,
     private readonly session: SessionCost,
+    private readonly notifier: Notifier,
     private readonly onCalibrated: () => void,
   ) {}
 
@@ -37,12 +39,12 @@ export class PromptSender {
     const text = await this.promptText();
     if (text === undefined) return;
     if (!text.trim()) {
-      void vscode.window.showWarningMessage('Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.');
+      this.notifier.notify('warning', 'Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.');
       return;
     }
     if (!(await this.apiKey.get())) {
       this.keep(text);
-      await this.tell(describeFailure(new KimiError({ kind: 'unauthorized', message: 'No Moonshot API key is set. Set one to send prompts.' }), this.context(1)));
+      this.tell(describeFailure(new KimiError({ kind: 'unauthorized', message: 'No Moonshot API key is set. Set one to send prompts.' }), this.context(1)));
       return;
     }
     const { model, maxOutputTokens, baseUrl, prices } = this.settings.config;
@@ -50,8 +52,8 @@ export class PromptSender {
     if (!counted) return;
     const estimate = this.calibration.estimate(model, counted.tokens, 1);
     const price = priceOf(model, prices);
-    const approx = counted.exact && estimate.calibrated ? '' : '≈';
-    const summary = `${approx}${n(estimate.tokens)} prompt + ${n(maxOutputTokens)} max output tokens${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, maxOutputTokens))}` : ''}`;
+    // Always an estimate: Kimi's own tokenizer is not available locally (the server's count settles it).
+    const summary = `≈${n(estimate.tokens)} prompt + ${n(maxOutputTokens)} max output tokens${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, maxOutputTokens))}` : ''}`;
     const label = firstLine(text);
     const client = new KimiClient({ baseUrl, apiKey: () => this.apiKey.get() });
     let writer: AnswerWriter | undefined;
@@ -82,7 +84,7 @@ export class PromptSender {
     } catch (error) {
       if (!(error instanceof SendRejected)) throw error;
       this.keep(text);
-      await this.tell(describeFailure(error, this.context(0)));
+      this.tell(describeFailure(error, this.context(0)));
       return;
     }
 
@@ -110,7 +112,7 @@ export class PromptSender {
       if (error instanceof KimiError && error.partial) writer?.setFooter(`_Stopped: ${error.message}_`);
       else writer?.setFooter(`_Failed: ${error instanceof Error ? error.message : String(error)}_`);
       if (!(error instanceof KimiError && error.streamed)) this.keep(text);
-      await this.tell(describeFailure(error, this.context(attempts)));
+      this.tell(describeFailure(error, this.context(attempts)));
     }
   }
 
@@ -133,9 +135,7 @@ export class PromptSender {
     parts.push(`finished: ${finishReason ?? 'unknown'}`);
     writer?.setFooter(`_${parts.join(' · ')}_`);
     if (finishReason === 'length') {
-      void vscode.window.showWarningMessage(`Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`, 'Open Settings').then((choice) => {
-        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'kimiBudget.maxOutputTokens');
-      });
+      this.notifier.notify('warning', `Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`, openSettings('kimiBudget.maxOutputTokens'));
     }
   }
 
@@ -144,8 +144,8 @@ export class PromptSender {
     if (!entry) return '';
     if (entry.state === 'running') return 'sending — the answer streams into the editor beside. Cancel stops it (its budget stays spent).';
     const held = this.queue.headHeldBy;
-    const why = held === 'serverPause' ? 'the server asked to wait' : held === 'concurrency' ? 'a running send must finish first' : held ? 'budget' : 'budget';
-    return entry.eta === undefined ? `queued — waiting for ${why}` : `queued — goes out in ${duration(entry.eta - Date.now())} (waiting for ${why})`;
+    const why = held ? ` — held by ${HELD_BY[held]}` : '';
+    return entry.eta === undefined ? `queued${why}` : `queued, goes out in ${duration(entry.eta - Date.now())}${why}`;
   }
 
   /** The selection, or a typed prompt when nothing is selected; undefined when the user backs out. */
@@ -170,12 +170,13 @@ export class PromptSender {
     return { model, baseUrl, attempts };
   }
 
-  private async tell(failure: ReturnType<typeof describeFailure>): Promise<void> {
-    const show = failure.severity === 'error' ? vscode.window.showErrorMessage : failure.severity === 'warning' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
-    const choice = await show(failure.message, ...failure.actions);
-    if (choice === 'Set API Key') await vscode.commands.executeCommand('kimiBudget.setApiKey');
-    if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'kimiBudget');
-    if (choice === 'Pick a Model') await this.pickModel();
+  private tell(failure: FailureMessage): void {
+    const actions: Record<FixAction, Action> = {
+      'Set API Key': setApiKey,
+      'Open Settings': openSettings('kimiBudget'),
+      'Pick a Model': { title: 'Pick a Model', run: () => this.pickModel() },
+    };
+    this.notifier.notify(failure.severity, failure.message, ...failure.actions.map((a) => actions[a]));
   }
 
   private async pickModel(): Promise<void> {
@@ -185,7 +186,7 @@ export class PromptSender {
       const picked = await vscode.window.showQuickPick(models, { title: 'Kimi: models the server offers', placeHolder: 'Sets kimiBudget.model' });
       if (picked) await vscode.workspace.getConfiguration('kimiBudget').update('model', picked, vscode.ConfigurationTarget.Global);
     } catch (error) {
-      await this.tell(describeFailure(error, this.context(1)));
+      this.tell(describeFailure(error, this.context(1)));
     }
   }
 }

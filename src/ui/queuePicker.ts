@@ -1,9 +1,10 @@
 import * as vscode from 'vscode';
 import { SendQueue } from '../core/sendQueue';
 import { BudgetSummary, duration } from './budgetSummary';
+import { Notifier } from './notifier';
 
-/** "Kimi: Show Send Queue": the budget in the title, one line per send; picking one cancels it. */
-export async function showQueue(queue: SendQueue<unknown>, summary: () => BudgetSummary): Promise<void> {
+/** "Kimi: Show Send Queue": the budget in the title, one line per send in queue order; picking one cancels it. */
+export async function showQueue(queue: SendQueue<unknown>, summary: () => BudgetSummary, notifier: Notifier): Promise<void> {
   const entries = queue.entries();
   const now = Date.now();
   type Item = vscode.QuickPickItem & { id?: number };
@@ -18,8 +19,7 @@ export async function showQueue(queue: SendQueue<unknown>, summary: () => Budget
   if (!items.length) items.push({ label: '$(check) Nothing is waiting', detail: summary().label });
   const picked = await vscode.window.showQuickPick(items, { title: `Kimi send queue — ${summary().label}`, placeHolder: 'Pick a send to cancel it', matchOnDetail: true });
   if (picked?.id === undefined) return;
-  const confirm = await vscode.window.showWarningMessage(`Cancel "${picked.label.replace(/^\$\([^)]*\) /, '')}"?`, { modal: true }, 'Cancel Send');
-  if (confirm === 'Cancel Send' && !queue.cancel(picked.id)) {
-    void vscode.window.showInformationMessage('Kimi: that send had already finished.');
+  if (!queue.cancel(picked.id)) {
+    notifier.notify('info', 'Kimi: that send had already finished.');
   }
 }

@@ -1,9 +1,12 @@
 import * as vscode from 'vscode';
 import { Calibration } from '../tokens/calibration';
 import { TokenCount, TokenCounter } from '../tokens/tokenCounter';
+import { Notifier } from './notifier';
 import { Settings } from './settings';
 
-export interface CountedText extends TokenCount {
+export interface CountedText {
+  /** An estimate of the model's count: Kimi's own tokenizer is not available locally. */
+  readonly tokens: number;
   /** How the number was reached, for tooltips and messages. */
   readonly note: string;
 }
@@ -14,6 +17,7 @@ export class SelectionCounter {
     private readonly counter: TokenCounter,
     private readonly calibration: Calibration,
     private readonly settings: Settings,
+    private readonly notifier: Notifier,
   ) {}
 
   async count(text: string, signal?: AbortSignal): Promise<CountedText> {
@@ -26,7 +30,25 @@ export class SelectionCounter {
     const note = samples > 0
       ? `Counted with the ${how}, × ${ratio.toFixed(3)} calibrated for ${model} on ${samples} answer${samples === 1 ? '' : 's'}.`
       : `Counted with the ${how}; ${model}'s own tokenizer differs, so this is an estimate until an answer calibrates it.`;
-    return { tokens, exact: raw.exact && samples > 0, note };
+    return { tokens, note };
+  }
+
+  /** "Kimi: Count Tokens in Selection": the count, and what it would cost as a prompt. */
+  async announce(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      this.notifier.notify('info', 'Kimi: open a file and select text to count its tokens.');
+      return;
+    }
+    const whole = editor.selection.isEmpty;
+    const { maxOutputTokens } = this.settings.config;
+    try {
+      const { tokens, note } = await this.count(editor.document.getText(whole ? undefined : editor.selection));
+      const n = (x: number) => x.toLocaleString('en-US');
+      this.notifier.notify('info', `Kimi: ${n(tokens)} tokens in the ${whole ? 'whole file' : 'selection'}. Sent as a prompt it takes about ${n(tokens + maxOutputTokens)} of the minute's tokens (with ${n(maxOutputTokens)} max output). ${note}`);
+    } catch (error) {
+      this.notifier.notify('error', `Kimi: could not count tokens: ${(error as Error).message}`);
+    }
   }
 
   /** Counts with a cancellable notification when it takes more than a moment; undefined if cancelled. */
@@ -45,7 +67,7 @@ export class SelectionCounter {
       );
     } catch (error) {
       if ((error as Error).name === 'AbortError') return undefined;
-      void vscode.window.showErrorMessage(`Kimi: could not count the prompt's tokens: ${(error as Error).message}`);
+      this.notifier.notify('error', `Kimi: could not count the prompt's tokens: ${(error as Error).message}`);
       return undefined;
     }
   }

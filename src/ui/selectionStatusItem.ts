@@ -6,10 +6,11 @@ export class SelectionStatusItem implements vscode.Disposable {
   private readonly subscriptions: vscode.Disposable[] = [];
   private debounce: NodeJS.Timeout | undefined;
   private inFlight: AbortController | undefined;
-  private last: { key: string; tokens: number; exact: boolean } | undefined;
+  private last: { key: string; tokens: number } | undefined;
+  private shownLabel: string | undefined;
 
   constructor(
-    private readonly count: (text: string, signal: AbortSignal) => Promise<{ tokens: number; exact: boolean; note: string }>,
+    private readonly count: (text: string, signal: AbortSignal) => Promise<{ tokens: number; note: string }>,
     private readonly debounceMs = 300,
   ) {
     this.item.name = 'Kimi Tokens in Selection';
@@ -39,6 +40,7 @@ export class SelectionStatusItem implements vscode.Disposable {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
       this.item.hide();
+      this.shownLabel = undefined;
       return;
     }
     const { document, selection } = editor;
@@ -48,11 +50,12 @@ export class SelectionStatusItem implements vscode.Disposable {
     this.inFlight?.abort();
     const controller = (this.inFlight = new AbortController());
     try {
-      const { tokens, exact, note } = await this.count(document.getText(whole ? undefined : selection), controller.signal);
+      const { tokens, note } = await this.count(document.getText(whole ? undefined : selection), controller.signal);
       if (controller.signal.aborted) return;
-      this.last = { key, tokens, exact };
-      this.item.text = `$(symbol-numeric) ${exact ? '' : '≈'}${tokens.toLocaleString('en-US')}${whole ? ' in file' : ''}`;
-      this.item.accessibilityInformation = { label: `Kimi tokens in selection: ${tokens}`, role: 'button' };
+      this.last = { key, tokens };
+      this.item.text = `$(symbol-numeric) ≈${tokens.toLocaleString('en-US')} tok${whole ? ' in file' : ''}`;
+      this.shownLabel = `Kimi tokens in selection: ${tokens}`;
+      this.item.accessibilityInformation = { label: this.shownLabel, role: 'button' };
       this.item.tooltip = `${tokens.toLocaleString('en-US')} tokens in the ${whole ? 'whole file (nothing is selected)' : 'selection'}. ${note}`;
       this.item.show();
     } catch (error) {
@@ -61,6 +64,11 @@ export class SelectionStatusItem implements vscode.Disposable {
       this.item.tooltip = `Could not count tokens: ${(error as Error).message}`;
       this.item.show();
     }
+  }
+
+  /** The accessibility label shown, undefined while hidden or before the first count. */
+  get label(): string | undefined {
+    return this.shownLabel;
   }
 
   dispose(): void {

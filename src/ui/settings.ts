@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { Config, parseConfig } from '../core/config';
+import { Notifier, openSettings } from './notifier';
 
 /**
  * The `kimiBudget.*` settings, read in one place. A bad value gets its default and one warning
@@ -12,7 +13,7 @@ export class Settings implements vscode.Disposable {
   private readonly subscription: vscode.Disposable;
   readonly onDidChange = this.changed.event;
 
-  constructor() {
+  constructor(private readonly notifier: Notifier) {
     this.current = this.read();
     this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('kimiBudget')) return;
@@ -30,11 +31,7 @@ export class Settings implements vscode.Disposable {
     const { config, problems } = parseConfig((key) => section.get(key));
     const fresh = problems.filter((p) => !this.warned.has(p));
     this.warned = new Set(problems);
-    for (const problem of fresh) {
-      void vscode.window.showWarningMessage(problem, 'Open Settings').then((choice) => {
-        if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', problem.split(' ')[0]);
-      });
-    }
+    for (const problem of fresh) this.notifier.notify('warning', `Kimi: ${problem}`, openSettings(problem.split(' ')[0]));
     return config;
   }
 

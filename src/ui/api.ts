@@ -1,0 +1,18 @@
+import { ShownMessage } from './notifier';
+
+/**
+ * What `activate()` returns: a read-only view of what the extension shows, for its integration
+ * tests and for other extensions. It holds no key and changes nothing.
+ */
+export interface KimiBudgetApi {
+  /** How long activate() took, and whether the tokenizer had been started by its end (it must not be). */
+  readonly activation: { readonly ms: number; readonly tokenizerStarted: boolean };
+  /** The accessibility labels of the two status bar items, as currently shown. */
+  statusLabels(): { budget: string; selection: string | undefined };
+  /** The last messages shown to the user, oldest first. */
+  messages(): readonly ShownMessage[];
+  /** Whether the tokenizer's worker has been started (it is not, at activation). */
+  tokenizerStarted(): boolean;
+  /** Running and waiting sends, in order. */
+  queue(): { id: number; label: string; state: 'waiting' | 'running' }[];
+}

@@ -1,0 +1,204 @@
+// The extension, installed from its packaged .vsix, in a real VS Code: what a user does, checked
+// through the public contract (commands, settings, status bar labels) and the answers it shows.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { KimiBudgetApi } from '../../src/ui/api';
+import { FakeMoonshot } from '../support/fakeMoonshot';
+
+const EXTENSION_ID = 'kimi-budget.kimi-budget';
+const CONTRACT_DEFAULTS: Record<string, unknown> = {
+  baseUrl: 'https://api.moonshot.ai/v1',
+  model: 'kimi-k2.6',
+  'limits.requestsPerMinute': 120,
+  'limits.tokensPerMinute': 150000,
+  'limits.concurrency': 0,
+  'limits.tokensPerDay': 0,
+};
+const COMMANDS = ['kimiBudget.sendPrompt', 'kimiBudget.countTokens', 'kimiBudget.showQueue', 'kimiBudget.setApiKey'];
+
+let api: KimiBudgetApi;
+let fake: FakeMoonshot;
+const config = () => vscode.workspace.getConfiguration('kimiBudget');
+
+async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > end) {
+      const state = { messages: api?.messages(), server: fake?.stats, queue: api?.queue(), label: api?.statusLabels() };
+      assert.fail(`timed out after ${ms} ms waiting for ${what}; ${JSON.stringify(state)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function set(key: string, value: unknown): Promise<void> {
+  await config().update(key, value, vscode.ConfigurationTarget.Global);
+}
+
+/** Opens a new file with `text`, selected, in the first column. */
+async function selectPrompt(text: string): Promise<vscode.TextEditor> {
+  const document = await vscode.workspace.openTextDocument({ content: text, language: 'markdown' });
+  const editor = await vscode.window.showTextDocument(document, vscode.ViewColumn.One);
+  editor.selection = new vscode.Selection(0, 0, document.lineCount, 0);
+  return editor;
+}
+
+function answers(): vscode.TextDocument[] {
+  return vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'kimi-answer');
+}
+
+/** Sends the current selection and waits for its answer document to be complete. */
+async function sendAndAwaitAnswer(): Promise<vscode.TextDocument> {
+  const before = new Set(answers().map((d) => d.uri.toString()));
+  void vscode.commands.executeCommand('kimiBudget.sendPrompt');
+  const answer = await until('an answer editor', () => answers().find((d) => !before.has(d.uri.toString())));
+  await until('the answer to finish', () => answer.getText().includes('finished: '));
+  return answer;
+}
+
+function budgetLabel(): { r: number; R: number; t: number; T: number; q: number } {
+  const label = api.statusLabels().budget;
+  const m = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/.exec(label);
+  assert.ok(m, `budget label does not follow the contract: "${label}"`);
+  const [r, R, t, T, q] = m.slice(1).map(Number);
+  return { r, R, t, T, q };
+}
+
+function messagesSince(count: number) {
+  return api.messages().slice(count);
+}
+
+describe('kimi-budget in a real VS Code', () => {
+  before(async () => {
+    const extension = vscode.extensions.getExtension<KimiBudgetApi>(EXTENSION_ID);
+    assert.ok(extension, `${EXTENSION_ID} is installed`);
+    api = await extension.activate();
+    fake = new FakeMoonshot({ chunkDelayMs: 5, apiKey: process.env.MOONSHOT_API_KEY });
+    await set('baseUrl', await fake.start());
+    await set('maxOutputTokens', 1000);
+  });
+
+  after(async () => {
+    for (const key of ['baseUrl', 'maxOutputTokens', 'limits.requestsPerMinute', 'limits.tokensPerMinute']) await set(key, undefined);
+    await fake?.stop();
+  });
+
+  it('activates without starting the tokenizer, and registers every contract command', async () => {
+    console.log(`      activate() took ${api.activation.ms.toFixed(1)} ms`);
+    assert.equal(api.activation.tokenizerStarted, false);
+    const commands = await vscode.commands.getCommands(true);
+    for (const id of COMMANDS) assert.ok(commands.includes(id), `${id} is registered`);
+  });
+
+  it('declares every contract setting with its default', () => {
+    for (const [key, value] of Object.entries(CONTRACT_DEFAULTS)) {
+      assert.deepEqual(config().inspect(key)?.defaultValue, value, `kimiBudget.${key}`);
+    }
+    assert.ok((config().inspect<number>('maxOutputTokens')?.defaultValue ?? 0) >= 1);
+  });
+
+  it('shows the budget in the status bar, and follows limits edited in settings', async () => {
+    assert.equal(api.statusLabels().budget, 'Kimi budget: 120 of 120 requests, 150000 of 150000 tokens left; 0 queued');
+    await set('limits.requestsPerMinute', 7);
+    await set('limits.tokensPerMinute', 90000);
+    await until('the label to follow the settings', () => api.statusLabels().budget === 'Kimi budget: 7 of 7 requests, 90000 of 90000 tokens left; 0 queued');
+  });
+
+  it('counts the selection in the selection item', async () => {
+    await selectPrompt('Count me: one two three four five.');
+    const label = await until('the selection label', () => api.statusLabels().selection);
+    assert.match(label, /^Kimi tokens in selection: [1-9]\d*$/);
+  });
+
+  it('sends the selection and streams the answer beside it; the budget drops by one request and prompt + max_tokens', async () => {
+    const before = budgetLabel();
+    await selectPrompt('Explain, in two sentences, why a rate limiter should charge max_tokens up front.');
+    const answer = await sendAndAwaitAnswer();
+    const received = fake.received.at(-1)!;
+    assert.equal(received.maxTokens, 1000);
+    assert.match(answer.getText(), /## Answer/);
+    assert.match(answer.getText(), /prompt tokens \(server count\)/);
+    const after = await until('the budget to settle', () => {
+      const now = budgetLabel();
+      return now.t === before.t - received.charged && now;
+    });
+    assert.equal(after.r, before.r - 1);
+    assert.equal(before.t - after.t, received.promptTokens + 1000, 'tokens drop by the server\'s prompt count + max_tokens');
+    assert.ok(vscode.window.visibleTextEditors.some((e) => e.document === answer), 'the answer is visible');
+  });
+
+  it('a 429 from the server pauses, and the send still completes', async () => {
+    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'Your account org-fake<ak-fake> request reached organization max RPM: 7, please try again after 1 seconds' });
+    const refusedBefore = fake.stats.rejected.rate_limit_reached_error ?? 0;
+    await selectPrompt('Say hello.');
+    const answer = await sendAndAwaitAnswer();
+    assert.equal(fake.stats.rejected.rate_limit_reached_error, refusedBefore + 1);
+    assert.match(answer.getText(), /attempt 2/);
+  });
+
+  it('bad settings give a warning naming the key, and the defaults', async () => {
+    const seen = api.messages().length;
+    await set('limits.requestsPerMinute', -5);
+    await set('limits.tokensPerMinute', 'lots');
+    await until('the warnings', () => messagesSince(seen).length >= 2);
+    const texts = messagesSince(seen).map((m) => `${m.severity}: ${m.text}`).join('\n');
+    assert.match(texts, /warning: Kimi: kimiBudget\.limits\.requestsPerMinute is -5, but it must be a whole number ≥ 1; using 120/);
+    assert.match(texts, /warning: Kimi: kimiBudget\.limits\.tokensPerMinute is "lots"/);
+    await until('the defaults in the label', () => { const l = budgetLabel(); return l.R === 120 && l.T === 150000; });
+    await set('limits.tokensPerMinute', 90000);
+    await set('limits.requestsPerMinute', 0);
+    await until('a warning for zero', () => messagesSince(seen).some((m) => m.text.includes('requestsPerMinute is 0')));
+  });
+
+  it('a missing key gives a message offering "Set API Key", and sends nothing', async () => {
+    const saved = process.env.MOONSHOT_API_KEY;
+    delete process.env.MOONSHOT_API_KEY;
+    try {
+      const seen = api.messages().length;
+      const requests = fake.stats.httpRequests;
+      await selectPrompt('This must not be sent.');
+      void vscode.commands.executeCommand('kimiBudget.sendPrompt');
+      const message = await until('the missing-key message', () => messagesSince(seen).find((m) => m.severity === 'error'));
+      assert.match(message.text, /No Moonshot API key is set/);
+      assert.deepEqual(message.actions, ['Set API Key']);
+      assert.equal(fake.stats.httpRequests, requests);
+    } finally {
+      process.env.MOONSHOT_API_KEY = saved;
+    }
+  });
+
+  it('with 2 requests per minute, a third send waits in the queue, can be cancelled, and a fourth goes by itself when a unit returns', async function () {
+    this.timeout(150_000);
+    await set('limits.requestsPerMinute', 2);
+    // Let every unit spent by the earlier tests come back first.
+    await until('a fresh minute', () => budgetLabel().r === 2, 70_000);
+    await selectPrompt('First of three.');
+    await sendAndAwaitAnswer();
+    await selectPrompt('Second of three.');
+    await sendAndAwaitAnswer();
+    const seen = api.messages().length;
+    await selectPrompt('Third: this one is cancelled while it waits.');
+    void vscode.commands.executeCommand('kimiBudget.sendPrompt');
+    await until('the third send to queue', () => budgetLabel().q === 1);
+    assert.equal(budgetLabel().r, 0);
+    // Cancel it through "Show Send Queue": the only entry is the waiting send.
+    void vscode.commands.executeCommand('kimiBudget.showQueue');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    await until('the queue to empty', () => budgetLabel().q === 0);
+    await until('the cancellation message', () => messagesSince(seen).some((m) => /cancelled before it went out/.test(m.text)));
+
+    const requests = fake.stats.requests;
+    await selectPrompt('Fourth: this one waits for a unit and then goes by itself.');
+    const before = new Set(answers().map((d) => d.uri.toString()));
+    void vscode.commands.executeCommand('kimiBudget.sendPrompt');
+    await until('the fourth send to queue', () => budgetLabel().q === 1);
+    assert.equal(fake.stats.requests, requests, 'nothing is sent while the budget is spent');
+    const answer = await until('the fourth answer', () => answers().find((d) => !before.has(d.uri.toString())), 70_000);
+    await until('the answer to finish', () => answer.getText().includes('finished: '));
+    assert.equal(budgetLabel().q, 0);
+    assert.deepEqual(fake.stats.rejected, { rate_limit_reached_error: 1 }, 'only the injected 429');
+  });
+});

@@ -1,0 +1,152 @@
+'use strict';
+// Browser end-to-end, as a user works: the packaged extension in a real VS Code 1.96.4 in Chromium,
+// a prompt selected in a file, "Kimi: Send Prompt" run from the command palette, the answer tab,
+// the status bar's aria-labels before and after, and a send that waits in the queue.
+// Run by `npm run test:e2e` (node's test runner); screenshots go to artifacts/.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { after, before, describe, it } = require('node:test');
+const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
+const { openWorkbench, waitForStatusBarLabel } = require('./browser');
+
+const root = path.resolve(__dirname, '../..');
+const { FakeMoonshot } = require(path.join(root, 'out', 'test', 'support', 'fakeMoonshot'));
+const artifacts = path.join(root, 'artifacts');
+const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
+const PROMPTS = ['Explain in one sentence why max_tokens is charged up front.', 'Name two kinds of rate-limit windows.', 'Say hello in Japanese.'];
+
+let fake;
+let server;
+let workbench;
+let page;
+let tmp;
+
+async function budget() {
+  const label = await waitForStatusBarLabel(page, BUDGET, 30_000);
+  const [r, R, t, T, q] = BUDGET.exec(label).slice(1).map(Number);
+  return { label, r, R, t, T, q };
+}
+
+async function until(what, probe, ms = 30_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Runs a command from the command palette, as a user types it. */
+async function runCommand(title) {
+  await page.keyboard.press('Control+Shift+P');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+/** Selects line `line` (1-based) of the active editor with the keyboard. */
+async function selectLine(line) {
+  await page.keyboard.press('Control+G');
+  await page.keyboard.type(String(line));
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Shift+End');
+}
+
+function answerTabs() {
+  return page.locator('.tabs-container .tab', { hasText: 'Kimi answer' }).count();
+}
+
+async function shot(name) {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+}
+
+describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () => {
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kimi-budget-e2e-'));
+    const workspace = path.join(tmp, 'workspace');
+    fs.mkdirSync(workspace);
+    fs.writeFileSync(path.join(workspace, 'prompts.md'), `${PROMPTS.join('\n\n')}\n`);
+    fake = new FakeMoonshot({ rpm: 2, chunkDelayMs: 30, answerChunks: 8 });
+    const baseUrl = await fake.start();
+    const env = { MOONSHOT_API_KEY: fake.apiKey };
+    const dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions') };
+    await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
+    server = await startCodeServer({
+      workspace, ...dirs, env,
+      settings: { ...QUIET_SETTINGS, 'kimiBudget.baseUrl': baseUrl, 'kimiBudget.limits.requestsPerMinute': 2, 'kimiBudget.maxOutputTokens': 500 },
+    });
+    workbench = await openWorkbench(server.url, { folder: workspace });
+    page = workbench.page;
+  });
+
+  after(async () => {
+    await workbench?.close();
+    await server?.stop();
+    await fake?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('shows the full budget in the status bar once VS Code is up', async () => {
+    const b = await budget();
+    assert.equal(b.label, 'Kimi budget: 2 of 2 requests, 150000 of 150000 tokens left; 0 queued');
+    await shot('status-normal');
+  });
+
+  it('counts the selected prompt in the selection item', async () => {
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input.input').fill('prompts.md');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'prompts.md' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.tabs-container .tab', { hasText: 'prompts.md' }).waitFor();
+    await page.locator('.monaco-editor .view-lines').first().click();
+    await selectLine(1);
+    const label = await waitForStatusBarLabel(page, /^Kimi tokens in selection: \d+$/, 30_000);
+    const tokens = Number(label.split(': ')[1]);
+    assert.ok(tokens >= 8 && tokens <= 20, `a one-sentence prompt has ${tokens} tokens`);
+  });
+
+  it('sends the selection from the command palette; the answer opens beside it and the budget drops', async () => {
+    const before = await budget();
+    await runCommand('Kimi: Send Prompt');
+    await until('an answer tab', async () => (await answerTabs()) === 1);
+    await until('the answer to finish', async () => (await page.locator('.view-lines', { hasText: 'finished:' }).count()) > 0);
+    const after = await until('the budget to settle', async () => {
+      const b = await budget();
+      return b.r === before.r - 1 && b.t < before.t && b;
+    });
+    const charged = fake.received.at(-1).charged;
+    assert.equal(after.t, before.t - charged, 'tokens drop by what the server charged: prompt + max_tokens');
+    assert.equal(fake.received.at(-1).maxTokens, 500);
+    await shot('answer-shown');
+  });
+
+  it('a send over the limit waits in the queue with its ETA, then goes by itself', async () => {
+    await page.locator('.tabs-container .tab', { hasText: 'prompts.md' }).click();
+    await selectLine(3);
+    await runCommand('Kimi: Send Prompt');
+    await until('the second answer', async () => (await answerTabs()) === 2);
+    await page.locator('.tabs-container .tab', { hasText: 'prompts.md' }).click();
+    await selectLine(5);
+    await runCommand('Kimi: Send Prompt');
+    const queued = await until('the third send to queue', async () => {
+      const b = await budget();
+      return b.q === 1 && b;
+    });
+    assert.equal(queued.r, 0);
+    const text = await page.locator('.statusbar-item', { hasText: 'queued' }).first().innerText();
+    assert.match(text, /1 queued, next \d+:\d\d/);
+    assert.equal(fake.stats.requests, 2, 'nothing is sent while the minute is spent');
+    await until('the queue notification', async () => (await page.locator('.notification-toast', { hasText: 'goes out in' }).count()) > 0, 10_000);
+    await shot('queued');
+    await until('the third answer, sent by itself when a unit came back', async () => (await answerTabs()) === 3, 75_000);
+    assert.equal((await budget()).q, 0);
+    assert.deepEqual(fake.stats.rejected, {}, 'the server refused nothing');
+  });
+});

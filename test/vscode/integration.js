@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+'use strict';
+// The integration suite (out/test/integration) inside a real VS Code 1.96.4, against the packaged
+// .vsix: `npm run test:integration` (the .vsix and the compiled tests must exist; `npm test` makes them).
+const path = require('path');
+const { runTests } = require('./runTests');
+
+const root = path.resolve(__dirname, '../..');
+
+async function main() {
+  const started = Date.now();
+  const code = await runTests({
+    vsix: path.join(root, '.vscode-test', 'kimi-budget.vsix'),
+    extensionTestsPath: path.join(root, 'out', 'test', 'integration', 'index.js'),
+    // The suite starts its own Moonshot-like server inside the extension host, accepting this key.
+    env: { MOONSHOT_API_KEY: 'sk-integration-test-key', KIMI_INTEGRATION_GREP: process.env.KIMI_INTEGRATION_GREP || '' },
+    screenshotsDir: path.join(root, 'artifacts'),
+    timeoutMs: 8 * 60 * 1000,
+  });
+  console.log(`[integration] exit code ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  process.exit(code);
+}
+
+main().catch((error) => {
+  console.error(`[integration] ${error && error.stack ? error.stack : error}`);
+  process.exit(2);
+});
