@@ -2,7 +2,7 @@
 'use strict';
 // Installs a real VS Code 1.96.4 (as code-server@4.96.4 from the npm registry) and playwright-core
 // into <repo>/.vscode-test/code-server, doing by hand the postinstall steps that would otherwise
-// reach beyond the npm registry. See shared/design/REAL_VSCODE.md. Idempotent and cached: a marker
+// reach beyond the npm registry. Idempotent and cached: a marker
 // file records a finished install, so a second run returns at once.
 //
 //   node test/vscode/install.js          install (or confirm the cached install)
@@ -138,7 +138,8 @@ function readJson(file) {
 
 function registryUrl() {
   const r = spawnSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' });
-  const url = (r.status === 0 && r.stdout.trim()) || 'https://registry.npmjs.org/';
+  const url = r.status === 0 ? r.stdout.trim() : '';
+  if (!url) throw new InstallError(`\`npm config get registry\` gave no registry: ${r.stderr || r.error}`);
   return url.endsWith('/') ? url : url + '/';
 }
 
