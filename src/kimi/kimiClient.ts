@@ -49,7 +49,14 @@ export class KimiClient {
       return Promise.reject(new KimiError({ kind: 'badRequest', message: `maxTokens must be a positive integer (got ${request.maxTokens}).` }));
     }
     const acc = new ChatAccumulator(request.model);
-    const body = { model: request.model, messages: request.messages, max_tokens: request.maxTokens, stream: true };
+    const body = {
+      model: request.model,
+      messages: request.messages,
+      max_tokens: request.maxTokens,
+      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+      ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      stream: true,
+    };
     return this.exchange({ method: 'POST', path: '/chat/completions', body, signal, acc, onResponse: handlers.onResponse }, (response, io) =>
       readChatBody(response, acc, handlers, io),
     );

@@ -10,6 +10,10 @@ export interface ChatRequest {
   messages: ChatMessage[];
   /** Sent as `max_tokens`: Moonshot charges it to TPM up front, so it is never left to the server. */
   maxTokens: number;
+  /** Sent only when set: thinking models are reported to accept only 1. */
+  temperature?: number;
+  /** Sent as `top_p`, only when set. */
+  topP?: number;
 }
 
 export interface Usage {

@@ -53,6 +53,9 @@ export interface ReceivedRequest {
   /** Tokens debited to TPM/TPD: prompt + max_tokens when admitted, 0 when refused. */
   charged: number;
   stream: boolean;
+  /** Sampling parameters, as sent (absent when not sent). */
+  temperature?: number;
+  topP?: number;
   status: number;
   errorType?: string;
 }
@@ -261,7 +264,7 @@ export class FakeMoonshot {
     if (!this.authorized(req)) return refuse(401, 'invalid_authentication_error', 'Invalid Authentication');
     const parsed = parseChatBody(body);
     if (typeof parsed === 'string') return refuse(400, 'invalid_request_error', `Invalid request: ${parsed}`);
-    Object.assign(record, { model: parsed.model, maxTokens: parsed.maxTokens, messages: parsed.messages, stream: parsed.stream });
+    Object.assign(record, { model: parsed.model, maxTokens: parsed.maxTokens, messages: parsed.messages, stream: parsed.stream, temperature: parsed.temperature, topP: parsed.topP });
 
     const fault = this.faults.shift();
     if (fault) return refuse(fault.status, fault.type, fault.message ?? `Injected HTTP ${fault.status}`, fault.headers);
@@ -274,6 +277,10 @@ export class FakeMoonshot {
       return refuse(400, 'invalid_request_error', `Invalid request: Your request exceeded model token limit: ${model.context_length}`);
     }
     const thinking = THINKING_MODELS.has(model.id);
+    // Reported of kimi-k2.5/k2.6: a thinking model accepts only temperature 1.
+    if (thinking && parsed.temperature !== undefined && parsed.temperature !== 1) {
+      return refuse(400, 'invalid_request_error', `Invalid request: invalid temperature: only 1 is allowed for this model`);
+    }
     const maxTokens = parsed.maxTokens ?? Math.min(thinking ? DEFAULT_MAX_TOKENS_THINKING : DEFAULT_MAX_TOKENS, room);
     const charge = record.promptTokens + maxTokens;
 
@@ -461,6 +468,8 @@ interface ParsedChat {
   messages: { role: string; content: string }[];
   maxTokens: number | undefined;
   stream: boolean;
+  temperature?: number;
+  topP?: number;
 }
 
 /** The request body, or a description of what is wrong with it. */
@@ -472,7 +481,7 @@ function parseChatBody(body: string): ParsedChat | string {
     return 'the body is not valid JSON';
   }
   if (typeof json !== 'object' || json === null) return 'the body must be a JSON object';
-  const { model, messages, max_tokens: maxTokens, stream } = json as Record<string, unknown>;
+  const { model, messages, max_tokens: maxTokens, stream, temperature, top_p: topP } = json as Record<string, unknown>;
   if (typeof model !== 'string' || !model) return 'model is required';
   if (!Array.isArray(messages) || messages.length === 0) return 'messages must be a non-empty array';
   const valid = messages.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string');
@@ -481,7 +490,9 @@ function parseChatBody(body: string): ParsedChat | string {
     return 'max_tokens must be a positive integer';
   }
   const cleaned = (messages as { role: string; content: string }[]).map(({ role, content }) => ({ role, content }));
-  return { model, messages: cleaned, maxTokens: (maxTokens ?? undefined) as number | undefined, stream: stream === true };
+  if (temperature !== undefined && typeof temperature !== 'number') return 'temperature must be a number';
+  if (topP !== undefined && typeof topP !== 'number') return 'top_p must be a number';
+  return { model, messages: cleaned, maxTokens: (maxTokens ?? undefined) as number | undefined, stream: stream === true, temperature, topP };
 }
 
 function sendError(res: http.ServerResponse, status: number, type: string | undefined, message: string, headers?: Record<string, string>): void {

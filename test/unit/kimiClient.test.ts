@@ -63,6 +63,19 @@ afterEach(async () => {
 });
 
 describe('KimiClient.streamChat', () => {
+  it('sends temperature and top_p only when set; a thinking model refuses a temperature other than 1', async () => {
+    const { fake, kimi } = await startFake();
+    await kimi.streamChat({ model: 'kimi-k2-0711-preview', messages: user('a'), maxTokens: 20 }, {});
+    assert.equal('temperature' in fake.received[0] && fake.received[0].temperature !== undefined, false);
+    assert.equal(fake.received[0].topP, undefined);
+    await kimi.streamChat({ model: 'kimi-k2-0711-preview', messages: user('b'), maxTokens: 20, temperature: 0.3, topP: 0.9 }, {});
+    assert.equal(fake.received[1].temperature, 0.3);
+    assert.equal(fake.received[1].topP, 0.9);
+    const error = await failure(kimi.streamChat({ model: 'kimi-k2.6', messages: user('c'), maxTokens: 20, temperature: 0.3 }, {}));
+    assert.equal(error.kind, 'badRequest');
+    assert.match(error.serverMessage ?? '', /temperature/);
+  });
+
   it('says when the server answered, before any of the answer, and for a refusal too', async () => {
     const { fake, kimi } = await startFake();
     const events: string[] = [];
