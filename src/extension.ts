@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { Budget } from './core/budget';
 import { systemClock } from './core/clock';
 import { SendQueue } from './core/sendQueue';
+import { History } from './core/history';
 import { ChatResult } from './kimi';
 import { verdictFor } from './kimi/verdict';
 import { Calibration, CalibrationState } from './tokens/calibration';
@@ -11,6 +12,8 @@ import { TokenCounter } from './tokens/tokenCounter';
 import { AnswerDocuments } from './ui/answerDocuments';
 import { ApiKey } from './ui/apiKey';
 import { BudgetStatusItem } from './ui/budgetStatusItem';
+import { showHistory } from './ui/historyPicker';
+import { HistoryStore } from './ui/historyStore';
 import { summarize } from './ui/budgetSummary';
 import { KimiBudgetApi } from './ui/api';
 import { Notifier } from './ui/notifier';
@@ -33,8 +36,15 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const tokenCounter = new TokenCounter({ workerPath: path.join(context.extensionPath, 'dist', 'tokenWorker.js') });
   const counter = new SelectionCounter(tokenCounter, calibration, settings, notifier);
   const apiKey = new ApiKey(context.secrets, notifier);
-  const answers = new AnswerDocuments();
   const session: SessionCost = { usd: 0, known: true };
+  // The history loads in the background; a conversation begun before it is loaded is kept.
+  let history = new History();
+  const historyStore = new HistoryStore(context.globalStorageUri, (message) => notifier.notify('warning', message));
+  const historyLoaded = historyStore.load().then((loaded) => {
+    for (const conversation of [...history.list()].reverse()) loaded.adopt(conversation);
+    history = loaded;
+  });
+  const answers = new AnswerDocuments(() => history);
 
   const summary = () => {
     const { model } = settings.config;
@@ -52,13 +62,19 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   };
   const budgetItem = new BudgetStatusItem(summary);
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
-  const sender = new PromptSender(settings, apiKey, counter, calibration, queue, answers, session, notifier, () => {
-    void context.globalState.update(CALIBRATION_KEY, calibration.toJSON());
-    selectionItem.refresh();
+  const sender = new PromptSender({
+    settings, apiKey, tokenCounter, counter, calibration, queue, answers, session, notifier,
+    history: () => history,
+    historyChanged: () => historyStore.save(history),
+    calibrated: () => {
+      void context.globalState.update(CALIBRATION_KEY, calibration.toJSON());
+      selectionItem.refresh();
+    },
   });
 
   context.subscriptions.push(
     notifier,
+    { dispose: () => historyStore.flushNow(history) },
     settings,
     answers,
     budgetItem,
@@ -71,7 +87,10 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
       queue.setOptions(config.queue);
       selectionItem.refresh();
     }),
-    vscode.commands.registerCommand('kimiBudget.sendPrompt', () => sender.send()),
+    vscode.commands.registerCommand('kimiBudget.sendPrompt', () => historyLoaded.then(() => sender.sendPrompt())),
+    vscode.commands.registerCommand('kimiBudget.sendFollowUp', (text?: unknown) => historyLoaded.then(() => sender.sendFollowUp(typeof text === 'string' ? text : undefined))),
+    vscode.commands.registerCommand('kimiBudget.sendWithFile', () => historyLoaded.then(() => sender.sendWithFile())),
+    vscode.commands.registerCommand('kimiBudget.showHistory', () => historyLoaded.then(() => showHistory(history, answers))),
     vscode.commands.registerCommand('kimiBudget.countTokens', () => counter.announce()),
     vscode.commands.registerCommand('kimiBudget.showQueue', () => showQueue(queue, summary, notifier)),
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),

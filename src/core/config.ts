@@ -7,6 +7,11 @@ export interface Config {
   readonly baseUrl: string;
   readonly model: string;
   readonly maxOutputTokens: number;
+  /** Sent as the system message of a new conversation; '' sends none. */
+  readonly systemPrompt: string;
+  /** Sampling parameters, sent only when set. */
+  readonly temperature: number | undefined;
+  readonly topP: number | undefined;
   readonly limits: Limits;
   readonly queue: QueueOptions;
   readonly prices: PriceTable;
@@ -34,6 +39,13 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
     problems.push(`kimiBudget.${key} is ${JSON.stringify(value)}, but it must be ${range}; using ${fallback} until it is fixed.`);
     return fallback;
   };
+  const optionalNumber = (key: string, min: number, max: number): number | undefined => {
+    const value = get(key);
+    if (value === undefined || value === null) return undefined;
+    if (typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max) return value;
+    problems.push(`kimiBudget.${key} is ${JSON.stringify(value)}, but it must be a number from ${min} to ${max}, or unset; leaving it unset until it is fixed.`);
+    return undefined;
+  };
   const text = (key: string, fallback: string, valid: (v: string) => string | undefined): string => {
     const value = get(key);
     if (value === undefined || value === null) return fallback;
@@ -47,6 +59,9 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
     baseUrl: text('baseUrl', DEFAULTS.baseUrl, baseUrlFault).replace(/\/+$/, ''),
     model: text('model', DEFAULTS.model, (v) => (v ? undefined : 'must not be empty')),
     maxOutputTokens: integer('maxOutputTokens', DEFAULTS.maxOutputTokens, 1),
+    systemPrompt: text('systemPrompt', '', () => undefined),
+    temperature: optionalNumber('temperature', 0, 2),
+    topP: optionalNumber('topP', 0, 1),
     limits: {
       requestsPerMinute: integer('limits.requestsPerMinute', DEFAULT_LIMITS.requestsPerMinute, 1),
       tokensPerMinute: integer('limits.tokensPerMinute', DEFAULT_LIMITS.tokensPerMinute, 1),

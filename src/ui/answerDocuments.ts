@@ -1,102 +1,135 @@
 import * as vscode from 'vscode';
+import { Conversation, Exchange } from '../core/conversation';
+import { History } from '../core/history';
 
 const SCHEME = 'kimi-answer';
-/** Answers kept for reopening in this window; older ones are dropped first. */
-const KEEP = 100;
+
+/** The turn being answered right now, shown below the conversation's answered turns. */
+export interface PendingTurn {
+  prompt: string;
+  /** Estimated cost and state, in one line. */
+  status: string;
+  reasoning: string;
+  content: string;
+}
 
 /**
- * Answers as read-only Markdown documents under the `kimi-answer:` scheme: they stream in without
- * edits to any file and close without a "save changes?" prompt.
+ * Conversations as read-only Markdown documents under the `kimi-answer:` scheme, one per
+ * conversation: answers stream in without edits to any file, and close without a "save changes?"
+ * prompt. The document's path carries the conversation's id, so a follow-up knows what it follows.
  */
 export class AnswerDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
-  private readonly texts = new Map<string, string>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
   // Registered after onDidChange exists: VS Code subscribes to it at registration only.
   private readonly registration = vscode.workspace.registerTextDocumentContentProvider(SCHEME, this);
-  private next = 1;
+  private readonly pending = new Map<string, PendingTurn>();
+  private readonly context = new Map<string, string>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
 
-  provideTextDocumentContent(uri: vscode.Uri): string {
-    return this.texts.get(uri.toString()) ?? '(This answer is no longer kept. Answers live as long as the window.)';
+  constructor(private readonly history: () => History) {}
+
+  uriOf(conversation: Conversation): vscode.Uri {
+    const title = conversation.title.replace(/[/\\?#%]/g, ' ').trim() || 'conversation';
+    return vscode.Uri.from({ scheme: SCHEME, path: `/${conversation.id}/Kimi — ${title}.md` });
   }
 
-  /** A new answer document; shown beside the active editor on the first `show()`. */
-  create(title: string): AnswerWriter {
-    const uri = vscode.Uri.from({ scheme: SCHEME, path: `/Kimi answer ${this.next++} — ${title.replace(/[/\\]/g, ' ')}.md` });
-    return new AnswerWriter(uri, (text) => {
-      this.texts.set(uri.toString(), text);
-      if (this.texts.size > KEEP) this.texts.delete(this.texts.keys().next().value!);
-      this.changed.fire(uri);
-    });
+  /** The conversation an answer document shows, if `uri` is one. */
+  conversationOf(uri: vscode.Uri | undefined): string | undefined {
+    return uri?.scheme === SCHEME ? uri.path.split('/')[1] : undefined;
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    const id = this.conversationOf(uri)!;
+    const conversation = this.history().get(id);
+    if (!conversation) return '(This conversation is no longer in the history: it was the oldest when the history reached its size limit.)\n';
+    return render(conversation, this.pending.get(id), this.context.get(id));
+  }
+
+  /** Starts showing a turn being answered; update it and call refresh(), then settle() when it ends. */
+  begin(conversation: Conversation, turn: PendingTurn): PendingTurn {
+    this.pending.set(conversation.id, turn);
+    this.refresh(conversation);
+    return turn;
+  }
+
+  /** Ends the pending turn (it is in the history now, or it failed with `note`). */
+  settle(conversation: Conversation, note?: string): void {
+    const turn = this.pending.get(conversation.id);
+    if (turn && note) turn.status = note;
+    else this.pending.delete(conversation.id);
+    this.refreshNow(conversation);
+  }
+
+  /** The line under the conversation that says how full the context window is. */
+  setContextLine(conversation: Conversation, line: string): void {
+    this.context.set(conversation.id, line);
+    this.refresh(conversation);
+  }
+
+  /** Re-renders soon (at most every 100 ms while an answer streams). */
+  refresh(conversation: Conversation): void {
+    if (this.timers.has(conversation.id)) return;
+    this.timers.set(conversation.id, setTimeout(() => this.refreshNow(conversation), 100));
+  }
+
+  async show(conversation: Conversation): Promise<void> {
+    const uri = this.uriOf(conversation);
+    const open = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uri.toString());
+    if (open) return;
+    const document = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
+  }
+
+  private refreshNow(conversation: Conversation): void {
+    clearTimeout(this.timers.get(conversation.id));
+    this.timers.delete(conversation.id);
+    this.changed.fire(this.uriOf(conversation));
   }
 
   dispose(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
     this.registration.dispose();
     this.changed.dispose();
   }
 }
 
-/** Builds one answer document as parts arrive, re-rendering at most every 100 ms. */
-export class AnswerWriter {
-  private header = '';
-  private reasoning = '';
-  private content = '';
-  private footer = '';
-  private timer: NodeJS.Timeout | undefined;
-  private shown = false;
-
-  constructor(readonly uri: vscode.Uri, private readonly publish: (text: string) => void) {}
-
-  setHeader(markdown: string): void {
-    this.header = markdown;
-    this.flushSoon();
+function render(conversation: Conversation, pending: PendingTurn | undefined, contextLine: string | undefined): string {
+  const parts = [`# Kimi · ${conversation.title}`];
+  if (conversation.systemPrompt) parts.push(`_System prompt:_\n\n${quote(conversation.systemPrompt)}`);
+  if (conversation.firstSent > 0) {
+    parts.push(`_The first ${conversation.firstSent} exchange${conversation.firstSent === 1 ? ' is' : 's are'} no longer sent${conversation.summary ? ': a summary of them is sent instead' : ''}._`);
   }
-
-  appendReasoning(delta: string): void {
-    this.reasoning += delta;
-    this.flushSoon();
+  conversation.exchanges.forEach((exchange, i) => parts.push(...renderExchange(exchange, i < conversation.firstSent)));
+  if (pending) {
+    parts.push('## You', quote(clip(pending.prompt)), `## Kimi`, `_${pending.status}_`);
+    if (pending.reasoning) parts.push(quote(pending.reasoning));
+    if (pending.content) parts.push(pending.content);
   }
+  if (contextLine) parts.push('---', `_${contextLine}_`);
+  return parts.join('\n\n') + '\n';
+}
 
-  appendContent(delta: string): void {
-    this.content += delta;
-    this.flushSoon();
-  }
+function renderExchange(exchange: Exchange, dropped: boolean): string[] {
+  const usage = exchange.usage
+    ? `${n(exchange.usage.promptTokens)} prompt tokens (server count) · ${n(exchange.usage.completionTokens)} output tokens${exchange.usage.cachedTokens ? ` · ${n(exchange.usage.cachedTokens)} cached` : ''}`
+    : 'the server reported no usage';
+  const cost = exchange.costUsd === undefined ? `no price known for ${exchange.model} (kimiBudget.prices)` : `cost $${exchange.costUsd.toFixed(4)}`;
+  const parts = [`## You${dropped ? ' (no longer sent)' : ''}`, quote(clip(exchange.prompt)), `## Kimi · ${exchange.model}`];
+  if (exchange.reasoning) parts.push(quote(exchange.reasoning));
+  const attempts = exchange.attempts && exchange.attempts > 1 ? ` · answered on attempt ${exchange.attempts}` : '';
+  parts.push(exchange.answer, `_${usage} · ${cost} · finished: ${exchange.finishReason ?? 'unknown'}${attempts}_`);
+  return parts;
+}
 
-  setFooter(markdown: string): void {
-    this.footer = markdown;
-    this.flush();
-  }
-
-  /** Clears a previous attempt's partial output before a retry. */
-  resetAnswer(): void {
-    this.reasoning = '';
-    this.content = '';
-    this.flushSoon();
-  }
-
-  async show(): Promise<void> {
-    this.flush();
-    if (this.shown) return;
-    this.shown = true;
-    const document = await vscode.workspace.openTextDocument(this.uri);
-    await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
-  }
-
-  private flushSoon(): void {
-    this.timer ??= setTimeout(() => this.flush(), 100);
-  }
-
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const parts = [this.header];
-    if (this.reasoning) parts.push('## Thinking', quote(this.reasoning));
-    if (this.content || this.reasoning) parts.push('## Answer', this.content);
-    if (this.footer) parts.push('---', this.footer);
-    this.publish(parts.join('\n\n') + '\n');
-  }
+function clip(prompt: string): string {
+  return prompt.length > 2_000 ? `${prompt.slice(0, 2_000)}\n… (${n(prompt.length - 2_000)} more characters)` : prompt;
 }
 
 function quote(text: string): string {
   return text.split('\n').map((line) => `> ${line}`).join('\n');
+}
+
+function n(value: number): string {
+  return value.toLocaleString('en-US');
 }

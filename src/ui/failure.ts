@@ -39,6 +39,11 @@ export function describeFailure(error: unknown, context: { model: string; baseUr
     case 'cancelled':
       return { severity: 'info', message: 'Kimi: the send was cancelled.', actions: [] };
     case 'badRequest':
+      if (/temperature|top_p/i.test(error.serverMessage ?? '')) {
+        const setting = /top_p/i.test(error.serverMessage ?? '') ? 'kimiBudget.topP' : 'kimiBudget.temperature';
+        return { severity: 'error', message: `Kimi: Moonshot refused the sampling settings for ${context.model}.${server} Change or unset ${setting} (thinking models are reported to accept only temperature 1).`, actions: ['Open Settings'] };
+      }
+      return { severity: 'error', message: `Kimi: Moonshot refused the request (${error.status ?? error.kind}).${server || ' ' + error.message}`, actions: [] };
     case 'forbidden':
       return { severity: 'error', message: `Kimi: Moonshot refused the request (${error.status ?? error.kind}).${server || ' ' + error.message}`, actions: [] };
   }

@@ -1,11 +1,17 @@
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Conversation, dropOldest, fitContext, requestMessages, summaryRequest } from '../core/conversation';
 import { actualCost, formatUsd, maxCost, priceOf } from '../core/cost';
-import { SendQueue, SendRejected } from '../core/sendQueue';
-import { ChatResult, KimiClient, KimiError } from '../kimi';
+import { History } from '../core/history';
+import { SendQueue } from '../core/sendQueue';
+import { ChatMessage, ChatResult, KimiClient, KimiError } from '../kimi';
 import { contextWindowOf } from '../kimi/models';
 import { Calibration } from '../tokens/calibration';
+import { estimateRequest, RequestEstimate } from '../tokens/requestEstimate';
+import { TokenCounter } from '../tokens/tokenCounter';
 import { ApiKey } from './apiKey';
-import { AnswerDocuments, AnswerWriter } from './answerDocuments';
+import { AnswerDocuments, PendingTurn } from './answerDocuments';
 import { duration, HELD_BY } from './budgetSummary';
 import { describeFailure, FailureMessage, FixAction } from './failure';
 import { Action, Notifier, openSettings, setApiKey } from './notifier';
@@ -19,81 +25,208 @@ export interface SessionCost {
   known: boolean;
 }
 
-/** "Kimi: Send Prompt": count, queue, stream the answer beside the prompt, and say what went wrong. */
+export interface SenderParts {
+  readonly settings: Settings;
+  readonly apiKey: ApiKey;
+  readonly tokenCounter: TokenCounter;
+  readonly counter: SelectionCounter;
+  readonly calibration: Calibration;
+  readonly queue: SendQueue<ChatResult>;
+  readonly answers: AnswerDocuments;
+  readonly history: () => History;
+  readonly historyChanged: () => void;
+  readonly session: SessionCost;
+  readonly notifier: Notifier;
+  readonly calibrated: () => void;
+}
+
+/** What the user asked to send, before it is counted. */
+interface Ask {
+  /** The conversation it continues; undefined starts a new one. */
+  readonly conversation?: Conversation;
+  /** The user message as sent. */
+  readonly prompt: string;
+  /** What the user typed or selected (the title of a new conversation). */
+  readonly typed: string;
+}
+
+/**
+ * The send commands: count the whole request the server will charge, queue it, stream the answer
+ * into the conversation's document beside the prompt, keep it in the history, say what went wrong.
+ */
 export class PromptSender {
   private unsentInput = '';
 
-  constructor(
-    private readonly settings: Settings,
-    private readonly apiKey: ApiKey,
-    private readonly counter: SelectionCounter,
-    private readonly calibration: Calibration,
-    private readonly queue: SendQueue<ChatResult>,
-    private readonly answers: AnswerDocuments,
-    private readonly session: SessionCost,
-    private readonly notifier: Notifier,
-    private readonly onCalibrated: () => void,
-  ) {}
+  constructor(private readonly parts: SenderParts) {}
 
-  async send(): Promise<void> {
-    const text = await this.promptText();
-    if (text === undefined) return;
-    if (!text.trim()) {
-      this.notifier.notify('warning', 'Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.');
+  /** "Kimi: Send Prompt": the selection, or a typed prompt, as a new conversation. */
+  async sendPrompt(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    const selected = editor && !editor.selection.isEmpty && !this.parts.answers.conversationOf(editor.document.uri) ? editor.document.getText(editor.selection) : undefined;
+    const text = selected ?? (await this.ask('Kimi: Send Prompt', 'Nothing is selected: type a prompt (or select text in an editor first).'));
+    if (text !== undefined) await this.send({ prompt: text, typed: text });
+  }
+
+  /** "Kimi: Send Selection with File as Context": the active file goes along with the selection. */
+  async sendWithFile(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.selection.isEmpty || this.parts.answers.conversationOf(editor.document.uri)) {
+      this.parts.notifier.notify('warning', 'Kimi: select the question in a file first; the whole file is sent along with it as context.');
       return;
     }
-    if (!(await this.apiKey.get())) {
-      this.keep(text);
+    const { document, selection } = editor;
+    const question = document.getText(selection);
+    const name = vscode.workspace.asRelativePath(document.uri, false) || path.basename(document.fileName);
+    const prompt = `Here is the file ${name}:\n\n\`\`\`${document.languageId}\n${document.getText()}\n\`\`\`\n\n${question}`;
+    await this.send({ prompt, typed: question });
+  }
+
+  /**
+   * "Kimi: Send Follow-up": continues the conversation of the active answer editor, or the last one.
+   * `text` (from a keybinding's args, say) skips the input box.
+   */
+  async sendFollowUp(text?: string): Promise<void> {
+    const history = this.parts.history();
+    const active = this.parts.answers.conversationOf(vscode.window.activeTextEditor?.document.uri);
+    const conversation = (active && history.get(active)) || history.list().find((c) => c.exchanges.length > 0);
+    if (!conversation) {
+      this.parts.notifier.notify('info', 'Kimi: there is no conversation to follow up yet. Send a prompt first ("Kimi: Send Prompt").');
+      return;
+    }
+    const followUp = typeof text === 'string' ? text : await this.ask(`Kimi: Follow-up to "${conversation.title}"`, `Sent with the ${conversation.exchanges.length - conversation.firstSent} earlier exchange(s) of this conversation.`);
+    if (followUp !== undefined) await this.send({ conversation, prompt: followUp, typed: followUp });
+  }
+
+  private async send(ask: Ask): Promise<void> {
+    const { notifier } = this.parts;
+    if (!ask.prompt.trim()) {
+      notifier.notify('warning', 'Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.');
+      return;
+    }
+    if (!(await this.parts.apiKey.get())) {
+      this.keep(ask.typed);
       this.tell(describeFailure(new KimiError({ kind: 'unauthorized', message: 'No Moonshot API key is set. Set one to send prompts.' }), this.context(1)));
       return;
     }
-    const { model, maxOutputTokens, baseUrl, prices } = this.settings.config;
-    const counted = await this.counter.countWithProgress(text);
-    if (!counted) return;
-    const estimate = this.calibration.estimate(model, counted.tokens, 1);
-    const price = priceOf(model, prices);
-    // Always an estimate: Kimi's own tokenizer is not available locally (the server's count settles it).
-    const summary = `≈${n(estimate.tokens)} prompt + ${n(maxOutputTokens)} max output tokens${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, maxOutputTokens))}` : ''}`;
-    const label = firstLine(text);
-    const client = new KimiClient({ baseUrl, apiKey: () => this.apiKey.get() });
-    let writer: AnswerWriter | undefined;
-    let attempts = 0;
-
-    let ticket;
-    try {
-      ticket = this.queue.enqueue({
-        label,
-        promptTokens: estimate.tokens,
-        maxTokens: maxOutputTokens,
-        contextWindow: contextWindowOf(model),
-        run: async ({ signal, number: attempt, serverAnswered }) => {
-          attempts = attempt;
-          writer ??= this.answers.create(label);
-          writer.setHeader(header(model, text, summary, attempt));
-          writer.resetAnswer();
-          await writer.show();
-          const w = writer;
-          const result = await client.streamChat(
-            { model, messages: [{ role: 'user', content: text }], maxTokens: maxOutputTokens },
-            { onResponse: serverAnswered, onReasoning: (d) => w.appendReasoning(d), onContent: (d) => w.appendContent(d) },
-            signal,
-          );
-          return { value: result, promptTokens: result.usage?.promptTokens };
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof SendRejected)) throw error;
-      this.keep(text);
-      this.tell(describeFailure(error, this.context(0)));
+    const config = this.parts.settings.config;
+    const conversation = ask.conversation ?? { id: randomUUID(), title: firstLine(ask.typed), systemPrompt: config.systemPrompt, exchanges: [], firstSent: 0, createdAt: Date.now(), updatedAt: Date.now() };
+    const estimate = await this.fitted(conversation, ask.prompt);
+    if (!estimate) {
+      this.keep(ask.typed);
       return;
     }
+    const messages = requestMessages(conversation, ask.prompt);
+    const price = priceOf(config.model, config.prices);
+    const history = messages.length > 1 ? ` (${messages.length} messages, earlier turns included)` : '';
+    const summary = `≈${n(estimate.tokens)} prompt tokens${history} + ${n(config.maxOutputTokens)} max output${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, config.maxOutputTokens))}` : ''}`;
 
-    const id = ticket.id;
-    const outcome = vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Kimi: ${summary}`, cancellable: true },
+    if (!ask.conversation) this.parts.history().start(conversation.id, conversation.title, conversation.systemPrompt, conversation.createdAt);
+    const turn: PendingTurn = { prompt: ask.prompt, status: summary, reasoning: '', content: '' };
+    let attempts = 0;
+    let result: ChatResult;
+    try {
+      result = await this.queued(summary, ask.typed, estimate.tokens, messages, async (attempt) => {
+        attempts = attempt;
+        turn.status = attempt > 1 ? `${summary} · attempt ${attempt}` : summary;
+        turn.reasoning = '';
+        turn.content = '';
+        this.parts.answers.begin(conversation, turn);
+        await this.parts.answers.show(conversation);
+        return {
+          onReasoning: (d: string) => ((turn.reasoning += d), this.parts.answers.refresh(conversation)),
+          onContent: (d: string) => ((turn.content += d), this.parts.answers.refresh(conversation)),
+        };
+      });
+    } catch (error) {
+      if (attempts === 0) {
+        // Nothing was shown: a new conversation that never went out is forgotten.
+        this.parts.history().discard(conversation);
+      } else this.parts.answers.settle(conversation, `Not answered: ${error instanceof Error ? error.message : String(error)}${error instanceof KimiError && error.partial ? ' — what arrived is shown below.' : ''}`);
+      if (!(error instanceof KimiError && error.streamed)) this.keep(ask.typed);
+      this.tell(describeFailure(error, this.context(attempts)));
+      return;
+    }
+    this.unsentInput = '';
+    this.record(conversation, ask.prompt, result, estimate, messages.length, attempts);
+  }
+
+  /**
+   * Counts the request; when it would overflow the model's context window, offers to let go of the
+   * oldest turns (or to summarise them with one extra, budgeted request). Undefined when the user
+   * backs out or counting fails.
+   */
+  private async fitted(conversation: Conversation, prompt: string): Promise<RequestEstimate | undefined> {
+    const { model, maxOutputTokens } = this.parts.settings.config;
+    for (;;) {
+      const messages = requestMessages(conversation, prompt);
+      const characters = messages.reduce((sum, m) => sum + m.content.length, 0);
+      const estimate = await this.parts.counter.withProgress(characters, (signal) =>
+        estimateRequest((text) => this.parts.tokenCounter.count(text, signal), this.parts.calibration, model, messages));
+      if (!estimate) return undefined;
+      const leading = messages.length - 1 - 2 * (conversation.exchanges.length - conversation.firstSent);
+      const fit = fitContext(estimate.perMessage, leading, maxOutputTokens, contextWindowOf(model));
+      if (fit.fits || !fit.dropOldest) return estimate; // the queue refuses what cannot fit at all, with the numbers
+      const { exchanges, freesTokens } = fit.dropOldest;
+      const window = contextWindowOf(model)!;
+      const drop = `Let go of the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'}`;
+      const summarise = `Summarise the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'} first`;
+      const choice = await vscode.window.showWarningMessage(
+        `Kimi: this follow-up needs ≈${n(fit.total)} tokens (history + question + ${n(maxOutputTokens)} max output), more than ${model}'s context window of ${n(window)}. ` +
+          `Letting go of the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'} frees ≈${n(freesTokens)} tokens; a summary of them frees a little less and costs one extra request of ≈${n(freesTokens + maxOutputTokens)} tokens.`,
+        { modal: true },
+        drop,
+        summarise,
+      );
+      if (choice === drop) dropOldest(conversation, exchanges);
+      else if (choice === summarise) {
+        const summary = await this.summarise(conversation, exchanges);
+        if (summary === undefined) return undefined;
+        dropOldest(conversation, exchanges, summary);
+      } else return undefined;
+      this.parts.historyChanged();
+    }
+  }
+
+  /** One budgeted request that summarises the oldest `count` exchanges still in play. */
+  private async summarise(conversation: Conversation, count: number): Promise<string | undefined> {
+    const { model } = this.parts.settings.config;
+    const messages = summaryRequest(conversation, count);
+    const estimate = await estimateRequest((text) => this.parts.tokenCounter.count(text), this.parts.calibration, model, messages);
+    try {
+      const result = await this.queued(`summarising ${count} exchange(s): ≈${n(estimate.tokens)} prompt tokens`, `summary of "${conversation.title}"`, estimate.tokens, messages, async () => ({}));
+      return result.content.trim() || undefined;
+    } catch (error) {
+      this.tell(describeFailure(error, this.context(1)));
+      return undefined;
+    }
+  }
+
+  /** Queues one request with a cancellable notification that counts down while it waits. */
+  private async queued(
+    title: string,
+    label: string,
+    promptTokens: number,
+    messages: ChatMessage[],
+    starting: (attempt: number) => Promise<{ onReasoning?(d: string): void; onContent?(d: string): void }>,
+  ): Promise<ChatResult> {
+    const { baseUrl, model, maxOutputTokens, temperature, topP } = this.parts.settings.config;
+    const client = new KimiClient({ baseUrl, apiKey: () => this.parts.apiKey.get() });
+    const ticket = this.parts.queue.enqueue({
+      label: firstLine(label),
+      promptTokens,
+      maxTokens: maxOutputTokens,
+      contextWindow: contextWindowOf(model),
+      run: async ({ signal, number, serverAnswered }) => {
+        const handlers = await starting(number);
+        const result = await client.streamChat({ model, messages, maxTokens: maxOutputTokens, temperature, topP }, { ...handlers, onResponse: serverAnswered }, signal);
+        return { value: result, promptTokens: result.usage?.promptTokens };
+      },
+    });
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Kimi: ${title}`, cancellable: true },
       async (progress, token) => {
-        token.onCancellationRequested(() => this.queue.cancel(id));
-        const tick = () => progress.report({ message: this.progressMessage(id) });
+        token.onCancellationRequested(() => this.parts.queue.cancel(ticket.id));
+        const tick = () => progress.report({ message: this.progressMessage(ticket.id) });
         tick();
         const ticker = setInterval(tick, 1000);
         try {
@@ -103,70 +236,58 @@ export class PromptSender {
         }
       },
     );
-
-    try {
-      const result = await outcome;
-      this.unsentInput = '';
-      this.finished(result, counted.tokens, writer);
-    } catch (error) {
-      if (error instanceof KimiError && error.partial) writer?.setFooter(`_Stopped: ${error.message}_`);
-      else writer?.setFooter(`_Failed: ${error instanceof Error ? error.message : String(error)}_`);
-      if (!(error instanceof KimiError && error.streamed)) this.keep(text);
-      this.tell(describeFailure(error, this.context(attempts)));
-    }
   }
 
-  private finished(result: ChatResult, localTokens: number, writer: AnswerWriter | undefined): void {
+  /** Keeps an answered exchange, learns from the server's count, and says how full the context is. */
+  private record(conversation: Conversation, prompt: string, result: ChatResult, estimate: RequestEstimate, messageCount: number, attempts: number): void {
+    const { settings, calibration, session, notifier, answers } = this.parts;
+    const { maxOutputTokens, prices } = settings.config;
     const { usage, model, finishReason } = result;
-    const { maxOutputTokens, prices } = this.settings.config;
-    const parts: string[] = [];
+    const price = priceOf(model, prices);
+    const costUsd = usage && price ? actualCost(price, usage) : undefined;
     if (usage) {
-      this.calibration.record(model, localTokens, 1, usage.promptTokens);
-      this.onCalibrated();
-      const price = priceOf(model, prices);
-      if (price) this.session.usd += actualCost(price, usage);
-      else this.session.known = false;
-      parts.push(`${n(usage.promptTokens)} prompt tokens (server count)`, `${n(usage.completionTokens)} output tokens`);
-      if (usage.cachedTokens) parts.push(`${n(usage.cachedTokens)} cached`);
-      parts.push(price ? `cost ${formatUsd(actualCost(price, usage))}` : `no price known for ${model} (kimiBudget.prices)`);
-    } else {
-      parts.push('the server reported no usage');
+      calibration.record(model, estimate.contentTokens, messageCount, usage.promptTokens);
+      this.parts.calibrated();
+      if (costUsd !== undefined) session.usd += costUsd;
+      else session.known = false;
     }
-    parts.push(`finished: ${finishReason ?? 'unknown'}`);
-    writer?.setFooter(`_${parts.join(' · ')}_`);
+    this.parts.history().add(conversation, {
+      prompt, answer: result.content, reasoning: result.reasoning, at: Date.now(), model, finishReason, costUsd, attempts,
+      usage: usage && { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens },
+    });
+    this.parts.historyChanged();
+    answers.settle(conversation);
+    const window = contextWindowOf(model);
+    if (usage) {
+      const used = usage.promptTokens + usage.completionTokens;
+      const of = window ? ` of ${model}'s ${n(window)}-token context window (${((100 * used) / window).toFixed(1)}%)` : '';
+      answers.setContextLine(conversation, `Context: ${n(used)} tokens${of}. "Kimi: Send Follow-up" continues this conversation.`);
+    }
     if (finishReason === 'length') {
-      this.notifier.notify('warning', `Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`, openSettings('kimiBudget.maxOutputTokens'));
+      notifier.notify('warning', `Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`, openSettings('kimiBudget.maxOutputTokens'));
     }
   }
 
   private progressMessage(id: number): string {
-    const entry = this.queue.entries().find((e) => e.id === id);
+    const entry = this.parts.queue.entries().find((e) => e.id === id);
     if (!entry) return '';
     if (entry.state === 'running') return 'sending — the answer streams into the editor beside. Cancel stops it (its budget stays spent).';
-    const held = this.queue.headHeldBy;
+    const held = this.parts.queue.headHeldBy;
     const why = held ? ` — held by ${HELD_BY[held]}` : '';
     return entry.eta === undefined ? `queued${why}` : `queued, goes out in ${duration(entry.eta - Date.now())}${why}`;
   }
 
-  /** The selection, or a typed prompt when nothing is selected; undefined when the user backs out. */
-  private async promptText(): Promise<string | undefined> {
-    const editor = vscode.window.activeTextEditor;
-    if (editor && !editor.selection.isEmpty) return editor.document.getText(editor.selection);
-    return vscode.window.showInputBox({
-      title: 'Kimi: Send Prompt',
-      prompt: 'Nothing is selected: type a prompt (or select text in an editor first).',
-      value: this.unsentInput,
-      ignoreFocusOut: true,
-    });
+  private ask(title: string, prompt: string): Promise<string | undefined> {
+    return Promise.resolve(vscode.window.showInputBox({ title, prompt, value: this.unsentInput, ignoreFocusOut: true }));
   }
 
   /** Keeps a typed prompt that did not go out, so the next input box offers it again. */
   private keep(text: string): void {
-    if (vscode.window.activeTextEditor?.selection.isEmpty !== false) this.unsentInput = text;
+    this.unsentInput = text;
   }
 
   private context(attempts: number) {
-    const { model, baseUrl } = this.settings.config;
+    const { model, baseUrl } = this.parts.settings.config;
     return { model, baseUrl, attempts };
   }
 
@@ -176,13 +297,13 @@ export class PromptSender {
       'Open Settings': openSettings('kimiBudget'),
       'Pick a Model': { title: 'Pick a Model', run: () => this.pickModel() },
     };
-    this.notifier.notify(failure.severity, failure.message, ...failure.actions.map((a) => actions[a]));
+    this.parts.notifier.notify(failure.severity, failure.message, ...failure.actions.map((a) => actions[a]));
   }
 
   private async pickModel(): Promise<void> {
-    const { baseUrl } = this.settings.config;
+    const { baseUrl } = this.parts.settings.config;
     try {
-      const models = await new KimiClient({ baseUrl, apiKey: () => this.apiKey.get() }).listModels();
+      const models = await new KimiClient({ baseUrl, apiKey: () => this.parts.apiKey.get() }).listModels();
       const picked = await vscode.window.showQuickPick(models, { title: 'Kimi: models the server offers', placeHolder: 'Sets kimiBudget.model' });
       if (picked) await vscode.workspace.getConfiguration('kimiBudget').update('model', picked, vscode.ConfigurationTarget.Global);
     } catch (error) {
@@ -191,15 +312,9 @@ export class PromptSender {
   }
 }
 
-function header(model: string, prompt: string, summary: string, attempt: number): string {
-  const shown = prompt.length > 2_000 ? `${prompt.slice(0, 2_000)}\n… (${n(prompt.length - 2_000)} more characters)` : prompt;
-  const retry = attempt > 1 ? ` · attempt ${attempt}` : '';
-  return `# Kimi · ${model}\n\n_${summary}${retry}_\n\n${shown.split('\n').map((l) => `> ${l}`).join('\n')}`;
-}
-
 function firstLine(text: string): string {
   const line = text.trim().split('\n')[0].trim();
-  return line.length > 48 ? `${line.slice(0, 47)}…` : line;
+  return line.length > 48 ? `${line.slice(0, 47)}…` : line || 'prompt';
 }
 
 function n(value: number): string {

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { Calibration } from '../tokens/calibration';
-import { TokenCount, TokenCounter } from '../tokens/tokenCounter';
+import { TokenCounter } from '../tokens/tokenCounter';
 import { Notifier } from './notifier';
 import { Settings } from './settings';
 
@@ -51,23 +51,22 @@ export class SelectionCounter {
     }
   }
 
-  /** Counts with a cancellable notification when it takes more than a moment; undefined if cancelled. */
-  async countWithProgress(text: string): Promise<TokenCount | undefined> {
+  /** Runs a count with a cancellable notification when it takes more than a moment; undefined if cancelled or failed (said). */
+  async withProgress<T>(characters: number, work: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
     const controller = new AbortController();
-    const counting = this.counter.count(text, controller.signal);
+    const counting = work(controller.signal);
     const quick = await Promise.race([counting.then(() => true, () => true), delay(400).then(() => false)]);
     try {
       if (quick) return await counting;
       return await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Kimi: counting tokens in ${text.length.toLocaleString('en-US')} characters…`, cancellable: true },
+        { location: vscode.ProgressLocation.Notification, title: `Kimi: counting tokens in ${characters.toLocaleString('en-US')} characters…`, cancellable: true },
         (_progress, token) => {
           token.onCancellationRequested(() => controller.abort());
           return counting;
         },
       );
     } catch (error) {
-      if ((error as Error).name === 'AbortError') return undefined;
-      this.notifier.notify('error', `Kimi: could not count the prompt's tokens: ${(error as Error).message}`);
+      if ((error as Error).name !== 'AbortError') this.notifier.notify('error', `Kimi: could not count the prompt's tokens: ${(error as Error).message}`);
       return undefined;
     }
   }

@@ -14,7 +14,7 @@ const CONTRACT_DEFAULTS: Record<string, unknown> = {
   'limits.concurrency': 0,
   'limits.tokensPerDay': 0,
 };
-const COMMANDS = ['kimiBudget.sendPrompt', 'kimiBudget.countTokens', 'kimiBudget.showQueue', 'kimiBudget.setApiKey'];
+const COMMANDS = ['kimiBudget.sendPrompt', 'kimiBudget.countTokens', 'kimiBudget.showQueue', 'kimiBudget.setApiKey', 'kimiBudget.sendFollowUp', 'kimiBudget.sendWithFile', 'kimiBudget.showHistory'];
 
 let api: KimiBudgetApi;
 let fake: FakeMoonshot;
@@ -118,8 +118,8 @@ describe('kimi-budget in a real VS Code', () => {
     const answer = await sendAndAwaitAnswer();
     const received = fake.received.at(-1)!;
     assert.equal(received.maxTokens, 1000);
-    assert.match(answer.getText(), /## Answer/);
-    assert.match(answer.getText(), /prompt tokens \(server count\)/);
+    assert.match(answer.getText(), /## You\n\n> Explain, in two sentences[^\n]*\n\n## Kimi · kimi-k2\.6\n/);
+    assert.match(answer.getText(), /\d+ prompt tokens \(server count\) · \d+ output tokens · cost \$[\d.]+ · finished: stop/);
     const after = await until('the budget to settle', () => {
       const now = budgetLabel();
       return now.t === before.t - received.charged && now;
@@ -129,13 +129,29 @@ describe('kimi-budget in a real VS Code', () => {
     assert.ok(vscode.window.visibleTextEditors.some((e) => e.document === answer), 'the answer is visible');
   });
 
+  it('continues a conversation from its answer editor: the follow-up carries the history and appears below', async () => {
+    await selectPrompt('What is a rolling window?');
+    const answer = await sendAndAwaitAnswer();
+    await vscode.window.showTextDocument(answer, { preview: false });
+    const before = budgetLabel();
+    await vscode.commands.executeCommand('kimiBudget.sendFollowUp', 'And a fixed window?');
+    await until('the follow-up answer', () => answer.getText().split('finished: ').length === 3);
+    const received = fake.received.at(-1)!;
+    assert.deepEqual(received.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.equal(received.messages[0].content.trim(), 'What is a rolling window?');
+    assert.equal(received.messages[2].content, 'And a fixed window?');
+    assert.match(answer.getText(), /## You\n\n> And a fixed window\?/);
+    assert.match(answer.getText(), /Context: [\d,]+ tokens of kimi-k2\.6's 262,144-token context window/);
+    await until('the budget to debit the whole follow-up', () => budgetLabel().t === before.t - received.charged);
+  });
+
   it('a 429 from the server pauses, and the send still completes', async () => {
     fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'Your account org-fake<ak-fake> request reached organization max RPM: 7, please try again after 1 seconds' });
     const refusedBefore = fake.stats.rejected.rate_limit_reached_error ?? 0;
     await selectPrompt('Say hello.');
     const answer = await sendAndAwaitAnswer();
     assert.equal(fake.stats.rejected.rate_limit_reached_error, refusedBefore + 1);
-    assert.match(answer.getText(), /attempt 2/);
+    assert.match(answer.getText(), /answered on attempt 2/);
   });
 
   it('bad settings give a warning naming the key, and the defaults', async () => {

@@ -40,6 +40,22 @@ describe('parseConfig', () => {
     assert.match(problems[1], /kimiBudget.model .* must not be empty/);
   });
 
+  it('leaves the sampling parameters unset unless set, and refuses out-of-range ones', () => {
+    const unset = from({}).config;
+    assert.equal(unset.temperature, undefined);
+    assert.equal(unset.topP, undefined);
+    assert.equal(unset.systemPrompt, '');
+    const set = from({ temperature: 0.3, topP: 0.9, systemPrompt: '  You review TypeScript.  ' });
+    assert.deepEqual([set.config.temperature, set.config.topP, set.config.systemPrompt], [0.3, 0.9, 'You review TypeScript.']);
+    const bad = from({ temperature: 3, topP: 'high', systemPrompt: 42 });
+    assert.equal(bad.config.temperature, undefined);
+    assert.equal(bad.config.topP, undefined);
+    assert.equal(bad.config.systemPrompt, '');
+    assert.match(bad.problems.join('\n'), /kimiBudget\.temperature is 3, but it must be a number from 0 to 2, or unset/);
+    assert.match(bad.problems.join('\n'), /kimiBudget\.topP is "high"/);
+    assert.match(bad.problems.join('\n'), /kimiBudget\.systemPrompt is 42, but it must be a string/);
+  });
+
   it('keeps valid price overrides and reports broken ones', () => {
     const { config, problems } = from({ prices: { 'kimi-k2.6': { input: 1, output: 5 }, bad: { input: 'x' } } });
     assert.deepEqual(config.prices, { 'kimi-k2.6': { input: 1, output: 5, cachedInput: 1 } });

@@ -36,6 +36,14 @@ describe('describeFailure', () => {
     assert.match(unreachable.message, /could not reach https:\/\/api\.moonshot\.ai\/v1 \(kimiBudget\.baseUrl\)/);
   });
 
+  it('names the sampling setting to change when the server refuses its value', () => {
+    const f = describeFailure(new KimiError({ kind: 'badRequest', status: 400, message: 'x', serverMessage: 'invalid temperature: only 1 is allowed for this model' }), context);
+    assert.match(f.message, /Change or unset kimiBudget\.temperature/);
+    assert.deepEqual(f.actions, ['Open Settings']);
+    const other = describeFailure(new KimiError({ kind: 'badRequest', status: 400, message: 'x', serverMessage: 'content_filter' }), context);
+    assert.doesNotMatch(other.message, /kimiBudget/);
+  });
+
   it('passes queue refusals through, cancellations as information', () => {
     assert.equal(describeFailure(new SendRejected('impossible', 'This prompt can never be sent: …'), context).message, 'Kimi: This prompt can never be sent: …');
     assert.equal(describeFailure(new SendRejected('cancelled', 'cancelled'), context).severity, 'info');

@@ -59,7 +59,7 @@ async function selectLine(line) {
 }
 
 function answerTabs() {
-  return page.locator('.tabs-container .tab', { hasText: 'Kimi answer' }).count();
+  return page.locator('.tabs-container .tab', { hasText: 'Kimi — ' }).count();
 }
 
 async function shot(name) {
