@@ -56,7 +56,7 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
   };
 
   const config: Config = {
-    baseUrl: text('baseUrl', DEFAULTS.baseUrl, baseUrlFault).replace(/\/+$/, ''),
+    baseUrl: text('baseUrl', DEFAULTS.baseUrl, (v) => baseUrlFault(v, get('allowInsecureHttp') === true)).replace(/\/+$/, ''),
     model: text('model', DEFAULTS.model, (v) => (v ? undefined : 'must not be empty')),
     maxOutputTokens: integer('maxOutputTokens', DEFAULTS.maxOutputTokens, 1),
     systemPrompt: text('systemPrompt', '', () => undefined),
@@ -78,14 +78,22 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
   return { config, problems };
 }
 
-function baseUrlFault(value: string): string | undefined {
+function baseUrlFault(value: string, allowInsecureHttp: boolean): string | undefined {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     return 'is not a URL (expected something like https://api.moonshot.ai/v1)';
   }
-  return url.protocol === 'https:' || url.protocol === 'http:' ? undefined : 'must start with https://';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol !== 'http:') return 'must start with https://';
+  // Over plain http the key would cross the network readable by anyone on the way: only this machine is safe.
+  if (isLoopback(url.hostname) || allowInsecureHttp) return undefined;
+  return 'would send your API key unencrypted over http:// to another machine; use https://, or set kimiBudget.allowInsecureHttp to true if you accept that';
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 function parsePrices(value: unknown, problems: string[]): PriceTable {

@@ -56,6 +56,17 @@ describe('parseConfig', () => {
     assert.match(bad.problems.join('\n'), /kimiBudget\.systemPrompt is 42, but it must be a string/);
   });
 
+  it('refuses http:// to another machine unless allowed, and takes it on loopback', () => {
+    for (const url of ['http://127.0.0.1:8080/v1', 'http://localhost:3000/v1', 'http://[::1]:9/v1', 'http://127.5.6.7/v1']) {
+      assert.deepEqual(from({ baseUrl: url }).problems, [], url);
+    }
+    const remote = from({ baseUrl: 'http://api.example.com/v1' });
+    assert.equal(remote.config.baseUrl, DEFAULTS.baseUrl);
+    assert.match(remote.problems[0], /kimiBudget\.baseUrl is "http:\/\/api\.example\.com\/v1", but it would send your API key unencrypted.*kimiBudget\.allowInsecureHttp/);
+    assert.equal(from({ baseUrl: 'http://10.0.0.5/v1', allowInsecureHttp: true }).config.baseUrl, 'http://10.0.0.5/v1');
+    assert.match(from({ baseUrl: 'ftp://x/v1' }).problems[0], /must start with https:\/\//);
+  });
+
   it('keeps valid price overrides and reports broken ones', () => {
     const { config, problems } = from({ prices: { 'kimi-k2.6': { input: 1, output: 5 }, bad: { input: 'x' } } });
     assert.deepEqual(config.prices, { 'kimi-k2.6': { input: 1, output: 5, cachedInput: 1 } });
