@@ -17,11 +17,13 @@ import { HistoryStore } from './ui/historyStore';
 import { summarize } from './ui/budgetSummary';
 import { KimiBudgetApi } from './ui/api';
 import { Notifier } from './ui/notifier';
+import { PendingSends } from './ui/pendingSends';
 import { PromptSender, SessionCost } from './ui/promptSender';
 import { showQueue } from './ui/queuePicker';
 import { SelectionCounter } from './ui/selectionCounter';
 import { SelectionStatusItem } from './ui/selectionStatusItem';
 import { Settings } from './ui/settings';
+import { SpentStore } from './ui/spentStore';
 
 const CALIBRATION_KEY = 'kimiBudget.calibration';
 
@@ -29,7 +31,10 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const activationStart = performance.now();
   const notifier = new Notifier();
   const settings = new Settings(notifier);
-  const budget = new Budget(settings.config.limits, systemClock);
+  // This minute's spends survive a reload, so the next window does not overspend the server's minute.
+  const spent = new SpentStore(context.globalState);
+  const ledger = spent.restore(systemClock.now());
+  const budget = new Budget(settings.config.limits, systemClock, ledger);
   const queue = new SendQueue<ChatResult>(budget, systemClock, verdictFor, settings.config.queue);
   const calibration = new Calibration(context.globalState.get<CalibrationState>(CALIBRATION_KEY));
   // The tokenizer loads in a worker on the first count, never during activation.
@@ -62,8 +67,9 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   };
   const budgetItem = new BudgetStatusItem(summary);
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
+  const pending = new PendingSends(context.globalState);
   const sender = new PromptSender({
-    settings, apiKey, tokenCounter, counter, calibration, queue, answers, session, notifier,
+    settings, apiKey, tokenCounter, counter, calibration, queue, answers, session, notifier, pending,
     history: () => history,
     historyChanged: () => historyStore.save(history),
     calibrated: () => {
@@ -81,7 +87,8 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     selectionItem,
     { dispose: () => queue.dispose() },
     { dispose: () => tokenCounter.dispose() },
-    { dispose: queue.onChange(() => budgetItem.refresh()) },
+    { dispose: queue.onChange(() => (budgetItem.refresh(), spent.save(ledger, systemClock.now))) },
+    spent,
     settings.onDidChange((config) => {
       budget.setLimits(config.limits);
       queue.setOptions(config.queue);
@@ -96,6 +103,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),
   );
 
+  void historyLoaded.then(() => sender.offerLeftover());
   const activation = { ms: performance.now() - activationStart, tokenizerStarted: tokenCounter.started };
   return {
     activation,

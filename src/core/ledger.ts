@@ -25,6 +25,11 @@ export class MemoryLedger implements Ledger {
   private spends: Spend[] = [];
   private nextId = 1;
 
+  /** `earlier`: spends kept from a previous run (a window reload), in any order. */
+  constructor(earlier: readonly Omit<Spend, 'id'>[] = []) {
+    for (const { at, requests, tokens } of earlier) this.record(at, requests, tokens);
+  }
+
   record(at: number, requests: number, tokens: number): number {
     const spend = { id: this.nextId++, at, requests, tokens };
     this.insert(spend);

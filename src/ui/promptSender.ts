@@ -15,6 +15,7 @@ import { AnswerDocuments, PendingTurn } from './answerDocuments';
 import { duration, HELD_BY } from './budgetSummary';
 import { describeFailure, FailureMessage, FixAction } from './failure';
 import { Action, Notifier, openSettings, setApiKey } from './notifier';
+import { PendingSends } from './pendingSends';
 import { SelectionCounter } from './selectionCounter';
 import { Settings } from './settings';
 
@@ -37,6 +38,7 @@ export interface SenderParts {
   readonly historyChanged: () => void;
   readonly session: SessionCost;
   readonly notifier: Notifier;
+  readonly pending: PendingSends;
   readonly calibrated: () => void;
 }
 
@@ -97,6 +99,25 @@ export class PromptSender {
     if (followUp !== undefined) await this.send({ conversation, prompt: followUp, typed: followUp });
   }
 
+  /** Offers the sends a previous window left unanswered: send them again, show them, or let them go. */
+  async offerLeftover(): Promise<void> {
+    const leftover = [...this.parts.pending.leftover];
+    if (!leftover.length) return;
+    const resume = 'Send Again';
+    const show = 'Show Them';
+    const many = leftover.length === 1 ? '1 prompt was' : `${leftover.length} prompts were`;
+    const choice = await vscode.window.showWarningMessage(`Kimi: ${many} waiting or being answered when the window closed: ${leftover.map((p) => `"${firstLine(p.typed)}"`).join(', ')}.`, resume, show, 'Discard');
+    if (choice === undefined) return; // dismissed: offered again next time
+    this.parts.pending.decided();
+    if (choice === resume) {
+      const history = this.parts.history();
+      await Promise.all(leftover.map((p) => this.send({ conversation: p.conversationId ? history.get(p.conversationId) : undefined, prompt: p.prompt, typed: p.typed })));
+    } else if (choice === show) {
+      const text = leftover.map((p) => `# ${firstLine(p.typed)}\n\n${p.prompt}`).join('\n\n---\n\n');
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: text, language: 'markdown' }));
+    }
+  }
+
   private async send(ask: Ask): Promise<void> {
     const { notifier } = this.parts;
     if (!ask.prompt.trim()) {
@@ -121,6 +142,8 @@ export class PromptSender {
     const summary = `≈${n(estimate.tokens)} prompt tokens${history} + ${n(config.maxOutputTokens)} max output${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, config.maxOutputTokens))}` : ''}`;
 
     if (!ask.conversation) this.parts.history().start(conversation.id, conversation.title, conversation.systemPrompt, conversation.createdAt);
+    // Kept until it is answered or given up, so that a reload or a crash does not lose it.
+    const pendingId = this.parts.pending.add({ conversationId: ask.conversation?.id, prompt: ask.prompt, typed: ask.typed });
     const turn: PendingTurn = { prompt: ask.prompt, status: summary, reasoning: '', content: '' };
     let attempts = 0;
     let result: ChatResult;
@@ -145,6 +168,8 @@ export class PromptSender {
       if (!(error instanceof KimiError && error.streamed)) this.keep(ask.typed);
       this.tell(describeFailure(error, this.context(attempts)));
       return;
+    } finally {
+      this.parts.pending.remove(pendingId);
     }
     this.unsentInput = '';
     this.record(conversation, ask.prompt, result, estimate, messages.length, attempts);

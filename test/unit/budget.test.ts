@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { Budget } from '../../src/core/budget';
+import { MemoryLedger } from '../../src/core/ledger';
 import { Limits } from '../../src/core/limits';
 import { ManualClock } from '../support/manualClock';
 
@@ -114,6 +115,16 @@ describe('Budget', () => {
     assert.deepEqual(budget.plan([1, 1, 1, 1, 1], 0), [t0, t0, t0 + 61_000, t0 + 61_000, t0 + 122_000]);
     const serial = new Budget(limits({ concurrency: 1 }), clock, undefined, options);
     assert.deepEqual(serial.plan([1, 1], 0), [t0, undefined]);
+  });
+
+  it('starts from the spends a previous window kept, in time order', () => {
+    const t0 = clock.now();
+    const ledger = new MemoryLedger([{ at: t0 - 10_000, requests: 1, tokens: 500 }, { at: t0 - 30_000, requests: 1, tokens: 700 }]);
+    const budget = new Budget(limits({ requestsPerMinute: 2 }), clock, ledger, options);
+    const snap = budget.snapshot();
+    assert.equal(snap.requestsUsed, 2);
+    assert.equal(snap.tokensUsed, 1_200);
+    assert.equal(snap.nextReturnAt, t0 - 30_000 + WINDOW + MARGIN);
   });
 
   it('snapshots the minute: used units and when the next one returns', async () => {

@@ -15,7 +15,7 @@ const root = path.resolve(__dirname, '../..');
 const { FakeMoonshot } = require(path.join(root, 'out', 'test', 'support', 'fakeMoonshot'));
 const artifacts = path.join(root, 'artifacts');
 const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
-const PROMPTS = ['Explain in one sentence why max_tokens is charged up front.', 'Name two kinds of rate-limit windows.', 'Say hello in Japanese.'];
+const PROMPTS = ['Explain in one sentence why max_tokens is charged up front.', 'Name two kinds of rate-limit windows.', 'Say hello in Japanese.', 'What is a token bucket?'];
 
 let fake;
 let server;
@@ -49,6 +49,15 @@ async function runCommand(title) {
   await page.keyboard.press('Enter');
 }
 
+/** Opens a workspace file with Quick Open, as a user would. */
+async function openFile(name) {
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-widget input.input').fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor();
+}
+
 /** Selects line `line` (1-based) of the active editor with the keyboard. */
 async function selectLine(line) {
   await page.keyboard.press('Control+G');
@@ -78,10 +87,8 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     const env = { MOONSHOT_API_KEY: fake.apiKey };
     const dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions') };
     await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
-    server = await startCodeServer({
-      workspace, ...dirs, env,
-      settings: { ...QUIET_SETTINGS, 'kimiBudget.baseUrl': baseUrl, 'kimiBudget.limits.requestsPerMinute': 2, 'kimiBudget.maxOutputTokens': 500 },
-    });
+    const settings = { ...QUIET_SETTINGS, 'kimiBudget.baseUrl': baseUrl, 'kimiBudget.limits.requestsPerMinute': 2, 'kimiBudget.maxOutputTokens': 500 };
+    server = await startCodeServer({ workspace, ...dirs, env, settings });
     workbench = await openWorkbench(server.url, { folder: workspace });
     page = workbench.page;
   });
@@ -100,11 +107,7 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
   });
 
   it('counts the selected prompt in the selection item', async () => {
-    await page.keyboard.press('Control+P');
-    await page.locator('.quick-input-widget input.input').fill('prompts.md');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'prompts.md' }).first().waitFor();
-    await page.keyboard.press('Enter');
-    await page.locator('.tabs-container .tab', { hasText: 'prompts.md' }).waitFor();
+    await openFile('prompts.md');
     await page.locator('.monaco-editor .view-lines').first().click();
     await selectLine(1);
     const label = await waitForStatusBarLabel(page, /^Kimi tokens in selection: \d+$/, 30_000);
@@ -128,11 +131,11 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
   });
 
   it('a send over the limit waits in the queue with its ETA, then goes by itself', async () => {
-    await page.locator('.tabs-container .tab', { hasText: 'prompts.md' }).click();
+    await openFile('prompts.md');
     await selectLine(3);
     await runCommand('Kimi: Send Prompt');
     await until('the second answer', async () => (await answerTabs()) === 2);
-    await page.locator('.tabs-container .tab', { hasText: 'prompts.md' }).click();
+    await openFile('prompts.md');
     await selectLine(5);
     await runCommand('Kimi: Send Prompt');
     const queued = await until('the third send to queue', async () => {
@@ -148,5 +151,31 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     await until('the third answer, sent by itself when a unit came back', async () => (await answerTabs()) === 3, 75_000);
     assert.equal((await budget()).q, 0);
     assert.deepEqual(fake.stats.rejected, {}, 'the server refused nothing');
+  });
+
+  it('a send still waiting when the window reloads is offered again after the reload, and goes out', async () => {
+    // Send until one waits (the minute holds at most two), and let any running one finish.
+    for (let sent = 0; (await budget()).q === 0 && sent < 3; sent++) {
+      await until('nothing running', async () => fake.stats.inFlight === 0 && (await budget()).q === 0);
+      await openFile('prompts.md');
+      await selectLine(7);
+      await runCommand('Kimi: Send Prompt');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    await until('a send to wait in the queue', async () => (await budget()).q === 1);
+    await until('nothing running', async () => fake.stats.inFlight === 0);
+    const answered = fake.stats.completed;
+    const spentBefore = (await budget()).r;
+    await page.reload();
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the old page's status bar must not answer for the new one
+    assert.equal((await budget()).r, spentBefore, 'the reloaded window remembers what this minute already spent');
+    const offer = page.locator('.notification-toast', { hasText: 'was waiting or being answered when the window closed' });
+    await offer.waitFor({ timeout: 30_000 });
+    assert.match(await offer.innerText(), /What is a token bucket\?/);
+    await shot('resume-offer');
+    await offer.getByRole('button', { name: 'Send Again' }).click();
+    await until('the resent prompt to be answered', async () => fake.stats.completed === answered + 1, 90_000);
+    assert.equal(fake.received.at(-1).messages.at(-1).content, 'What is a token bucket?');
+    await until('its answer tab', async () => (await page.locator('.tabs-container .tab', { hasText: 'What is a token bucket' }).count()) > 0);
   });
 });
