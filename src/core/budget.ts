@@ -106,6 +106,23 @@ export class Budget {
     this.ledger.correct(admission.spendId, { at: this.clock.now() });
   }
 
+  /**
+   * How long until `tokens` of the day's recorded spends have come back. After a per-day refusal
+   * that named no time, that is the earliest moment the server's day surely has that much more
+   * room, whether its day rolls or is fixed (a unit comes back one day after it was spent). Spends
+   * made elsewhere (another client, an earlier session) came at unknown times, so when the recorded
+   * ones do not cover `tokens`, only a whole day from now is sure.
+   */
+  dayFreesIn(tokens: number): number {
+    const now = this.clock.now();
+    let freed = 0;
+    for (const spend of this.ledger.since(now - this.daySpan)) {
+      freed += spend.tokens;
+      if (freed >= tokens) return Math.max(0, spend.at + this.daySpan - now);
+    }
+    return this.daySpan;
+  }
+
   /** Frees the concurrency slot of a send that ended (answered, failed or cancelled); idempotent. */
   release(admission: Admission): void {
     if (admission.released) return;
@@ -179,8 +196,9 @@ export class Budget {
     return best;
   }
 
+  /** Keeps a day even without a per-day limit: one set later, or a per-day refusal, needs it. */
   private prune(now: number): void {
-    this.ledger.prune(now - Math.max(this.minuteSpan, this.limits.tokensPerDay > 0 ? this.daySpan : 0));
+    this.ledger.prune(now - Math.max(this.minuteSpan, this.daySpan));
   }
 }
 

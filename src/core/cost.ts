@@ -18,7 +18,8 @@ export const BUILT_IN_PRICES: PriceTable = {
 };
 
 export function priceOf(model: string, overrides: PriceTable): Price | undefined {
-  return overrides[model] ?? BUILT_IN_PRICES[model];
+  const own = (table: PriceTable) => (Object.hasOwn(table, model) ? table[model] : undefined); // not Object.prototype's members
+  return own(overrides) ?? own(BUILT_IN_PRICES);
 }
 
 /** The most a send can cost: every prompt token uncached, every output token used. */

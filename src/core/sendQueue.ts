@@ -6,8 +6,13 @@ import { LimitName } from './limits';
 export type Verdict =
   /** The server refused for rate: pause all dispatch (for `afterMs`, or a backoff) and retry first. */
   | { readonly action: 'pause'; readonly afterMs?: number; readonly evidence: string }
-  /** The server is overloaded or failing: back off exponentially with jitter and retry first. */
-  | { readonly action: 'backoff'; readonly evidence: string }
+  /** The server is overloaded or failing: back off exponentially with jitter (at least `afterMs`, when it said) and retry first. */
+  | { readonly action: 'backoff'; readonly afterMs?: number; readonly evidence: string }
+  /**
+   * The server's daily token limit is spent and it named no time: retry first once the day has
+   * given back `excessTokens` (by how much the server says the send overshot; default its cost).
+   */
+  | { readonly action: 'waitForDay'; readonly excessTokens?: number; readonly evidence: string }
   | { readonly action: 'fail' };
 
 export interface SendOutcome<T> {
@@ -296,8 +301,9 @@ export class SendQueue<T> {
         this.finish(entry, admission);
         if (entry.cancelled) {
           entry.reject(new SendRejected('cancelled', 'The send was cancelled while the answer was arriving; its budget stays spent.'));
-        } else if (!this.retry(entry, this.classify(error))) {
-          entry.reject(error);
+        } else {
+          const failure = this.retry(entry, this.classify(error), error);
+          if (failure !== undefined) entry.reject(failure);
         }
       },
     ).finally(() => this.pump());
@@ -308,16 +314,42 @@ export class SendQueue<T> {
     this.running.delete(entry.id);
   }
 
-  /** Puts a refused send back at the head behind a pause; false when it should not be retried. */
-  private retry(entry: Entry<T>, verdict: Verdict): boolean {
-    if (verdict.action === 'fail' || entry.attempt >= this.options.maxAttempts) return false;
+  /** Puts a refused send back in its place (the head, but for older refused ones) behind a pause; else returns what to fail it with. */
+  private retry(entry: Entry<T>, verdict: Verdict, error: unknown): unknown {
+    if (verdict.action === 'fail' || entry.attempt >= this.options.maxAttempts) return error;
     const now = this.clock.now();
-    const delay = verdict.action === 'pause' && verdict.afterMs !== undefined ? verdict.afterMs : this.backoff(entry.attempt);
+    const delay = this.retryDelay(entry, verdict);
+    if (verdict.action === 'waitForDay' && now + delay > entry.enqueuedAt + this.options.maxWaitMs) {
+      // No pause for the others: the day's end is a worst-case guess, and a smaller send may still fit.
+      return this.dayLimitRejection(verdict.evidence, delay);
+    }
     this.pausedUntil = Math.max(this.pausedUntil, now + delay);
     this.lastRefusal = { at: now, evidence: verdict.evidence, until: this.pausedUntil };
     entry.state = 'waiting';
-    this.waiting.unshift(entry);
-    return true;
+    const place = this.waiting.findIndex((e) => e.id > entry.id);
+    this.waiting.splice(place < 0 ? this.waiting.length : place, 0, entry);
+    return undefined;
+  }
+
+  private retryDelay(entry: Entry<T>, verdict: Exclude<Verdict, { action: 'fail' }>): number {
+    switch (verdict.action) {
+      case 'pause':
+        return verdict.afterMs ?? this.backoff(entry.attempt);
+      case 'backoff':
+        return Math.max(verdict.afterMs ?? 0, this.backoff(entry.attempt)); // the server's word is a floor
+      case 'waitForDay':
+        return this.budget.dayFreesIn(verdict.excessTokens ?? entry.tokens);
+    }
+  }
+
+  private dayLimitRejection(evidence: string, delay: number): SendRejected {
+    const hint = this.budget.currentLimits.tokensPerDay > 0
+      ? ''
+      : ", and set kimiBudget.limits.tokensPerDay to your tier's daily limit so that sends wait here instead of being refused";
+    return new SendRejected(
+      'waitTooLong',
+      `Moonshot's daily token limit (TPD) is reached: "${evidence}". When Moonshot's day rolls over is not known here, and room is only certain in about ${formatWait(delay)}, longer than kimiBudget.queue.maxWaitSeconds (${seconds(this.options.maxWaitMs)} s). Send it again later${hint}.`,
+    );
   }
 
   /** Exponential backoff with "equal jitter": half fixed, half random. */
@@ -333,4 +365,9 @@ export class SendQueue<T> {
 
 function seconds(ms: number): number {
   return Math.ceil(ms / 1000);
+}
+
+function formatWait(ms: number): string {
+  if (ms < 120_000) return `${seconds(ms)} s`;
+  return ms < 2 * 3_600_000 ? `${Math.ceil(ms / 60_000)} min` : `${Math.ceil(ms / 3_600_000)} h`;
 }

@@ -54,10 +54,12 @@ export async function readChatBody(
   let raw = '';
   let sawEvent = false;
   let sawDone = false;
+  let lastChar = '';
 
   // Returns true at [DONE]; handlers run here, outside the parser's callback.
-  const drain = (): boolean => {
+  const drain = (lastLineCut = false): boolean => {
     for (const data of events.splice(0)) {
+      if (lastLineCut && data.trim() !== '[DONE]' && parseJson(data) === undefined) continue; // the connection broke mid-event
       sawEvent = true;
       if (applyEvent(data, acc, handlers, io)) return true;
     }
@@ -70,6 +72,7 @@ export async function readChatBody(
       if (done) break;
       io.touch();
       const text = decoder.decode(value, { stream: true });
+      lastChar = text.slice(-1) || lastChar;
       if (isJson || (!sawEvent && raw.length < MAX_RAW)) raw += text;
       if (isJson) continue;
       parser.feed(text);
@@ -81,9 +84,11 @@ export async function readChatBody(
 
   if (isJson) return applyCompletion(raw, acc, handlers, io);
   if (!sawDone) {
-    parser.feed(decoder.decode());
-    parser.reset({ consume: true }); // a last event without its blank line still counts
-    sawDone = drain();
+    // The body ended: so do its last line (a held-back CR, no newline) and its last event (no blank line).
+    const rest = decoder.decode();
+    const cut = !/[\r\n]/.test(rest.slice(-1) || lastChar);
+    parser.feed(`${rest}\n\n`);
+    sawDone = drain(cut);
   }
   if (!sawEvent && raw.trim().startsWith('{')) return applyCompletion(raw, acc, handlers, io);
   if (sawDone || acc.finishReason) return acc.snapshot();
@@ -96,7 +101,7 @@ export async function readChatBody(
 function applyEvent(data: string, acc: ChatAccumulator, handlers: StreamHandlers, io: BodyIO): boolean {
   if (data.trim() === '[DONE]') return true;
   const chunk = parseJson(data);
-  if (!isObject(chunk)) {
+  if (!isObject(chunk) || Array.isArray(chunk)) {
     throw new KimiError({
       kind: 'server',
       message: `Moonshot sent a malformed stream event (not a JSON object): "${data.slice(0, 120)}".`,

@@ -16,6 +16,8 @@ export interface KimiClientOptions {
   idleTimeoutMs?: number;
   /** For HTTP-date Retry-After values; default Date.now. */
   now?: () => number;
+  /** Told each request (its Authorization header redacted) and how it ended; never the key. */
+  log?: (line: string) => void;
 }
 
 interface Exchange {
@@ -95,11 +97,22 @@ export class KimiClient {
         });
       }
       if (exchange.signal?.aborted) throw cancelledError();
-      return await this.send(exchange, key, consume);
+      const started = Date.now();
+      const result = await this.send(exchange, key, consume);
+      this.log(`${exchange.method} ${exchange.path} answered in ${Date.now() - started} ms`, key);
+      return result;
     } catch (error) {
       if (error instanceof HandlerFailure) throw error.error; // the caller's own handler threw
-      throw error instanceof KimiError ? redactKey(error, key) : error;
+      if (!(error instanceof KimiError)) throw error;
+      const safe = redactKey(error, key);
+      this.log(`${exchange.method} ${exchange.path} failed (${safe.kind}${safe.status ? `, HTTP ${safe.status}` : ''}): ${safe.message}`, key);
+      throw safe;
     }
+  }
+
+  /** The key is cut from every line, whatever put it there. */
+  private log(line: string, key: string | undefined): void {
+    this.options.log?.(key ? line.split(key).join('[redacted]') : line);
   }
 
   /** One HTTP exchange: cancellation and the idle timer cover the headers and the whole body. */
@@ -127,6 +140,7 @@ export class KimiClient {
       touch();
       const headers: Record<string, string> = { Authorization: `Bearer ${key}`, Accept: 'text/event-stream, application/json' };
       if (body !== undefined) headers['Content-Type'] = 'application/json';
+      this.log(requestLine(method, this.baseUrl + path, headers), key);
       const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: controller.signal };
       const response = await io.race(this.fetchImpl(this.baseUrl + path, init));
       touch();
@@ -177,6 +191,13 @@ async function readJson(response: Response, io: BodyIO, path: string): Promise<u
 function unexpectedBody(path: string, body: unknown): KimiError {
   const shown = (typeof body === 'string' ? body : JSON.stringify(body) ?? '').slice(0, 120);
   return new KimiError({ kind: 'server', message: `Moonshot answered ${path} with an unexpected body: ${shown}` });
+}
+
+/** A request as a log line: the Authorization header keeps its scheme and nothing else. */
+function requestLine(method: string, url: string, headers: Record<string, string>): string {
+  const redact = (name: string, value: string): string =>
+    name.toLowerCase() !== 'authorization' ? value : /^bearer\s/i.test(value) ? 'Bearer [redacted]' : '[redacted]';
+  return `${method} ${url} (${Object.entries(headers).map(([name, value]) => `${name}: ${redact(name, value)}`).join(', ')})`;
 }
 
 function hostOf(baseUrl: string): string {

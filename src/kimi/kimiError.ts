@@ -78,7 +78,7 @@ const KIND_BY_TYPE: Record<string, KimiErrorKind> = {
 };
 
 export function kindFor(status: number | undefined, type: string | undefined): KimiErrorKind {
-  const byType = type ? KIND_BY_TYPE[type] : undefined;
+  const byType = type && Object.hasOwn(KIND_BY_TYPE, type) ? KIND_BY_TYPE[type] : undefined; // not "toString" from the prototype
   if (byType) return byType;
   if (status === 429) return 'rateLimited'; // an untyped 429 is still a "slow down"
   if (status === 401) return 'unauthorized';
@@ -119,21 +119,40 @@ export function errorFromResponse(
   const { type, message } = readErrorBody(bodyText);
   const kind = kindFor(status, type);
   const wait = kind === 'rateLimited' || kind === 'overloaded' || kind === 'server' ? retryAfterMs(headers, message, now) : undefined;
+  const daily = kind === 'rateLimited' && dailyLimitOf(message) !== undefined;
   const where = [status !== undefined ? `HTTP ${status}` : undefined, type].filter(Boolean).join(' ');
-  const parts = [`${LEAD[kind]}${where ? ` (${where})` : ''}${message ? `: ${stripPeriod(message)}` : ''}.`];
+  const lead = daily ? "Moonshot's daily token limit (TPD) is reached" : LEAD[kind];
+  const parts = [`${lead}${where ? ` (${where})` : ''}${message ? `: ${stripPeriod(message)}` : ''}.`];
   if (kind === 'rateLimited' && wait !== undefined) parts.push(`Retry in ${formatSeconds(wait)}.`);
+  else if (daily) parts.push('It frees as the day\'s tokens age out; when Moonshot\'s day rolls over is not stated.');
   if (HINT[kind]) parts.push(HINT[kind]!);
   return new KimiError({ kind, message: parts.join(' '), status, type, retryAfterMs: wait, serverMessage: message });
 }
 
+/**
+ * Moonshot's per-day refusal ("…TPD rate limit, current: 1526210, limit: 1500000"), with by how
+ * much the request overshot when the numbers are given; undefined for any other message.
+ */
+export function dailyLimitOf(message: string | undefined): { excessTokens?: number } | undefined {
+  if (!message || !/\bTPD\b/.test(message)) return undefined;
+  const numbers = /current:\s*(\d+)\s*,\s*limit:\s*(\d+)/i.exec(message);
+  const excess = numbers ? Number(numbers[1]) - Number(numbers[2]) : NaN;
+  return excess > 0 && Number.isSafeInteger(excess) ? { excessTokens: excess } : {};
+}
+
 /** Any thrown value from fetch or a body read that is not ours: the network failed. */
 export function networkError(cause: unknown, host: string, streamed: boolean): KimiError {
-  const detail = describeCause(cause);
+  const { code, detail } = describeCause(cause);
   const message = streamed
     ? `The connection to Moonshot (${host}) broke before the answer finished: ${detail}.`
-    : `${LEAD.network} at ${host}: ${detail}. Check the network and the base URL.`;
+    : DROPPED.has(code ?? '')
+      ? `The connection to Moonshot (${host}) was dropped before it answered: ${detail}. Moonshot may have counted the request; send it again.`
+      : `${LEAD.network} at ${host}: ${detail}. Check the network and the base URL.`;
   return new KimiError({ kind: 'network', message });
 }
+
+/** Codes of a connection that was made and then lost: the address is right, the exchange broke. */
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 export function cancelledError(): KimiError {
   return new KimiError({ kind: 'cancelled', message: `${LEAD.cancelled}.` });
@@ -142,10 +161,11 @@ export function cancelledError(): KimiError {
 /** Replaces every occurrence of the key in the error's strings; a key must never reach a log line. */
 export function redactKey(error: KimiError, key: string | undefined): KimiError {
   if (!key || !JSON.stringify({ ...error.fields() }).includes(key)) return error;
-  const scrub = (s: string): string => s.split(key).join('[redacted]');
-  const init = error.fields();
-  const partial = init.partial && { ...init.partial, content: scrub(init.partial.content), reasoning: scrub(init.partial.reasoning) };
-  return new KimiError({ ...init, message: scrub(init.message), serverMessage: init.serverMessage && scrub(init.serverMessage), partial });
+  // Every string field, the partial answer's too: a server may echo the key anywhere (its type, the model).
+  const scrub = <O extends object>(fields: O): O =>
+    Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? v.split(key).join('[redacted]') : v])) as O;
+  const init = scrub(error.fields());
+  return new KimiError({ ...init, partial: init.partial && scrub(init.partial) });
 }
 
 function readErrorBody(text: string): { type?: string; message?: string } {
@@ -164,12 +184,12 @@ function readErrorBody(text: string): { type?: string; message?: string } {
   return { message: snippet || undefined };
 }
 
-function describeCause(cause: unknown): string {
+function describeCause(cause: unknown): { code?: string; detail: string } {
   const inner = isObject(cause) && isObject(cause.cause) ? cause.cause : undefined;
-  const code = [inner?.code, isObject(cause) ? cause.code : undefined].find((c) => typeof c === 'string');
+  const code = [inner?.code, isObject(cause) ? cause.code : undefined].find((c): c is string => typeof c === 'string');
   const message = [inner?.message, cause instanceof Error ? cause.message : undefined].find((m) => typeof m === 'string');
-  if (typeof message === 'string' && typeof code === 'string' && !message.includes(code)) return `${code} (${message})`;
-  return String(message ?? code ?? 'unknown network error');
+  if (typeof message === 'string' && code && !message.includes(code)) return { code, detail: `${code} (${message})` };
+  return { code, detail: String(message ?? code ?? 'unknown network error') };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -14,5 +14,5 @@ const CONTEXT_WINDOWS: Readonly<Record<string, number>> = {
 
 /** The model's context window, or undefined for a model this extension does not know. */
 export function contextWindowOf(model: string): number | undefined {
-  return CONTEXT_WINDOWS[model];
+  return Object.hasOwn(CONTEXT_WINDOWS, model) ? CONTEXT_WINDOWS[model] : undefined; // a model named "toString" is unknown, not a function
 }

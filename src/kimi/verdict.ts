@@ -1,15 +1,20 @@
 import { Verdict } from '../core/sendQueue';
-import { KimiError } from './kimiError';
+import { KimiError, dailyLimitOf } from './kimiError';
 
 /** What the send queue does about a failed attempt: server refusals for rate pause and retry first. */
 export function verdictFor(error: unknown): Verdict {
   if (!(error instanceof KimiError) || error.streamed) return { action: 'fail' };
+  const evidence = error.serverMessage ?? error.message;
   switch (error.kind) {
-    case 'rateLimited':
-      return { action: 'pause', afterMs: error.retryAfterMs, evidence: error.serverMessage ?? error.message };
+    case 'rateLimited': {
+      // A TPD refusal states no wait, and backing off for seconds would only be refused again.
+      const daily = error.retryAfterMs === undefined ? dailyLimitOf(error.serverMessage) : undefined;
+      if (daily) return { action: 'waitForDay', excessTokens: daily.excessTokens, evidence };
+      return { action: 'pause', afterMs: error.retryAfterMs, evidence };
+    }
     case 'overloaded':
     case 'server':
-      return { action: 'backoff', evidence: error.serverMessage ?? error.message };
+      return { action: 'backoff', afterMs: error.retryAfterMs, evidence };
     default:
       return { action: 'fail' };
   }

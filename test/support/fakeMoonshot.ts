@@ -60,7 +60,12 @@ export interface ReceivedRequest {
   errorType?: string;
 }
 
-export interface Fault {
+/** Aims a fault at one request: the first whose last user message contains `prompt` (any, when absent). */
+interface FaultTarget {
+  prompt?: string;
+}
+
+export interface Fault extends FaultTarget {
   status: number;
   type?: string;
   message?: string;
@@ -68,8 +73,10 @@ export interface Fault {
 }
 
 /** Ways the next admitted stream misbehaves; `afterChunks` counts text chunks already sent. */
-export type StreamFault =
+export type StreamFault = FaultTarget & (
   | { kind: 'reset'; afterChunks: number } // TCP reset mid-stream
+  | { kind: 'resetBeforeHeaders' } // admitted and charged, then a TCP reset before any byte of the answer
+  | { kind: 'huge'; bytes: number } // an answer of at least this many bytes of content, in 32 KiB chunks
   | { kind: 'truncate'; afterChunks: number } // clean close with neither finish_reason nor [DONE]
   | { kind: 'stall'; afterChunks: number } // keeps the socket open and sends nothing more
   | { kind: 'malformed'; afterChunks: number } // a `data:` line that is not JSON
@@ -77,7 +84,8 @@ export type StreamFault =
   | { kind: 'hang' } // admitted, but not even the headers are sent
   | { kind: 'noDone' } // finish chunk, then close without [DONE]
   | { kind: 'json' } // a chat.completion JSON body although a stream was asked for
-  | { kind: 'topLevelUsage' }; // usage at the top level of the last chunk, none in the choice
+  | { kind: 'topLevelUsage' } // usage at the top level of the last chunk, none in the choice
+);
 
 type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
 
@@ -266,7 +274,8 @@ export class FakeMoonshot {
     if (typeof parsed === 'string') return refuse(400, 'invalid_request_error', `Invalid request: ${parsed}`);
     Object.assign(record, { model: parsed.model, maxTokens: parsed.maxTokens, messages: parsed.messages, stream: parsed.stream, temperature: parsed.temperature, topP: parsed.topP });
 
-    const fault = this.faults.shift();
+    const lastUser = [...parsed.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    const fault = takeFault(this.faults, lastUser);
     if (fault) return refuse(fault.status, fault.type, fault.message ?? `Injected HTTP ${fault.status}`, fault.headers);
 
     const model = this.models.find((m) => m.id === parsed.model);
@@ -304,7 +313,7 @@ export class FakeMoonshot {
     res.once('close', release); // …or the client went away
 
     const answer = buildAnswer(parsed.messages, maxTokens, thinking, this.answerChunks, record.promptTokens);
-    const streamFault = parsed.stream ? this.streamFaults.shift() : undefined;
+    const streamFault = parsed.stream ? takeFault(this.streamFaults, lastUser) : undefined;
     if (!parsed.stream || streamFault?.kind === 'json') {
       const delay = parsed.stream ? 0 : this.chunkDelayMs * (answer.reasoning.length + answer.content.length);
       this.later(delay, () => {
@@ -341,6 +350,7 @@ export class FakeMoonshot {
 
   private stream(res: http.ServerResponse, model: string, answer: Answer, fault: StreamFault | undefined): void {
     if (fault?.kind === 'hang') return; // holds the slot until the client gives up
+    if (fault?.kind === 'resetBeforeHeaders') return void res.socket?.resetAndDestroy();
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     res.flushHeaders();
     const id = `chatcmpl-fake-${this.stats.accepted}`;
@@ -351,7 +361,7 @@ export class FakeMoonshot {
     };
     const pieces = [
       ...answer.reasoning.map((text) => ({ reasoning_content: text })),
-      ...answer.content.map((text) => ({ content: text })),
+      ...(fault?.kind === 'huge' ? hugeContent(fault.bytes) : answer.content).map((text) => ({ content: text })),
     ];
     const topLevel = fault?.kind === 'topLevelUsage';
     const finish = chunk(
@@ -444,6 +454,14 @@ function buildAnswer(
   return { reasoning: keptReasoning, content: keptContent, finishReason, usage };
 }
 
+/** At least `bytes` bytes of UTF-8 text with multi-byte characters, in pieces of 32 KiB. */
+function hugeContent(bytes: number): string[] {
+  const unit = 'Kimi 答案 — a long answer.. '; // 32 bytes; the 3-byte characters get split across network chunks
+  const pieces: string[] = [];
+  for (let left = Math.ceil(bytes / 32); left > 0; left -= 1024) pieces.push(unit.repeat(Math.min(1024, left)));
+  return pieces;
+}
+
 function completionBody(model: string, answer: Answer): WireCompletion {
   const reasoning = answer.reasoning.join('');
   return {
@@ -512,6 +530,11 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+function takeFault<F extends FaultTarget>(faults: F[], prompt: string): F | undefined {
+  const i = faults.findIndex((f) => f.prompt === undefined || prompt.includes(f.prompt));
+  return i < 0 ? undefined : faults.splice(i, 1)[0];
 }
 
 function sum(values: number[]): number {

@@ -1,0 +1,229 @@
+// The budget engine under random traffic on a manual clock: sends of random sizes that settle to
+// random server counts, cancels, live limit changes, server refusals and clock jumps. Every
+// admission is checked against a brute-force rolling-window reference built from the admission log.
+import * as assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Budget } from '../../src/core/budget';
+import { Limits } from '../../src/core/limits';
+import { QueueOptions, SendQueue, SendRejected, Verdict } from '../../src/core/sendQueue';
+import { ManualClock, settle } from '../support/manualClock';
+
+const ENGINE_RUNS = 1_000;
+
+const WINDOW_MS = 60_000;
+const DAY_MS = 600_000; // a short "day", so that per-day limits come into play within a run
+const MARGIN_MS = 1_000;
+const SPAN = WINDOW_MS + MARGIN_MS;
+const DAY_SPAN = DAY_MS + MARGIN_MS;
+const OPTIONS: QueueOptions = { maxLength: 12, maxWaitMs: 900_000, maxAttempts: 3, backoffBaseMs: 1_000, backoffMaxMs: 60_000 };
+
+type Outcome =
+  | { kind: 'ok'; serverPrompt?: number }
+  | { kind: 'pause'; afterMs?: number }
+  | { kind: 'backoff'; afterMs?: number }
+  | { kind: 'day'; excessTokens?: number }
+  | { kind: 'fail' };
+
+interface PlannedAttempt {
+  durationMs: number;
+  /** When the server's answer arrives (the spend is re-timed then), or never (no response at all). */
+  answer: 'start' | 'end' | 'never';
+  outcome: Outcome;
+}
+
+type Command =
+  | { op: 'enqueue'; promptTokens: number; maxTokens: number; attempts: PlannedAttempt[] }
+  | { op: 'cancel'; pick: number }
+  | { op: 'limits'; limits: Limits }
+  | { op: 'advance'; ms: number };
+
+const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+const limitsArb: fc.Arbitrary<Limits> = fc.record({
+  requestsPerMinute: fc.integer({ min: 1, max: 8 }),
+  tokensPerMinute: fc.integer({ min: 1_000, max: 8_000 }),
+  concurrency: fc.integer({ min: 0, max: 3 }),
+  tokensPerDay: fc.oneof(fc.constant(0), fc.integer({ min: 2_000, max: 20_000 })),
+});
+const outcomeArb: fc.Arbitrary<Outcome> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('ok' as const), serverPrompt: optional(fc.integer({ min: 1, max: 3_000 })) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), afterMs: optional(fc.integer({ min: 0, max: 300_000 })) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('backoff' as const), afterMs: optional(fc.integer({ min: 0, max: 120_000 })) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('day' as const), excessTokens: optional(fc.integer({ min: 1, max: 30_000 })) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'fail' as const }) },
+);
+const attemptArb: fc.Arbitrary<PlannedAttempt> = fc.record({
+  durationMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 120_000 })),
+  answer: fc.constantFrom('start' as const, 'end' as const, 'never' as const),
+  outcome: outcomeArb,
+});
+const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('enqueue' as const), promptTokens: fc.integer({ min: 1, max: 1_500 }), maxTokens: fc.integer({ min: 1, max: 1_000 }), attempts: fc.array(attemptArb, { maxLength: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('cancel' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('limits' as const), limits: limitsArb }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: 0, max: 1_500_000 })) }) },
+);
+
+class Refusal extends Error {
+  constructor(readonly verdict: Verdict) {
+    super(`refused: ${verdict.action}`);
+  }
+}
+
+/** One admission as the engine knew it: when it went out, when the server answered, its cost so far. */
+interface Spend {
+  at: number;
+  answeredAt?: number;
+  cost: number;
+}
+
+/** Runs the commands, then drains, collecting every broken invariant (thrown from run() they would be swallowed). */
+async function check(initial: Limits, commands: Command[], Engine: typeof Budget = Budget): Promise<void> {
+  const clock = new ManualClock();
+  const budget = new Engine(initial, clock, undefined, { windowMs: WINDOW_MS, dayMs: DAY_MS, marginMs: MARGIN_MS });
+  const queue = new SendQueue<number>(budget, clock, (e) => (e instanceof Refusal ? e.verdict : { action: 'fail' }), OPTIONS, () => 0.5);
+  const log: Spend[] = [];
+  const broken: string[] = [];
+  const accepted: number[] = [];
+  const endings = new Map<number, number>();
+  let pausedUntil = 0; // the reference's own account of the pauses the server asked for
+
+  const windowOf = (t: number, span: number) => log.filter((s) => (s.answeredAt ?? s.at) > t - span);
+  const sum = (spends: Spend[]) => spends.reduce((total, s) => total + s.cost, 0);
+
+  /** At admission: the oldest waiting send goes first; the windows as the engine knew them hold room under the limits then in force. */
+  const checkAdmission = (spend: Spend, order: number): void => {
+    const older = queue.entries().filter((e) => e.state === 'waiting' && Number(e.label) < order);
+    if (older.length) broken.push(`send #${order} went out ahead of the older #${older[0].label}`);
+    const { requestsPerMinute, tokensPerMinute, concurrency, tokensPerDay } = budget.currentLimits;
+    const minute = windowOf(spend.at, SPAN);
+    if (minute.length + 1 > requestsPerMinute) broken.push(`admitted request ${minute.length + 1} in a window, RPM ${requestsPerMinute}`);
+    if (sum(minute) + spend.cost > tokensPerMinute) broken.push(`admitted ${sum(minute) + spend.cost} tokens in a window, TPM ${tokensPerMinute}`);
+    const day = sum(windowOf(spend.at, DAY_SPAN)) + spend.cost;
+    if (tokensPerDay > 0 && day > tokensPerDay) broken.push(`admitted ${day} tokens in a day, TPD ${tokensPerDay}`);
+    if (concurrency > 0 && queue.runningCount > concurrency) broken.push(`${queue.runningCount} running, concurrency ${concurrency}`);
+    if (spend.at < pausedUntil) broken.push(`admitted at ${spend.at}, during a server pause until ${pausedUntil}`);
+  };
+
+  /** Where the engine must pause after a refusal it retries (random() = 0.5: three quarters of the exponential step). */
+  const notePause = (outcome: Outcome, attempt: number): void => {
+    const backoff = 0.75 * Math.min(OPTIONS.backoffMaxMs, OPTIONS.backoffBaseMs * 2 ** (attempt - 1));
+    if (outcome.kind === 'pause') pausedUntil = Math.max(pausedUntil, clock.now() + (outcome.afterMs ?? backoff));
+    if (outcome.kind === 'backoff') pausedUntil = Math.max(pausedUntil, clock.now() + Math.max(outcome.afterMs ?? 0, backoff));
+  };
+
+  let enqueued = 0;
+  const enqueue = ({ promptTokens, maxTokens, attempts }: Extract<Command, { op: 'enqueue' }>): void => {
+    const order = ++enqueued;
+    let ticket;
+    try {
+      ticket = queue.enqueue({
+        label: String(order),
+        promptTokens,
+        maxTokens,
+        run: ({ signal, number, serverAnswered }) => {
+          const spend: Spend = { at: clock.now(), cost: promptTokens + maxTokens };
+          checkAdmission(spend, order);
+          log.push(spend);
+          const plan = attempts[number - 1] ?? { durationMs: 0, answer: 'start', outcome: { kind: 'ok' } };
+          const answer = (): void => {
+            serverAnswered();
+            spend.answeredAt ??= clock.now();
+          };
+          if (plan.answer === 'start') answer();
+          return new Promise((resolve, reject) => {
+            const stop = clock.setTimer(plan.durationMs, () => {
+              if (plan.answer === 'end') answer();
+              const { outcome } = plan;
+              if (outcome.kind === 'ok') {
+                if (outcome.serverPrompt) spend.cost = outcome.serverPrompt + maxTokens; // the engine settles to this
+                return resolve({ value: number, promptTokens: outcome.serverPrompt });
+              }
+              if (number < OPTIONS.maxAttempts) notePause(outcome, number);
+              reject(outcome.kind === 'fail' ? new Error('refused for good') : new Refusal(verdictOf(outcome)));
+            });
+            signal.addEventListener('abort', () => {
+              stop();
+              reject(new Error('aborted'));
+            }, { once: true });
+          });
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof SendRejected)) throw error;
+      return; // refused at once: never queued
+    }
+    accepted.push(ticket.id);
+    const ended = (): void => void endings.set(ticket.id, (endings.get(ticket.id) ?? 0) + 1);
+    ticket.result.then(ended, ended);
+  };
+
+  /** Nothing lost, nothing ended twice, no counter below zero, the counters equal to the reference. */
+  const checkState = (): void => {
+    const live = new Set(queue.entries().map((e) => e.id));
+    for (const id of accepted) {
+      const ended = endings.get(id) ?? 0;
+      if (ended > 1) broken.push(`send ${id} ended ${ended} times`);
+      if (ended === 0 && !live.has(id)) broken.push(`send ${id} was lost`);
+      if (ended === 1 && live.has(id)) broken.push(`send ${id} ended but is still listed`);
+    }
+    const snapshot = budget.snapshot();
+    const counters = { ...snapshot, waiting: queue.waitingCount, running: queue.runningCount };
+    for (const [name, value] of Object.entries(counters)) if (typeof value === 'number' && value < 0) broken.push(`${name} is ${value}`);
+    if (snapshot.inFlight !== queue.runningCount) broken.push(`inFlight ${snapshot.inFlight} but ${queue.runningCount} running`);
+    const minute = windowOf(clock.now(), SPAN);
+    if (snapshot.requestsUsed !== minute.length || snapshot.tokensUsed !== sum(minute)) {
+      broken.push(`snapshot says ${snapshot.requestsUsed} requests / ${snapshot.tokensUsed} tokens, the reference ${minute.length} / ${sum(minute)}`);
+    }
+    const day = sum(windowOf(clock.now(), DAY_SPAN));
+    if (snapshot.limits.tokensPerDay > 0 && snapshot.tokensUsedToday !== day) broken.push(`snapshot says ${snapshot.tokensUsedToday} tokens today, the reference ${day}`);
+  };
+
+  for (const command of commands) {
+    if (command.op === 'enqueue') enqueue(command);
+    if (command.op === 'cancel' && accepted.length) queue.cancel(accepted[command.pick % accepted.length]);
+    if (command.op === 'limits') {
+      budget.setLimits(command.limits);
+      queue.replan();
+    }
+    if (command.op === 'advance') await clock.advance(command.ms);
+    else await settle();
+    checkState();
+    if (broken.length) break;
+  }
+  // Drain: every send must end, by an answer, a failure or its maximum wait.
+  for (let i = 0; i < 10 && (queue.waitingCount || queue.runningCount || clock.pendingTimers); i++) await clock.advance(DAY_SPAN);
+  checkState();
+  for (const id of accepted) if (endings.get(id) !== 1) broken.push(`send ${id} never ended`);
+  if (clock.pendingTimers) broken.push(`${clock.pendingTimers} timers left with nothing to do`);
+  assert.deepEqual(broken, []);
+}
+
+function verdictOf(outcome: Exclude<Outcome, { kind: 'ok' | 'fail' }>): Verdict {
+  if (outcome.kind === 'day') return { action: 'waitForDay', excessTokens: outcome.excessTokens, evidence: 'TPD rate limit' };
+  return { action: outcome.kind, afterMs: outcome.afterMs, evidence: `${outcome.kind} by the server` };
+}
+
+describe('the budget engine under random traffic (property)', function () {
+  this.timeout(120_000);
+
+  it(`never over-admits, never loses or double-ends a send, never lets a counter go negative (${ENGINE_RUNS} runs)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(limitsArb, fc.array(commandArb, { minLength: 10, maxLength: 60 }), (limits, commands) => check(limits, commands)),
+      { numRuns: ENGINE_RUNS },
+    );
+  });
+
+  it('the reference and the invariants catch an engine that over-admits', async () => {
+    /** Forgets requests per minute: admits whatever fits the tokens. */
+    class RpmBlindBudget extends Budget {
+      waitFor(tokens: number) {
+        const wait = super.waitFor(tokens);
+        return wait.limit === 'requestsPerMinute' ? { ms: 0, limit: null } : wait;
+      }
+    }
+    const limits = { requestsPerMinute: 1, tokensPerMinute: 6_000, concurrency: 0, tokensPerDay: 0 };
+    const two: Command[] = [0, 1].map(() => ({ op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [] }));
+    await check(limits, [two[0], { op: 'advance', ms: SPAN }, two[1]]);
+    await assert.rejects(check(limits, two, RpmBlindBudget), /admitted request 2 in a window, RPM 1/);
+  });
+});
