@@ -25,7 +25,8 @@ export interface CalibrationState {
  * followed within a few answers.
  */
 export class Calibration {
-  private readonly state: CalibrationState = {};
+  // No prototype: a model id is data, so "toString" or "__proto__" must not find an inherited member.
+  private readonly state: CalibrationState = Object.create(null);
 
   /** `state` is what toJSON returned, as read back from storage: entries that do not make sense are dropped. */
   constructor(state?: CalibrationState) {
@@ -71,7 +72,7 @@ export class Calibration {
 
   /** A copy of the state, for the UI layer to keep in globalState. */
   toJSON(): CalibrationState {
-    const copy: CalibrationState = {};
+    const copy: CalibrationState = Object.create(null);
     for (const [model, entry] of Object.entries(this.state)) copy[model] = { ...entry };
     return copy;
   }

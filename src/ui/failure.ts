@@ -35,7 +35,7 @@ export function describeFailure(error: unknown, context: { model: string; baseUr
     case 'network':
       return error.streamed
         ? { severity: 'error', message: `Kimi: the connection dropped after part of the answer arrived; what arrived is kept in the answer editor. ${error.message}`, actions: [] }
-        : { severity: 'error', message: `Kimi: could not reach ${context.baseUrl} (kimiBudget.baseUrl). ${error.message}`, actions: ['Open Settings'] };
+        : { severity: 'error', message: `Kimi: ${error.message} (kimiBudget.baseUrl is ${context.baseUrl}.)`, actions: ['Open Settings'] };
     case 'cancelled':
       return { severity: 'info', message: 'Kimi: the send was cancelled.', actions: [] };
     case 'badRequest':

@@ -45,7 +45,7 @@ describe('Calibration', () => {
     for (const [content, messages, server] of nonsense) calibration.record('m', content, messages, server);
     assert.equal(calibration.samples('m'), 0);
     assert.deepEqual(calibration.estimate('m', 100, 1), { tokens: 100 + FRAMING, calibrated: false, ratio: 1 });
-    assert.deepEqual(calibration.toJSON(), {});
+    assert.deepEqual(Object.keys(calibration.toJSON()), []);
   });
 
   it('caps what an absurd sample can do to the ratio', () => {
@@ -91,5 +91,18 @@ describe('Calibration', () => {
     calibration.record('m', 100, 0, 120);
     calibration.toJSON().m.server = 1e9;
     assert.equal(calibration.ratio('m'), 1.2);
+  });
+
+  it('treats model ids as data: "toString" and "__proto__" are models like any other', () => {
+    const calibration = new Calibration();
+    for (const model of ['toString', '__proto__', 'constructor']) {
+      assert.equal(calibration.ratio(model), 1);
+      assert.equal(calibration.samples(model), 0);
+      calibration.record(model, 100, 1, 208);
+      assert.equal(calibration.ratio(model), 2);
+    }
+    const restored = new Calibration(JSON.parse(JSON.stringify(calibration.toJSON())));
+    assert.equal(restored.ratio('__proto__'), 2);
+    assert.equal(restored.samples('toString'), 1);
   });
 });

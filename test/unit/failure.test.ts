@@ -32,8 +32,8 @@ describe('describeFailure', () => {
 
   it('tells a dropped stream (answer kept) from an unreachable server (check the base URL)', () => {
     assert.match(describeFailure(new KimiError({ kind: 'network', message: 'reset', streamed: true }), context).message, /part of the answer arrived; what arrived is kept/);
-    const unreachable = describeFailure(new KimiError({ kind: 'network', message: 'ECONNREFUSED' }), context);
-    assert.match(unreachable.message, /could not reach https:\/\/api\.moonshot\.ai\/v1 \(kimiBudget\.baseUrl\)/);
+    const unreachable = describeFailure(new KimiError({ kind: 'network', message: 'Could not connect to Moonshot at api.moonshot.ai: ECONNREFUSED. Check the network and the base URL.' }), context);
+    assert.equal(unreachable.message, 'Kimi: Could not connect to Moonshot at api.moonshot.ai: ECONNREFUSED. Check the network and the base URL. (kimiBudget.baseUrl is https://api.moonshot.ai/v1.)');
   });
 
   it('names the sampling setting to change when the server refuses its value', () => {
