@@ -3,6 +3,9 @@ import type { TokenCount, WorkerReply, WorkerRequest } from './protocol';
 
 export type { TokenCount } from './protocol';
 
+/** Characters per message to the worker: copying 256 Ki characters takes well under a millisecond. */
+const SLICE_CHARS = 256 * 1024;
+
 interface PendingCount {
   resolve(count: TokenCount): void;
   reject(error: Error): void;
@@ -46,8 +49,22 @@ export class TokenCounter {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, { resolve, reject, release: () => signal?.removeEventListener('abort', onAbort) });
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ type: 'count', id, text } satisfies WorkerRequest);
+      void this.post(worker, id, text);
     });
+  }
+
+  /**
+   * Hands the text to the worker. Posting copies it on this thread, so a long text goes in slices
+   * with a turn of the event loop between them: no single copy stalls the extension host.
+   */
+  private async post(worker: Worker, id: number, text: string): Promise<void> {
+    let at = 0;
+    for (; text.length - at > SLICE_CHARS; at += SLICE_CHARS) {
+      worker.postMessage({ type: 'part', id, text: text.slice(at, at + SLICE_CHARS) } satisfies WorkerRequest);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!this.pending.has(id) || this.worker !== worker) return; // aborted, disposed or crashed meanwhile
+    }
+    worker.postMessage({ type: 'count', id, text: at ? text.slice(at) : text } satisfies WorkerRequest);
   }
 
   /** Terminates the worker; pending counts reject, and so does any later count. */

@@ -18,14 +18,24 @@ const queue: Job[] = [];
 let running: Job | undefined;
 let counter: PieceCounter | undefined;
 
+/** Slices of long texts still arriving, by request id. */
+const parts = new Map<number, string[]>();
+
 port.on('message', (request: WorkerRequest) => {
   if (request.type === 'cancel') {
+    parts.delete(request.id);
     if (running?.id === request.id) running.abort.abort();
     const queued = queue.findIndex((job) => job.id === request.id);
     if (queued >= 0) queue.splice(queued, 1);
     return;
   }
-  queue.push({ id: request.id, text: request.text, abort: new AbortController() });
+  if (request.type === 'part') {
+    parts.set(request.id, [...(parts.get(request.id) ?? []), request.text]);
+    return;
+  }
+  const text = parts.has(request.id) ? parts.get(request.id)!.join('') + request.text : request.text;
+  parts.delete(request.id);
+  queue.push({ id: request.id, text, abort: new AbortController() });
   if (!running) void drain();
 });
 

@@ -116,6 +116,15 @@ describe('TokenCounter', function () {
       assert.ok(Math.abs(count.tokens - truth) <= truth * 0.03, `${count.tokens} vs ${truth}`);
     });
 
+    it('counts a text sent in several slices exactly as a whole, a surrogate pair split across slices included', async () => {
+      const slice = 256 * 1024;
+      const head = 'words and more words, '.repeat(Math.ceil(slice / 22)).slice(0, slice - 1);
+      const text = `${head}😀${'then the rest of the text. '.repeat(25_000)}`;
+      assert.equal(text.charCodeAt(slice - 1), 0xd83d, 'the emoji straddles the first slice boundary');
+      assert.ok(text.length > 3 * slice);
+      assert.deepEqual(await counter.count(text), { tokens: referenceCount(text), exact: true });
+    });
+
     it('keeps the calling thread responsive while counting megabytes', async () => {
       const text = fs.readFileSync(path.join(TYPESCRIPT_LIB, 'lib.dom.d.ts'), 'utf8');
       const delay = monitorEventLoopDelay({ resolution: 5 });
