@@ -35,7 +35,18 @@ export interface BudgetSnapshot {
   readonly inFlight: number;
   /** When the oldest unit of the minute window comes back, if any is spent. */
   readonly nextReturnAt: number | undefined;
+  /** The part of each shared limit the engine lets itself use now (below 1 after the server refused for it). */
+  readonly shares: Readonly<Record<SharedLimit, number>>;
 }
+
+/** The limits whose room another client on the account can take unseen. */
+export type SharedLimit = 'requestsPerMinute' | 'tokensPerMinute' | 'concurrency';
+
+/** After a refusal the share is cut to this fraction of what it was… */
+const SHARE_CUT = 0.75;
+/** …and grows back by this part of the limit per window without a refusal. */
+const SHARE_RECOVERY_PER_WINDOW = 0.1;
+const MIN_SHARE = 0.1;
 
 /**
  * The per-minute, per-day and concurrency budget of one account. A spent unit comes back one
@@ -44,6 +55,12 @@ export interface BudgetSnapshot {
  */
 export class Budget {
   private inFlight = 0;
+  /** Per minute limit: the share it was cut to, and when (a share grows back from there). */
+  private readonly cuts: Record<SharedLimit, { share: number; at: number }> = {
+    requestsPerMinute: { share: 1, at: -Infinity },
+    tokensPerMinute: { share: 1, at: -Infinity },
+    concurrency: { share: 1, at: -Infinity },
+  };
 
   constructor(
     private limits: Limits,
@@ -76,9 +93,13 @@ export class Budget {
   /** How long until a send of `tokens` fits every limit at once. */
   waitFor(tokens: number): Wait {
     const now = this.clock.now();
-    const concurrencyFull = this.limits.concurrency > 0 && this.inFlight >= this.limits.concurrency;
+    const concurrencyFull = this.limits.concurrency > 0 && this.inFlight >= Math.max(1, Math.floor(this.limits.concurrency * this.shareOf('concurrency', now)));
     const wait = this.planWait(this.ledger.since(this.dayStart(now)), now, tokens);
     if (concurrencyFull) return { ms: Infinity, limit: 'concurrency' };
+    // While a cut share grows back, room appears before spends return: look again within a tenth of a window.
+    const recovering = this.shareOf('requestsPerMinute', now) < 1 || this.shareOf('tokensPerMinute', now) < 1;
+    // (a cut concurrency share needs no timer: every send that ends re-plans the queue)
+    if (recovering && wait.ms > this.options.windowMs / 10 && wait.limit !== 'tokensPerDay') return { ms: this.options.windowMs / 10, limit: wait.limit };
     return wait;
   }
 
@@ -123,6 +144,32 @@ export class Budget {
     return this.daySpan;
   }
 
+  /**
+   * The server refused for a per-minute limit although the engine's own count had room: someone
+   * else (a teammate, another tool on the same account) uses part of it. The engine takes a smaller
+   * share of that limit, and grows it back slowly while no refusal comes (additive increase,
+   * multiplicative decrease), so that it neither keeps colliding nor gives up the room for good.
+   * A burst of refusals teaches once: the share is cut at most once per quarter window.
+   */
+  learnRefusal(limit: SharedLimit): void {
+    const now = this.clock.now();
+    const cut = this.cuts[limit];
+    if (now - cut.at < this.options.windowMs / 4) return;
+    if (limit === 'concurrency' && this.limits.concurrency === 0) return; // no limit set: nothing to take a share of
+    // The server is full now: what this engine holds of it is at most what is left for it.
+    const minute = this.ledger.since(now - this.minuteSpan);
+    const own = limit === 'requestsPerMinute' ? sum(minute, 'requests') / this.limits.requestsPerMinute
+      : limit === 'tokensPerMinute' ? sum(minute, 'tokens') / this.limits.tokensPerMinute
+      : this.inFlight / this.limits.concurrency;
+    const share = Math.min(this.shareOf(limit, now) * SHARE_CUT, own);
+    this.cuts[limit] = { share: Math.max(MIN_SHARE, share), at: now };
+  }
+
+  private shareOf(limit: SharedLimit, now: number): number {
+    const { share, at } = this.cuts[limit];
+    return Math.min(1, share + (SHARE_RECOVERY_PER_WINDOW * (now - at)) / this.options.windowMs);
+  }
+
   /** Frees the concurrency slot of a send that ended (answered, failed or cancelled); idempotent. */
   release(admission: Admission): void {
     if (admission.released) return;
@@ -141,6 +188,7 @@ export class Budget {
       tokensUsedToday: sum(day, 'tokens'),
       inFlight: this.inFlight,
       nextReturnAt: minute.length ? minute[0].at + this.minuteSpan : undefined,
+      shares: { requestsPerMinute: this.shareOf('requestsPerMinute', now), tokensPerMinute: this.shareOf('tokensPerMinute', now), concurrency: this.shareOf('concurrency', now) },
     };
   }
 
@@ -187,8 +235,11 @@ export class Budget {
       const ms = timeUntilRoom(window, now, span, key, capacity, cost);
       if (ms > best.ms) best = { ms, limit };
     };
-    consider('requestsPerMinute', minute, this.minuteSpan, 'requests', requestsPerMinute, 1);
-    consider('tokensPerMinute', minute, this.minuteSpan, 'tokens', tokensPerMinute, tokens);
+    // A cut share caps the limit, but never below one send in an otherwise empty window.
+    const shared = (limit: SharedLimit, capacity: number, cost: number) => Math.max(cost, Math.floor(capacity * this.shareOf(limit, now)));
+    consider('requestsPerMinute', minute, this.minuteSpan, 'requests', shared('requestsPerMinute', requestsPerMinute, 1), 1);
+    consider('tokensPerMinute', minute, this.minuteSpan, 'tokens', shared('tokensPerMinute', tokensPerMinute, tokens), tokens);
+
     if (tokensPerDay > 0) {
       const day = spends.slice(firstAfter(spends, now - this.daySpan));
       consider('tokensPerDay', day, this.daySpan, 'tokens', tokensPerDay, tokens);

@@ -5,7 +5,7 @@ import { LimitName } from './limits';
 /** What the queue should do about a failed attempt; the composition root maps client errors to this. */
 export type Verdict =
   /** The server refused for rate: pause all dispatch (for `afterMs`, or a backoff) and retry first. */
-  | { readonly action: 'pause'; readonly afterMs?: number; readonly evidence: string }
+  | { readonly action: 'pause'; readonly afterMs?: number; readonly evidence: string; readonly limit?: LimitName }
   /** The server is overloaded or failing: back off exponentially with jitter (at least `afterMs`, when it said) and retry first. */
   | { readonly action: 'backoff'; readonly afterMs?: number; readonly evidence: string }
   /**
@@ -317,6 +317,7 @@ export class SendQueue<T> {
   /** Puts a refused send back in its place (the head, but for older refused ones) behind a pause; else returns what to fail it with. */
   private retry(entry: Entry<T>, verdict: Verdict, error: unknown): unknown {
     if (verdict.action === 'fail' || entry.attempt >= this.options.maxAttempts) return error;
+    if (verdict.action === 'pause' && verdict.limit && verdict.limit !== 'tokensPerDay') this.budget.learnRefusal(verdict.limit);
     const now = this.clock.now();
     const delay = this.retryDelay(entry, verdict);
     if (verdict.action === 'waitForDay' && now + delay > entry.enqueuedAt + this.options.maxWaitMs) {

@@ -1,3 +1,4 @@
+import { LimitName } from '../core/limits';
 import { Verdict } from '../core/sendQueue';
 import { KimiError, dailyLimitOf } from './kimiError';
 
@@ -10,7 +11,7 @@ export function verdictFor(error: unknown): Verdict {
       // A TPD refusal states no wait, and backing off for seconds would only be refused again.
       const daily = error.retryAfterMs === undefined ? dailyLimitOf(error.serverMessage) : undefined;
       if (daily) return { action: 'waitForDay', excessTokens: daily.excessTokens, evidence };
-      return { action: 'pause', afterMs: error.retryAfterMs, evidence };
+      return { action: 'pause', afterMs: error.retryAfterMs, evidence, limit: refusedLimit(evidence) };
     }
     case 'overloaded':
     case 'server':
@@ -18,4 +19,12 @@ export function verdictFor(error: unknown): Verdict {
     default:
       return { action: 'fail' };
   }
+}
+
+/** Which limit a rate refusal names ("max RPM: 20", "TPM rate limit", "max concurrency: 1"), if it says. */
+function refusedLimit(message: string): LimitName | undefined {
+  if (/\bRPM\b/.test(message)) return 'requestsPerMinute';
+  if (/\bTPM\b/.test(message)) return 'tokensPerMinute';
+  if (/concurrency/i.test(message)) return 'concurrency';
+  return undefined;
 }

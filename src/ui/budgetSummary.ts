@@ -38,6 +38,12 @@ export const HELD_BY: Record<LimitName | 'serverPause', string> = {
   serverPause: 'the server asked to wait',
 };
 
+const SHARED_NAMES: Record<keyof BudgetSnapshot['shares'], string> = {
+  requestsPerMinute: 'requests per minute',
+  tokensPerMinute: 'tokens per minute',
+  concurrency: 'requests in flight',
+};
+
 export function summarize(input: SummaryInput): BudgetSummary {
   const { snapshot: s, entries, now } = input;
   const { requestsPerMinute: R, tokensPerMinute: T, concurrency, tokensPerDay } = s.limits;
@@ -65,6 +71,9 @@ export function summarize(input: SummaryInput): BudgetSummary {
 
   const lines = ['**Kimi budget** — a send costs its prompt tokens + max output tokens, taken when it goes out', '', ...rows, ''];
   if (s.nextReturnAt !== undefined) lines.push(`Next unit comes back in ${duration(s.nextReturnAt - now)}.`, '');
+  for (const [limit, share] of Object.entries(s.shares) as [keyof typeof s.shares, number][]) {
+    if (share < 1) lines.push(`Moonshot refused for ${SHARED_NAMES[limit]} while this count had room: another client seems to share the account. Using ${Math.round(share * 100)}% of it for now, growing back while no refusal comes.`, '');
+  }
   lines.push(`Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${HELD_BY[input.heldBy]}` : ''}`);
   for (const e of waiting.slice(0, 5)) lines.push(`- ${escape(e.label)} · ${n(e.tokens)} tokens · ${e.eta === undefined ? 'after a running send' : `in ${duration(e.eta - now)}`}`);
   if (waiting.length > 5) lines.push(`- … and ${waiting.length - 5} more`);

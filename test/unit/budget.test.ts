@@ -69,6 +69,55 @@ describe('Budget', () => {
     assert.deepEqual(budget.waitFor(1), { ms: 2_000, limit: 'requestsPerMinute' }, 'the confirmed one returns 3 s after it was sent + a window');
   });
 
+  it('takes a smaller share of a limit after the server refused for it, once per burst, and grows it back', async () => {
+    const budget = new Budget(limits({ requestsPerMinute: 20 }), clock, undefined, options);
+    for (let i = 0; i < 14; i++) budget.admit(1);
+    assert.equal(budget.waitFor(1).ms, 0);
+    for (let i = 0; i < 4; i++) budget.admit(1);
+    budget.learnRefusal('requestsPerMinute'); // refused with 18 of ours in the window
+    budget.learnRefusal('requestsPerMinute'); // the same burst of refusals: no second cut
+    assert.equal(budget.snapshot().shares.requestsPerMinute, 0.75);
+    assert.equal(budget.waitFor(1).limit, 'requestsPerMinute', '15 of 20 is the share now');
+    assert.equal(budget.waitFor(1).ms, WINDOW / 10, 'and it looks again while the share grows back');
+    await clock.advance(WINDOW);
+    assert.ok(Math.abs(budget.snapshot().shares.requestsPerMinute - 0.85) < 1e-9);
+    budget.learnRefusal('requestsPerMinute');
+    assert.ok(Math.abs(budget.snapshot().shares.requestsPerMinute - 0.6375) < 1e-9, 'a later refusal cuts again');
+    await clock.advance(10 * WINDOW);
+    assert.equal(budget.snapshot().shares.requestsPerMinute, 1, 'fully back after windows without a refusal');
+    assert.equal(budget.snapshot().shares.tokensPerMinute, 1, 'the other limit was never cut');
+  });
+
+  it('after a refusal for concurrency, holds no more in flight than it held when refused', () => {
+    const budget = new Budget(limits({ concurrency: 10 }), clock, undefined, options);
+    const held = Array.from({ length: 4 }, () => budget.admit(1));
+    budget.learnRefusal('concurrency'); // the server was full with 4 of ours in flight
+    assert.equal(budget.snapshot().shares.concurrency, 0.4);
+    assert.deepEqual(budget.waitFor(1), { ms: Infinity, limit: 'concurrency' });
+    budget.release(held[0]);
+    assert.equal(budget.waitFor(1).ms, 0);
+    const none = new Budget(limits({ concurrency: 0 }), clock, undefined, options);
+    none.learnRefusal('concurrency');
+    assert.equal(none.snapshot().shares.concurrency, 1, 'no limit set: nothing to take a share of');
+  });
+
+  it('cuts to what it held when refused, if that is less than three quarters', () => {
+    const budget = new Budget(limits({ requestsPerMinute: 100 }), clock, undefined, options);
+    for (let i = 0; i < 40; i++) budget.admit(1);
+    budget.learnRefusal('requestsPerMinute'); // full at 40 of ours: someone else holds the other 60
+    assert.equal(budget.snapshot().shares.requestsPerMinute, 0.4);
+  });
+
+  it('never cuts a share below one send in an otherwise empty window', async () => {
+    const budget = new Budget(limits({ tokensPerMinute: 10_000 }), clock, undefined, options);
+    for (let i = 0; i < 20; i++) {
+      budget.learnRefusal('tokensPerMinute');
+      await clock.advance(WINDOW / 4);
+    }
+    assert.ok(budget.snapshot().shares.tokensPerMinute < 0.2);
+    assert.equal(budget.waitFor(9_000).ms, 0);
+  });
+
   it('holds a send while every concurrency slot is taken, until one is released', () => {
     const budget = new Budget(limits({ concurrency: 1 }), clock, undefined, options);
     const admission = budget.admit(10);

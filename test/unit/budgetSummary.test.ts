@@ -6,7 +6,7 @@ import { compact, duration, summarize, SummaryInput } from '../../src/ui/budgetS
 const NOW = 1_000_000;
 const snapshot = (s: Partial<BudgetSnapshot> = {}): BudgetSnapshot => ({
   limits: { requestsPerMinute: 120, tokensPerMinute: 150_000, concurrency: 0, tokensPerDay: 0 },
-  requestsUsed: 0, tokensUsed: 0, tokensUsedToday: 0, inFlight: 0, nextReturnAt: undefined, ...s,
+  requestsUsed: 0, tokensUsed: 0, tokensUsedToday: 0, inFlight: 0, nextReturnAt: undefined, shares: { requestsPerMinute: 1, tokensPerMinute: 1, concurrency: 1 }, ...s,
 });
 const waiting = (id: number, eta: number | undefined): QueueEntryView => ({ id, label: `p${id}`, tokens: 9_000, enqueuedAt: NOW, state: 'waiting', eta, attempt: 0 });
 const input = (i: Partial<SummaryInput> = {}): SummaryInput => ({
