@@ -14,7 +14,7 @@ const KEY = 'sk-prop-errors-9f8e7d6c5b4a3928';
 const KINDS: readonly KimiErrorKind[] = ['rateLimited', 'overloaded', 'quotaExhausted', 'unauthorized', 'badRequest', 'forbidden', 'notFound', 'server', 'network', 'cancelled'];
 const DAY_MS = 86_400_000;
 const NOW = Date.parse('2026-03-14T12:00:00Z');
-/** Moonshot's error types and what each means (docs/MOONSHOT_API.md): the type decides before the status. */
+/** Moonshot's error types and what each means: the type decides before the status. */
 const KIND_OF: Record<string, KimiErrorKind> = {
   rate_limit_reached_error: 'rateLimited',
   engine_overloaded_error: 'overloaded',
