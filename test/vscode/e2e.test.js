@@ -22,6 +22,26 @@ let server;
 let workbench;
 let page;
 let tmp;
+let dirs;
+const KEY = `sk-e2e-${require('node:crypto').randomBytes(12).toString('hex')}`;
+
+/** Every file below `roots` whose bytes contain `needle`, and how many files were read. */
+function filesContaining(roots, needle) {
+  const hits = [];
+  const read = [];
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.isFile()) {
+        read.push(file);
+        if (fs.readFileSync(file).includes(needle)) hits.push(file);
+      }
+    }
+  };
+  for (const root of roots) walk(root);
+  return { hits, read };
+}
 
 async function budget() {
   const label = await waitForStatusBarLabel(page, BUDGET, 30_000);
@@ -82,10 +102,10 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     const workspace = path.join(tmp, 'workspace');
     fs.mkdirSync(workspace);
     fs.writeFileSync(path.join(workspace, 'prompts.md'), `${PROMPTS.join('\n\n')}\n`);
-    fake = new FakeMoonshot({ rpm: 2, chunkDelayMs: 30, answerChunks: 8 });
+    fake = new FakeMoonshot({ rpm: 2, chunkDelayMs: 30, answerChunks: 8, apiKey: KEY });
     const baseUrl = await fake.start();
     const env = { MOONSHOT_API_KEY: fake.apiKey };
-    const dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions') };
+    dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions'), workspace };
     await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
     const settings = { ...QUIET_SETTINGS, 'kimiBudget.baseUrl': baseUrl, 'kimiBudget.limits.requestsPerMinute': 2, 'kimiBudget.maxOutputTokens': 500 };
     server = await startCodeServer({ workspace, ...dirs, env, settings });
@@ -177,5 +197,15 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     await until('the resent prompt to be answered', async () => fake.stats.completed === answered + 1, 90_000);
     assert.equal(fake.received.at(-1).messages.at(-1).content, 'What is a token bucket?');
     await until('its answer tab', async () => (await page.locator('.tabs-container .tab', { hasText: 'What is a token bucket' }).count()) > 0);
+  });
+
+  it('never writes the key: no file of the profile (history, state, logs), the extensions or the workspace holds it', async () => {
+    await page.keyboard.press('Control+Shift+P'); // let pending writes (history, state) reach the disk
+    await page.keyboard.press('Escape');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const { hits, read } = filesContaining([dirs.userDataDir, dirs.extensionsDir, dirs.workspace], KEY);
+    assert.deepEqual(hits, []);
+    assert.ok(read.some((f) => f.endsWith(path.join('kimi-budget.kimi-budget', 'history.json'))), 'the scan read the answer history the extension wrote');
+    assert.ok(read.some((f) => /Kimi Budget\.log$/.test(f)), `the scan read the extension's log (${read.length} files)`);
   });
 });
