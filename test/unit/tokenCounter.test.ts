@@ -57,6 +57,7 @@ describe('TokenCounter', function () {
       emoji: '👍🏽 family: 👨‍👩‍👧‍👦 flag: 🇯🇵 ✨🚀 lone surrogates: \ud800 \udc00 end',
       specials: '<|endoftext|> then <|endofprompt|> and Kimi\'s <|im_user|>user<|im_middle|>hi<|im_end|>',
       whitespace: '   \n\n\n\t\t  x  \r\n\r\n    ',
+      binary: Array.from({ length: 2_000 }, (_, i) => String.fromCharCode((i * 7919) % 256)).join('') + '\u0000\ufffd\ufeff\u200b',
     };
     for (const [name, text] of Object.entries(samples)) {
       it(name, async () => {
