@@ -146,7 +146,8 @@ describe('kimi-budget in a real VS Code', () => {
   });
 
   it('a 429 from the server pauses, and the send still completes', async () => {
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'Your account org-fake<ak-fake> request reached organization max RPM: 7, please try again after 1 seconds' });
+    // A concurrency refusal: with no concurrency limit set, the engine has no share of it to learn, so only the pause shows.
+    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'Your account org-fake<ak-fake> request reached organization max concurrency: 1, please try again after 1 seconds' });
     const refusedBefore = fake.stats.rejected.rate_limit_reached_error ?? 0;
     await selectPrompt('Say hello.');
     const answer = await sendAndAwaitAnswer();
