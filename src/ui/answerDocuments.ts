@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import { Conversation, Exchange } from '../core/conversation';
+import { formatUsd } from '../core/cost';
 import { History } from '../core/history';
+import { formatCount } from './budgetSummary';
 
 const SCHEME = 'kimi-answer';
 
@@ -112,9 +114,9 @@ function render(conversation: Conversation, pending: PendingTurn | undefined, co
 
 function renderExchange(exchange: Exchange, dropped: boolean): string[] {
   const usage = exchange.usage
-    ? `${n(exchange.usage.promptTokens)} prompt tokens (server count) · ${n(exchange.usage.completionTokens)} output tokens${exchange.usage.cachedTokens ? ` · ${n(exchange.usage.cachedTokens)} cached` : ''}`
+    ? `${formatCount(exchange.usage.promptTokens)} prompt tokens (server count) · ${formatCount(exchange.usage.completionTokens)} output tokens${exchange.usage.cachedTokens ? ` · ${formatCount(exchange.usage.cachedTokens)} cached` : ''}`
     : 'the server reported no usage';
-  const cost = exchange.costUsd === undefined ? `no price known for ${exchange.model} (kimiBudget.prices)` : `cost $${exchange.costUsd.toFixed(4)}`;
+  const cost = exchange.costUsd === undefined ? `no price known for ${exchange.model} (kimiBudget.prices)` : `cost ${formatUsd(exchange.costUsd)}`;
   const parts = [`## You${dropped ? ' (no longer sent)' : ''}`, quote(clip(exchange.prompt)), `## Kimi · ${exchange.model}`];
   if (exchange.reasoning) parts.push(quote(exchange.reasoning));
   const attempts = exchange.attempts && exchange.attempts > 1 ? ` · answered on attempt ${exchange.attempts}` : '';
@@ -123,13 +125,10 @@ function renderExchange(exchange: Exchange, dropped: boolean): string[] {
 }
 
 function clip(prompt: string): string {
-  return prompt.length > 2_000 ? `${prompt.slice(0, 2_000)}\n… (${n(prompt.length - 2_000)} more characters)` : prompt;
+  return prompt.length > 2_000 ? `${prompt.slice(0, 2_000)}\n… (${formatCount(prompt.length - 2_000)} more characters)` : prompt;
 }
 
 function quote(text: string): string {
   return text.split('\n').map((line) => `> ${line}`).join('\n');
 }
 
-function n(value: number): string {
-  return value.toLocaleString('en-US');
-}

@@ -63,11 +63,11 @@ export function summarize(input: SummaryInput): BudgetSummary {
   const rows = [
     '| | limit | spent | left |',
     '|---|---:|---:|---:|',
-    `| requests / min | ${n(R)} | ${n(s.requestsUsed)} | ${n(r)} |`,
-    `| tokens / min | ${n(T)} | ${n(s.tokensUsed)} | ${n(t)} |`,
+    `| requests / min | ${formatCount(R)} | ${formatCount(s.requestsUsed)} | ${formatCount(r)} |`,
+    `| tokens / min | ${formatCount(T)} | ${formatCount(s.tokensUsed)} | ${formatCount(t)} |`,
   ];
-  if (tokensPerDay > 0) rows.push(`| tokens / day | ${n(tokensPerDay)} | ${n(s.tokensUsedToday)} | ${n(Math.max(0, tokensPerDay - s.tokensUsedToday))} |`);
-  rows.push(`| in flight | ${concurrency > 0 ? n(concurrency) : 'no limit'} | ${n(s.inFlight)} | ${concurrency > 0 ? n(Math.max(0, concurrency - s.inFlight)) : '—'} |`);
+  if (tokensPerDay > 0) rows.push(`| tokens / day | ${formatCount(tokensPerDay)} | ${formatCount(s.tokensUsedToday)} | ${formatCount(Math.max(0, tokensPerDay - s.tokensUsedToday))} |`);
+  rows.push(`| in flight | ${concurrency > 0 ? formatCount(concurrency) : 'no limit'} | ${formatCount(s.inFlight)} | ${concurrency > 0 ? formatCount(Math.max(0, concurrency - s.inFlight)) : '—'} |`);
 
   const lines = ['**Kimi budget** — a send costs its prompt tokens + max output tokens, taken when it goes out', '', ...rows, ''];
   if (s.nextReturnAt !== undefined) lines.push(`Next unit comes back in ${duration(s.nextReturnAt - now)}.`, '');
@@ -75,7 +75,7 @@ export function summarize(input: SummaryInput): BudgetSummary {
     if (share < 1) lines.push(`Moonshot refused for ${SHARED_NAMES[limit]} while this count had room: another client seems to share the account. Using ${Math.round(share * 100)}% of it for now, growing back while no refusal comes.`, '');
   }
   lines.push(`Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${HELD_BY[input.heldBy]}` : ''}`);
-  for (const e of waiting.slice(0, 5)) lines.push(`- ${escape(e.label)} · ${n(e.tokens)} tokens · ${e.eta === undefined ? 'after a running send' : `in ${duration(e.eta - now)}`}`);
+  for (const e of waiting.slice(0, 5)) lines.push(`- ${escape(e.label)} · ${formatCount(e.tokens)} tokens · ${e.eta === undefined ? 'after a running send' : `in ${duration(e.eta - now)}`}`);
   if (waiting.length > 5) lines.push(`- … and ${waiting.length - 5} more`);
   if (input.refusal) {
     const ago = duration(now - input.refusal.at);
@@ -117,7 +117,8 @@ function trim(x: number): string {
   return x >= 100 ? String(Math.floor(x)) : (Math.floor(x * 10) / 10).toString();
 }
 
-function n(value: number): string {
+/** 1234567 → "1,234,567": how every count is shown. */
+export function formatCount(value: number): string {
   return value.toLocaleString('en-US');
 }
 

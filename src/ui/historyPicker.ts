@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
+import { formatUsd } from '../core/cost';
 import { History } from '../core/history';
+import { formatCount } from './budgetSummary';
 import { AnswerDocuments } from './answerDocuments';
 
 /** "Kimi: Show History": every kept conversation, most recent first; picking one reopens it. */
@@ -16,7 +18,7 @@ export async function showHistory(history: History, answers: AnswerDocuments): P
       conversation: c,
       label: c.title,
       description: `${c.exchanges.at(-1)!.model} · ${c.exchanges.length} exchange${c.exchanges.length === 1 ? '' : 's'}`,
-      detail: `${new Date(c.updatedAt).toLocaleString()} · ${tokens.toLocaleString('en-US')} tokens · $${cost.toFixed(4)}`,
+      detail: `${new Date(c.updatedAt).toLocaleString()} · ${formatCount(tokens)} tokens · ${formatUsd(cost)}`,
     };
   });
   const picked = await vscode.window.showQuickPick(items, { title: 'Kimi: history', placeHolder: 'Reopen a conversation (then "Kimi: Send Follow-up" continues it)', matchOnDescription: true, matchOnDetail: true });

@@ -12,7 +12,7 @@ import { estimateRequest, RequestEstimate } from '../tokens/requestEstimate';
 import { TokenCounter } from '../tokens/tokenCounter';
 import { ApiKey } from './apiKey';
 import { AnswerDocuments, PendingTurn } from './answerDocuments';
-import { duration, HELD_BY } from './budgetSummary';
+import { duration, formatCount, HELD_BY } from './budgetSummary';
 import { describeFailure, FailureMessage, FixAction } from './failure';
 import { Action, Notifier, openSettings, setApiKey } from './notifier';
 import { PendingSends } from './pendingSends';
@@ -139,7 +139,7 @@ export class PromptSender {
     const messages = requestMessages(conversation, ask.prompt);
     const price = priceOf(config.model, config.prices);
     const history = messages.length > 1 ? ` (${messages.length} messages, earlier turns included)` : '';
-    const summary = `≈${n(estimate.tokens)} prompt tokens${history} + ${n(config.maxOutputTokens)} max output${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, config.maxOutputTokens))}` : ''}`;
+    const summary = `≈${formatCount(estimate.tokens)} prompt tokens${history} + ${formatCount(config.maxOutputTokens)} max output${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, config.maxOutputTokens))}` : ''}`;
 
     if (!ask.conversation) this.parts.history().start(conversation.id, conversation.title, conversation.systemPrompt, conversation.createdAt);
     // Kept until it is answered or given up, so that a reload or a crash does not lose it.
@@ -196,8 +196,8 @@ export class PromptSender {
       const drop = `Let go of the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'}`;
       const summarise = `Summarise the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'} first`;
       const choice = await vscode.window.showWarningMessage(
-        `Kimi: this follow-up needs ≈${n(fit.total)} tokens (history + question + ${n(maxOutputTokens)} max output), more than ${model}'s context window of ${n(window)}. ` +
-          `Letting go of the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'} frees ≈${n(freesTokens)} tokens; a summary of them frees a little less and costs one extra request of ≈${n(freesTokens + maxOutputTokens)} tokens.`,
+        `Kimi: this follow-up needs ≈${formatCount(fit.total)} tokens (history + question + ${formatCount(maxOutputTokens)} max output), more than ${model}'s context window of ${formatCount(window)}. ` +
+          `Letting go of the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'} frees ≈${formatCount(freesTokens)} tokens; a summary of them frees a little less and costs one extra request of ≈${formatCount(freesTokens + maxOutputTokens)} tokens.`,
         { modal: true },
         drop,
         summarise,
@@ -218,7 +218,7 @@ export class PromptSender {
     const messages = summaryRequest(conversation, count);
     const estimate = await estimateRequest((text) => this.parts.tokenCounter.count(text), this.parts.calibration, model, messages);
     try {
-      const result = await this.queued(`summarising ${count} exchange(s): ≈${n(estimate.tokens)} prompt tokens`, `summary of "${conversation.title}"`, estimate.tokens, messages, async () => ({}));
+      const result = await this.queued(`summarising ${count} exchange(s): ≈${formatCount(estimate.tokens)} prompt tokens`, `summary of "${conversation.title}"`, estimate.tokens, messages, async () => ({}));
       return result.content.trim() || undefined;
     } catch (error) {
       this.tell(describeFailure(error, this.context(1)));
@@ -285,8 +285,8 @@ export class PromptSender {
     const window = contextWindowOf(model);
     if (usage) {
       const used = usage.promptTokens + usage.completionTokens;
-      const of = window ? ` of ${model}'s ${n(window)}-token context window (${((100 * used) / window).toFixed(1)}%)` : '';
-      answers.setContextLine(conversation, `Context: ${n(used)} tokens${of}. "Kimi: Send Follow-up" continues this conversation.`);
+      const of = window ? ` of ${model}'s ${formatCount(window)}-token context window (${((100 * used) / window).toFixed(1)}%)` : '';
+      answers.setContextLine(conversation, `Context: ${formatCount(used)} tokens${of}. "Kimi: Send Follow-up" continues this conversation.`);
     }
     if (finishReason === 'length') {
       notifier.notify('warning', `Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`, openSettings('kimiBudget.maxOutputTokens'));
@@ -342,6 +342,3 @@ function firstLine(text: string): string {
   return line.length > 48 ? `${line.slice(0, 47)}…` : line || 'prompt';
 }
 
-function n(value: number): string {
-  return value.toLocaleString('en-US');
-}

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { SendQueue } from '../core/sendQueue';
-import { BudgetSummary, duration } from './budgetSummary';
+import { BudgetSummary, duration, formatCount } from './budgetSummary';
 import { Notifier } from './notifier';
 
 /** "Kimi: Show Send Queue": the budget in the title, one line per send in queue order; picking one cancels it. */
@@ -11,7 +11,7 @@ export async function showQueue(queue: SendQueue<unknown>, summary: () => Budget
   const items: Item[] = entries.map((e) => ({
     id: e.id,
     label: `${e.state === 'running' ? '$(sync~spin)' : '$(clock)'} ${e.label}`,
-    description: `${e.tokens.toLocaleString('en-US')} tokens`,
+    description: `${formatCount(e.tokens)} tokens`,
     detail: e.state === 'running'
       ? `Running${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''} — pick to stop it; its budget stays spent`
       : `${e.eta === undefined ? 'Waits for a running send to finish' : `Goes out in ${duration(e.eta - now)}`} — pick to cancel it; it has spent nothing`,

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { Calibration } from '../tokens/calibration';
 import { TokenCounter } from '../tokens/tokenCounter';
+import { formatCount } from './budgetSummary';
 import { Notifier } from './notifier';
 import { Settings } from './settings';
 
@@ -44,8 +45,7 @@ export class SelectionCounter {
     const { maxOutputTokens } = this.settings.config;
     try {
       const { tokens, note } = await this.count(editor.document.getText(whole ? undefined : editor.selection));
-      const n = (x: number) => x.toLocaleString('en-US');
-      this.notifier.notify('info', `Kimi: ${n(tokens)} tokens in the ${whole ? 'whole file' : 'selection'}. Sent as a prompt it takes about ${n(tokens + maxOutputTokens)} of the minute's tokens (with ${n(maxOutputTokens)} max output). ${note}`);
+      this.notifier.notify('info', `Kimi: ${formatCount(tokens)} tokens in the ${whole ? 'whole file' : 'selection'}. Sent as a prompt it takes about ${formatCount(tokens + maxOutputTokens)} of the minute's tokens (with ${formatCount(maxOutputTokens)} max output). ${note}`);
     } catch (error) {
       this.notifier.notify('error', `Kimi: could not count tokens: ${(error as Error).message}`);
     }
@@ -59,7 +59,7 @@ export class SelectionCounter {
     try {
       if (quick) return await counting;
       return await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Kimi: counting tokens in ${characters.toLocaleString('en-US')} characters…`, cancellable: true },
+        { location: vscode.ProgressLocation.Notification, title: `Kimi: counting tokens in ${formatCount(characters)} characters…`, cancellable: true },
         (_progress, token) => {
           token.onCancellationRequested(() => controller.abort());
           return counting;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { formatCount } from './budgetSummary';
 
 /** Tokens in the current selection, or the whole document when nothing is selected; debounced. */
 export class SelectionStatusItem implements vscode.Disposable {
@@ -53,10 +54,10 @@ export class SelectionStatusItem implements vscode.Disposable {
       const { tokens, note } = await this.count(document.getText(whole ? undefined : selection), controller.signal);
       if (controller.signal.aborted) return;
       this.last = { key, tokens };
-      this.item.text = `$(symbol-numeric) ≈${tokens.toLocaleString('en-US')} tok${whole ? ' in file' : ''}`;
+      this.item.text = `$(symbol-numeric) ≈${formatCount(tokens)} tok${whole ? ' in file' : ''}`;
       this.shownLabel = `Kimi tokens in selection: ${tokens}`;
       this.item.accessibilityInformation = { label: this.shownLabel, role: 'button' };
-      this.item.tooltip = `${tokens.toLocaleString('en-US')} tokens in the ${whole ? 'whole file (nothing is selected)' : 'selection'}. ${note}`;
+      this.item.tooltip = `${formatCount(tokens)} tokens in the ${whole ? 'whole file (nothing is selected)' : 'selection'}. ${note}`;
       this.item.show();
     } catch (error) {
       if ((error as Error).name === 'AbortError') return;
