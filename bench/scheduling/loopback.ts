@@ -106,8 +106,8 @@ async function engineSender(variant: LoopbackVariant, kimi: KimiClient, texts: s
         label: text.slice(0, 12),
         promptTokens: calibration.estimate(MODEL, local, 1).tokens,
         maxTokens: variant.maxTokens,
-        run: async ({ signal, serverAnswered }) => {
-          const result = await kimi.streamChat({ model: MODEL, messages: [{ role: 'user', content: text }], maxTokens: variant.maxTokens }, { onResponse: serverAnswered }, signal);
+        run: async ({ signal, sending, serverAnswered }) => {
+          const result = await kimi.streamChat({ model: MODEL, messages: [{ role: 'user', content: text }], maxTokens: variant.maxTokens }, { onRequest: sending, onResponse: serverAnswered }, signal);
           if (result.usage) calibration.record(MODEL, local, 1, result.usage.promptTokens);
           return { value: result, promptTokens: result.usage?.promptTokens };
         },

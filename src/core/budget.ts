@@ -170,6 +170,15 @@ export class Budget {
     return Math.min(1, share + (SHARE_RECOVERY_PER_WINDOW * (now - at)) / this.options.windowMs);
   }
 
+  /**
+   * Gives back every unit of an admission whose request never left (the attempt failed or was
+   * cancelled before it was sent): the server never counted it. Frees its slot too; idempotent.
+   */
+  refund(admission: Admission): void {
+    this.ledger.remove(admission.spendId);
+    this.release(admission);
+  }
+
   /** Frees the concurrency slot of a send that ended (answered, failed or cancelled); idempotent. */
   release(admission: Admission): void {
     if (admission.released) return;

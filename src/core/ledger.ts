@@ -15,6 +15,8 @@ export interface Ledger {
   record(at: number, requests: number, tokens: number): number;
   /** Corrects an earlier spend: its tokens (a settle) or its time (admitted later than sent); unknown ids are ignored. */
   correct(id: number, change: { tokens?: number; at?: number }): void;
+  /** Takes back a spend the server never counted (its request never left); unknown ids are ignored. */
+  remove(id: number): void;
   /** Spends taken after `since`, oldest first. */
   since(since: number): readonly Spend[];
   /** Forgets spends taken at or before `before`. */
@@ -41,6 +43,11 @@ export class MemoryLedger implements Ledger {
     if (i < 0) return;
     const [spend] = this.spends.splice(i, 1);
     this.insert({ ...spend, ...change });
+  }
+
+  remove(id: number): void {
+    const i = this.spends.findIndex((s) => s.id === id);
+    if (i >= 0) this.spends.splice(i, 1);
   }
 
   /** Appends are in time order in practice; a late or moved one is put in its place. */

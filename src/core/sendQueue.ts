@@ -26,7 +26,13 @@ export interface SendAttempt {
   readonly signal: AbortSignal;
   /** 1 for the first attempt. */
   readonly number: number;
-  /** To be called when the server's answer arrives (any status): the server has admitted or refused it by then. */
+  /**
+   * To be called just before the request leaves for the server. An attempt that fails (or is
+   * cancelled) before this gives its units back: the server never counted it. From here on they
+   * stay spent, whatever happens, since the server may have counted it.
+   */
+  sending(): void;
+  /** To be called when the server's answer arrives (any status): the server has admitted or refused it by then. Implies `sending()`. */
   serverAnswered(): void;
 }
 
@@ -273,11 +279,16 @@ export class SendQueue<T> {
     entry.attempt++;
     entry.controller = new AbortController();
     this.running.set(entry.id, entry);
+    let sent = false;
     let answered = false;
     const attempt: SendAttempt = {
       signal: entry.controller.signal,
       number: entry.attempt,
+      sending: () => {
+        sent = true;
+      },
       serverAnswered: () => {
+        sent = true;
         if (answered) return;
         answered = true;
         this.budget.confirm(admission);
@@ -298,9 +309,12 @@ export class SendQueue<T> {
         entry.resolve(outcome.value);
       },
       (error: unknown) => {
+        if (!sent) this.budget.refund(admission); // the server never saw it
         this.finish(entry, admission);
         if (entry.cancelled) {
-          entry.reject(new SendRejected('cancelled', 'The send was cancelled while the answer was arriving; its budget stays spent.'));
+          entry.reject(sent
+            ? new SendRejected('cancelled', 'The send was cancelled while the answer was arriving; its budget stays spent.')
+            : new SendRejected('cancelled', 'The send was cancelled before it went out; no budget was spent.'));
         } else {
           const failure = this.retry(entry, this.classify(error), error);
           if (failure !== undefined) entry.reject(failure);

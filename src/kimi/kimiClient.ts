@@ -27,6 +27,7 @@ interface Exchange {
   signal?: AbortSignal;
   /** The answer so far, for `streamed`/`partial` when a chat fails midway. */
   acc?: ChatAccumulator;
+  onRequest?: () => void;
   onResponse?: (status: number) => void;
 }
 
@@ -59,7 +60,7 @@ export class KimiClient {
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
       stream: true,
     };
-    return this.exchange({ method: 'POST', path: '/chat/completions', body, signal, acc, onResponse: handlers.onResponse }, (response, io) =>
+    return this.exchange({ method: 'POST', path: '/chat/completions', body, signal, acc, onRequest: handlers.onRequest, onResponse: handlers.onResponse }, (response, io) =>
       readChatBody(response, acc, handlers, io),
     );
   }
@@ -116,7 +117,7 @@ export class KimiClient {
   }
 
   /** One HTTP exchange: cancellation and the idle timer cover the headers and the whole body. */
-  private async send<T>({ method, path, body, signal, acc, onResponse }: Exchange, key: string, consume: Consume<T>): Promise<T> {
+  private async send<T>({ method, path, body, signal, acc, onRequest, onResponse }: Exchange, key: string, consume: Consume<T>): Promise<T> {
     const controller = new AbortController();
     let idled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -142,6 +143,7 @@ export class KimiClient {
       if (body !== undefined) headers['Content-Type'] = 'application/json';
       this.log(requestLine(method, this.baseUrl + path, headers), key);
       const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: controller.signal };
+      onRequest?.();
       const response = await io.race(this.fetchImpl(this.baseUrl + path, init));
       touch();
       onResponse?.(response.status);

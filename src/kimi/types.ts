@@ -33,6 +33,8 @@ export interface ChatResult {
 }
 
 export interface StreamHandlers {
+  /** The request is leaving: from here on the server may count it (before, it surely has not). */
+  onRequest?(): void;
   /** The server answered (any status): by now it has admitted or refused the request. */
   onResponse?(status: number): void;
   onReasoning?(delta: string): void;

@@ -70,6 +70,39 @@ function messagesSince(count: number) {
   return api.messages().slice(count);
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends each prompt from the command palette, `gapMs` apart, each one its own line selected in one
+ * editor; waits until every prompt has an answer document of its own, complete, showing its own
+ * answer. Returns the documents in the prompts' order.
+ */
+async function burst(prompts: string[], gapMs = 30, ms = 30_000): Promise<vscode.TextDocument[]> {
+  const editor = await selectPrompt(prompts.join('\n'));
+  const before = new Set(answers().map((d) => d.uri.toString()));
+  const seen = api.messages().length;
+  for (const [line, prompt] of prompts.entries()) {
+    editor.selection = new vscode.Selection(line, 0, line, prompt.length);
+    void vscode.commands.executeCommand('kimiBudget.sendPrompt');
+    await sleep(gapMs);
+  }
+  const ownDocument = (prompt: string) => answers().find((d) => !before.has(d.uri.toString()) && d.getText().includes(`## You\n\n> ${prompt}\n`));
+  const documents = await until('an answer document for every prompt', () => {
+    const found = prompts.map(ownDocument);
+    return found.every(Boolean) && (found as vscode.TextDocument[]);
+  }, ms);
+  await until('every answer to finish', () => documents.every((d) => d.getText().includes('finished: ')), ms);
+  for (const [i, prompt] of prompts.entries()) {
+    assert.ok(documents[i].getText().includes(`About "${prompt.slice(0, 40)}":`), `the view of "${prompt}" shows its own answer:\n${documents[i].getText()}`);
+  }
+  assert.equal(new Set(documents).size, prompts.length, 'one view per send');
+  assert.deepEqual(messagesSince(seen).filter((m) => m.severity === 'error'), [], 'no send failed');
+  for (const prompt of prompts) {
+    assert.equal(fake.received.filter((r) => r.messages.at(-1)?.content === prompt).length, 1, `"${prompt}" reached the server once`);
+  }
+  return documents;
+}
+
 describe('kimi-budget in a real VS Code', () => {
   before(async () => {
     const extension = vscode.extensions.getExtension<KimiBudgetApi>(EXTENSION_ID);
@@ -106,10 +139,25 @@ describe('kimi-budget in a real VS Code', () => {
     await until('the label to follow the settings', () => api.statusLabels().budget === 'Kimi budget: 7 of 7 requests, 90000 of 90000 tokens left; 0 queued');
   });
 
+
+  it('six sends started together in a window whose counter has not loaded yet: all answered, each in its own view', async () => {
+    assert.equal(api.tokenizerStarted(), false, 'the counter is not loaded yet');
+    for (const key of ['limits.requestsPerMinute', 'limits.tokensPerMinute']) await set(key, undefined);
+    const before = budgetLabel();
+    await burst(['Cold one: what is a token?', 'Cold two: what is a window?', 'Cold three: what is a queue?', 'Cold four: what is a lease?', 'Cold five: what is a share?', 'Cold six: what is a refusal?']);
+    await until('the budget to hold the six sends', () => budgetLabel().r === before.r - 6);
+  });
+
   it('counts the selection in the selection item', async () => {
     await selectPrompt('Count me: one two three four five.');
     const label = await until('the selection label', () => api.statusLabels().selection);
     assert.match(label, /^Kimi tokens in selection: [1-9]\d*$/);
+  });
+
+
+  it('six sends started together once the counter is loaded: all answered, each in its own view', async () => {
+    assert.equal(api.tokenizerStarted(), true);
+    await burst(['Warm one: name a prime.', 'Warm two: name a colour.', 'Warm three: name a river.', 'Warm four: name a tree.', 'Warm five: name a bird.', 'Warm six: name a star.'], 20);
   });
 
   it('sends the selection and streams the answer beside it; the budget drops by one request and prompt + max_tokens', async () => {

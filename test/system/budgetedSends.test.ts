@@ -38,8 +38,8 @@ async function runAll(server: FakeMoonshot, limits: Limits, maxTokens: number, t
         label: `prompt ${i}`,
         promptTokens: estimate.tokens,
         maxTokens,
-        run: async ({ signal, serverAnswered }) => {
-          const result = await client.streamChat({ model: MODEL, messages: [{ role: 'user', content: text }], maxTokens }, { onResponse: serverAnswered }, signal);
+        run: async ({ signal, sending, serverAnswered }) => {
+          const result = await client.streamChat({ model: MODEL, messages: [{ role: 'user', content: text }], maxTokens }, { onRequest: sending, onResponse: serverAnswered }, signal);
           if (result.usage) calibration.record(MODEL, counts[i].tokens, 1, result.usage.promptTokens);
           return { value: result, promptTokens: result.usage?.promptTokens };
         },

@@ -49,8 +49,8 @@ describe('a conversation against a Moonshot-like server', function () {
       const usedBefore = budget.snapshot().tokensUsed;
       const result = await queue.enqueue({
         label: question, promptTokens: estimate.tokens, maxTokens: MAX_TOKENS,
-        run: async ({ signal, serverAnswered }) => {
-          const r = await client.streamChat({ model: MODEL, messages, maxTokens: MAX_TOKENS }, { onResponse: serverAnswered }, signal);
+        run: async ({ signal, sending, serverAnswered }) => {
+          const r = await client.streamChat({ model: MODEL, messages, maxTokens: MAX_TOKENS }, { onRequest: sending, onResponse: serverAnswered }, signal);
           return { value: r, promptTokens: r.usage?.promptTokens };
         },
       }).result;

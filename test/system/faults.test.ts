@@ -108,7 +108,7 @@ class Rig {
       label: `send ${i}`,
       promptTokens: estimate(text),
       maxTokens: MAX_TOKENS,
-      run: async ({ signal, serverAnswered, number }) => {
+      run: async ({ signal, sending, serverAnswered, number }) => {
         const attempt: Attempt = { send: i, number, startedAt: Date.now() };
         this.attempts.push(attempt);
         const request = { model: extra.model ?? MODEL, messages: [{ role: 'user' as const, content: text }], maxTokens: MAX_TOKENS };
@@ -116,7 +116,7 @@ class Rig {
           Object.assign(attempt, { status, answeredAt: Date.now() });
           serverAnswered();
         };
-        const result = await this.client.streamChat(request, { onResponse, onContent: extra.onContent }, signal);
+        const result = await this.client.streamChat(request, { onRequest: sending, onResponse, onContent: extra.onContent }, signal);
         return { value: result, promptTokens: result.usage?.promptTokens };
       },
     });

@@ -25,6 +25,10 @@ type Outcome =
   | { kind: 'fail' };
 
 interface PlannedAttempt {
+  /** Clock time between admission and the request leaving (a view, the key): a cancel meanwhile spends nothing. */
+  prepMs: number;
+  /** False: the attempt fails before its request leaves (the editor, the key), so the server never counts it. */
+  leaves: boolean;
   durationMs: number;
   /** When the server's answer arrives (the spend is re-timed then), or never (no response at all). */
   answer: 'start' | 'end' | 'never';
@@ -52,6 +56,8 @@ const outcomeArb: fc.Arbitrary<Outcome> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'fail' as const }) },
 );
 const attemptArb: fc.Arbitrary<PlannedAttempt> = fc.record({
+  prepMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3_000 })),
+  leaves: fc.oneof({ weight: 5, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
   durationMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 120_000 })),
   answer: fc.constantFrom('start' as const, 'end' as const, 'never' as const),
   outcome: outcomeArb,
@@ -74,6 +80,8 @@ interface Spend {
   at: number;
   answeredAt?: number;
   cost: number;
+  /** Its request never left: the server never counted it, so the engine must have given it back. */
+  unsent?: boolean;
 }
 
 /** Runs the commands, then drains, collecting every broken invariant (thrown from run() they would be swallowed). */
@@ -87,7 +95,7 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
   const endings = new Map<number, number>();
   let pausedUntil = 0; // the reference's own account of the pauses the server asked for
 
-  const windowOf = (t: number, span: number) => log.filter((s) => (s.answeredAt ?? s.at) > t - span);
+  const windowOf = (t: number, span: number) => log.filter((s) => !s.unsent && (s.answeredAt ?? s.at) > t - span);
   const sum = (spends: Spend[]) => spends.reduce((total, s) => total + s.cost, 0);
 
   /** At admission: the oldest waiting send goes first; the windows as the engine knew them hold room under the limits then in force. */
@@ -120,18 +128,29 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
         label: String(order),
         promptTokens,
         maxTokens,
-        run: ({ signal, number, serverAnswered }) => {
+        run: ({ signal, number, sending, serverAnswered }) => {
           const spend: Spend = { at: clock.now(), cost: promptTokens + maxTokens };
           checkAdmission(spend, order);
           log.push(spend);
-          const plan = attempts[number - 1] ?? { durationMs: 0, answer: 'start', outcome: { kind: 'ok' } };
+          const plan = attempts[number - 1] ?? { prepMs: 0, leaves: true, durationMs: 0, answer: 'start', outcome: { kind: 'ok' } };
           const answer = (): void => {
             serverAnswered();
             spend.answeredAt ??= clock.now();
           };
-          if (plan.answer === 'start') answer();
           return new Promise((resolve, reject) => {
-            const stop = clock.setTimer(plan.durationMs, () => {
+            let left = false;
+            let stop = (): void => {};
+            const leave = (): void => {
+              if (!plan.leaves) {
+                spend.unsent = true;
+                return reject(new Error('failed before the request left'));
+              }
+              left = true;
+              sending();
+              if (plan.answer === 'start') answer();
+              stop = clock.setTimer(plan.durationMs, respond);
+            };
+            const respond = (): void => {
               if (plan.answer === 'end') answer();
               const { outcome } = plan;
               if (outcome.kind === 'ok') {
@@ -140,11 +159,14 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
               }
               if (number < OPTIONS.maxAttempts) notePause(outcome, number);
               reject(outcome.kind === 'fail' ? new Error('refused for good') : new Refusal(verdictOf(outcome)));
-            });
+            };
             signal.addEventListener('abort', () => {
               stop();
+              if (!left) spend.unsent = true;
               reject(new Error('aborted'));
             }, { once: true });
+            if (plan.prepMs === 0) leave();
+            else stop = clock.setTimer(plan.prepMs, leave);
           });
         },
       });
@@ -225,5 +247,32 @@ describe('the budget engine under random traffic (property)', function () {
     const two: Command[] = [0, 1].map(() => ({ op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [] }));
     await check(limits, [two[0], { op: 'advance', ms: SPAN }, two[1]]);
     await assert.rejects(check(limits, two, RpmBlindBudget), /admitted request 2 in a window, RPM 1/);
+  });
+
+  it('the reference catches an engine that keeps the units of a request that never left, and one that gives back a request the server saw', async () => {
+    /** Never gives units back: a send that failed before it left stays spent. */
+    class NoRefundBudget extends Budget {
+      refund(admission: Parameters<Budget['refund']>[0]) {
+        this.release(admission);
+      }
+    }
+    /** Gives back whatever ends, sent or not. */
+    class RefundAllBudget extends Budget {
+      private inner = false;
+      release(admission: Parameters<Budget['release']>[0]) {
+        if (this.inner) return super.release(admission);
+        this.inner = true;
+        super.refund(admission); // refund() frees the slot through release()
+        this.inner = false;
+      }
+    }
+    const limits = { requestsPerMinute: 5, tokensPerMinute: 6_000, concurrency: 0, tokensPerDay: 0 };
+    const attempt = (leaves: boolean): PlannedAttempt => ({ prepMs: 100, leaves, durationMs: 100, answer: 'start', outcome: { kind: 'fail' } });
+    const unsent: Command[] = [{ op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [attempt(false)] }, { op: 'advance', ms: 1_000 }];
+    const sent: Command[] = [{ op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [attempt(true)] }, { op: 'advance', ms: 1_000 }];
+    await check(limits, unsent);
+    await check(limits, sent);
+    await assert.rejects(check(limits, unsent, NoRefundBudget), /snapshot says 1 requests \/ 20 tokens, the reference 0 \/ 0/);
+    await assert.rejects(check(limits, sent, RefundAllBudget), /snapshot says 0 requests \/ 0 tokens, the reference 1 \/ 20/);
   });
 });

@@ -29,8 +29,9 @@ function harness(l: Partial<Limits>, opts: Partial<QueueOptions> = {}, durationM
   let serverPromptTokens: number | undefined;
   const spec = (label: string, promptTokens = 100, maxTokens = 100): SendSpec<string> => ({
     label, promptTokens, maxTokens,
-    run: ({ signal, number: attempt }) => {
+    run: ({ signal, number: attempt, sending }) => {
       started.push({ label, at: clock.now(), attempt });
+      sending();
       signals.push(signal);
       const failure = failures.shift();
       if (failure) return Promise.reject(failure);
@@ -159,6 +160,48 @@ describe('SendQueue', () => {
     await h.clock.advance(0);
     assert.deepEqual(h.started.map((s) => s.label), ['r0', 'r1', 'r2', 'r3']);
     assert.equal(h.queue.waitingCount, 0);
+  });
+
+  it('an attempt that fails before its request leaves gives its units back; one that fails after keeps them spent', async () => {
+    const h = harness({ requestsPerMinute: 2, tokensPerMinute: 10_000 });
+    const failing = (label: string, leaves: boolean): SendSpec<string> => ({
+      ...h.spec(label),
+      run: ({ sending }) => new Promise((_, reject) => h.clock.setTimer(500, () => {
+        if (leaves) sending();
+        reject(new Error(leaves ? 'the connection dropped' : 'the answer view could not open'));
+      })),
+    });
+    const unsent = h.queue.enqueue(failing('unsent', false));
+    const sent = h.queue.enqueue(failing('sent', true));
+    assert.deepEqual([h.budget.snapshot().requestsUsed, h.budget.snapshot().tokensUsed], [2, 400], 'both admitted');
+    await h.clock.advance(500);
+    await assert.rejects(unsent.result, /view could not open/);
+    await assert.rejects(sent.result, /connection dropped/);
+    const after = h.budget.snapshot();
+    assert.deepEqual([after.requestsUsed, after.tokensUsed, after.inFlight], [1, 200, 0], 'only the send that left stays spent');
+    h.send('next');
+    await h.clock.advance(0);
+    assert.deepEqual(h.started.map((s) => [s.label, s.at - h.clock.now()]), [['next', 0]], 'the unit given back is used at once');
+  });
+
+  it('cancelling an admitted send before its request leaves gives its units back, and says so', async () => {
+    const h = harness({ requestsPerMinute: 1 });
+    const slowToLeave: SendSpec<string> = {
+      ...h.spec('slow to leave'),
+      run: ({ signal, sending }) => new Promise((resolve, reject) => {
+        const stop = h.clock.setTimer(2_000, () => (sending(), resolve({ value: 'never' })));
+        signal.addEventListener('abort', () => (stop(), reject(new Error('aborted'))));
+      }),
+    };
+    const a = h.queue.enqueue(slowToLeave);
+    h.send('b');
+    await h.clock.advance(1_000);
+    assert.equal(h.budget.snapshot().requestsUsed, 1);
+    assert.equal(h.started.length, 0, 'b waits for the unit a holds');
+    h.queue.cancel(a.id);
+    await assert.rejects(a.result, (e: SendRejected) => e.reason === 'cancelled' && /before it went out; no budget was spent/.test(e.message));
+    await h.clock.advance(0);
+    assert.deepEqual(h.started.map((s) => s.label), ['b'], 'b takes the unit a gave back, at once');
   });
 
   it('a 429 pauses all dispatch for the stated time and retries that send first, through the budget', async () => {

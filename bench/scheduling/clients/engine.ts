@@ -27,6 +27,7 @@ export const engineClient: Client = {
         promptTokens: prompt.promptTokens,
         maxTokens: workload.maxTokens,
         run: async (attempt) => {
+          attempt.sending();
           try {
             const answer = await server.chat(callFor(prompt, workload), () => attempt.serverAnswered());
             return { value: answer, promptTokens: answer.promptTokens };
