@@ -1,4 +1,4 @@
-// `npm run bench`: measures scheduling, token counting and activation in one run, prints the
+// `npm run bench`: measures scheduling, token counting, activation and the send path in one run, prints the
 // tables, and writes docs/benchmarks.md with the plot docs/benchmarks-budget.svg.
 import * as fs from 'node:fs';
 import { measureActivation, packageSizes } from './activation/measure';
@@ -6,6 +6,7 @@ import { fromRoot } from './paths';
 import { verdict } from './report/goal';
 import { describeMachine } from './report/machine';
 import { describeRevision } from './report/revision';
+import { measureSendPath } from './send/measure';
 import { benchmarksMarkdown } from './report/markdown';
 import { Table, toText } from './report/table';
 import { runScheduling } from './scheduling/section';
@@ -39,8 +40,12 @@ async function main(): Promise<void> {
   const activation = await measureActivation(log, tokens.startMs, sizes);
   print(activation.tables);
 
+  console.log('\n== 4. The send path (VS Code 1.96.4)');
+  const sendPath = await measureSendPath(log);
+  print(sendPath.tables);
+
   console.log('\n== Goals');
-  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals]) {
+  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals]) {
     console.log(`- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`);
   }
 
@@ -49,7 +54,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(fromRoot('docs', SVG_FILE), scheduling.svg);
   fs.writeFileSync(
     fromRoot('docs', 'benchmarks.md'),
-    benchmarksMarkdown({ date, machine, command: 'npm run bench', revision, totalSeconds, scheduling, tokens, activation, svgFile: SVG_FILE }),
+    benchmarksMarkdown({ date, machine, command: 'npm run bench', revision, totalSeconds, scheduling, tokens, activation, sendPath, svgFile: SVG_FILE }),
   );
   console.log(`\nWrote docs/benchmarks.md and docs/${SVG_FILE} after ${totalSeconds.toFixed(0)} s.`);
 }

@@ -71,6 +71,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const sender = new PromptSender({
     settings, apiKey, tokenCounter, counter, calibration, queue, answers, session, notifier, pending,
     history: () => history,
+    ready: historyLoaded,
     historyChanged: () => historyStore.save(history),
     calibrated: () => {
       void context.globalState.update(CALIBRATION_KEY, calibration.toJSON());
@@ -80,6 +81,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
 
   context.subscriptions.push(
     notifier,
+    apiKey,
     { dispose: () => historyStore.flushNow(history) },
     settings,
     answers,
@@ -94,9 +96,10 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
       queue.setOptions(config.queue);
       selectionItem.refresh();
     }),
-    vscode.commands.registerCommand('kimiBudget.sendPrompt', () => historyLoaded.then(() => sender.sendPrompt())),
-    vscode.commands.registerCommand('kimiBudget.sendFollowUp', (text?: unknown) => historyLoaded.then(() => sender.sendFollowUp(typeof text === 'string' ? text : undefined))),
-    vscode.commands.registerCommand('kimiBudget.sendWithFile', () => historyLoaded.then(() => sender.sendWithFile())),
+    // The send commands take the selection at once, then wait for the history themselves.
+    vscode.commands.registerCommand('kimiBudget.sendPrompt', () => sender.sendPrompt()),
+    vscode.commands.registerCommand('kimiBudget.sendFollowUp', (text?: unknown) => sender.sendFollowUp(typeof text === 'string' ? text : undefined)),
+    vscode.commands.registerCommand('kimiBudget.sendWithFile', () => sender.sendWithFile()),
     vscode.commands.registerCommand('kimiBudget.showHistory', () => historyLoaded.then(() => showHistory(history, answers))),
     vscode.commands.registerCommand('kimiBudget.countTokens', () => counter.announce()),
     vscode.commands.registerCommand('kimiBudget.showQueue', () => showQueue(queue, summary, notifier)),
@@ -111,6 +114,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     messages: () => notifier.messages,
     tokenizerStarted: () => tokenCounter.started,
     queue: () => queue.entries().map(({ id, label, state }) => ({ id, label, state })),
+    sendTimelines: () => sender.timelines.views(),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { ActivationResult } from '../activation/measure';
+import type { SendPathResult } from '../send/measure';
 import { CLIENTS } from '../scheduling/clients/all';
 import type { SchedulingResult } from '../scheduling/section';
 import { ANSWER, NETWORK } from '../scheduling/simulate';
@@ -16,16 +17,18 @@ export interface Report {
   readonly scheduling: SchedulingResult;
   readonly tokens: TokenCountingResult;
   readonly activation: ActivationResult;
+  readonly sendPath: SendPathResult;
   readonly svgFile: string;
 }
 
 /** docs/benchmarks.md: every figure comes from the run that wrote it. */
 export function benchmarksMarkdown(r: Report): string {
-  const { scheduling, tokens, activation, machine } = r;
+  const { scheduling, tokens, activation, sendPath, machine } = r;
   const goals: [string, Goal][] = [
     ...scheduling.goals.map((g): [string, Goal] => ['Scheduling', g]),
     ...tokens.goals.map((g): [string, Goal] => ['Token counting', g]),
     ...activation.goals.map((g): [string, Goal] => ['Activation', g]),
+    ...sendPath.goals.map((g): [string, Goal] => ['Send path', g]),
   ];
   const goalRows = goals.map(([section, g]) => `| ${section} | ${g.goal} | **${verdict(g)}** | ${escape(g.measured)} | ${escape(g.limitedBy ?? '')} |`);
   return [
@@ -41,6 +44,7 @@ export function benchmarksMarkdown(r: Report): string {
     '|---|---|---|---|---|',
     ...goalRows,
     ...(activation.failure ? ['', `Activation was not measured: ${activation.failure}`] : []),
+    ...(sendPath.failure ? ['', `The send path was not measured: ${sendPath.failure}`] : []),
     '',
     '## 1. Scheduling',
     '',
@@ -82,13 +86,17 @@ export function benchmarksMarkdown(r: Report): string {
     '## 3. Activation and size',
     '',
     ...activation.tables.flatMap((t) => [toMarkdown(t), '']),
+    '## 4. The send path',
+    '',
+    ...sendPath.tables.flatMap((t) => [toMarkdown(t), '']),
     '## How to run',
     '',
     '```sh',
-    'npm run bench   # compiles, packages the .vsix, then node out/bench/run.js',
+    'npm run bench        # compiles, packages the .vsix, then node out/bench/run.js',
+    'npm run bench:send   # section 4 alone, printed; `-- FILE.vsix` measures another build',
     '```',
     '',
-    'Everything runs on this machine and on loopback. The activation figures need VS Code 1.96.4 (code-server) and Chromium, which `test/vscode/install.js` installs the first time, as for `npm test`. The code is in `bench/`: `scheduling/` (server model, clients, workloads, the simulated clock, the loopback run), `tokens/`, `activation/`, `report/`.',
+    'Everything runs on this machine and on loopback. The activation and send-path figures need VS Code 1.96.4 (code-server) and Chromium, which `test/vscode/install.js` installs the first time, as for `npm test`. The code is in `bench/`: `scheduling/` (server model, clients, workloads, the simulated clock, the loopback run), `tokens/`, `activation/`, `send/`, `report/`.',
     '',
   ].join('\n');
 }

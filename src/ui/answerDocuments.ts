@@ -5,6 +5,9 @@ import { History } from '../core/history';
 import { formatCount } from './budgetSummary';
 
 const SCHEME = 'kimi-answer';
+/** Tries at opening an answer's editor, and the pause before the second (growing after it). */
+const OPEN_ATTEMPTS = 4;
+const OPEN_RETRY_MS = 150;
 
 /** The turn being answered right now, shown below the conversation's answered turns. */
 export interface PendingTurn {
@@ -25,15 +28,25 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
   readonly onDidChange = this.changed.event;
   // Registered after onDidChange exists: VS Code subscribes to it at registration only.
   private readonly registration = vscode.workspace.registerTextDocumentContentProvider(SCHEME, this);
-  private readonly pending = new Map<string, PendingTurn>();
+  /** The turn being answered (or that failed, with its note), and its conversation, by conversation id. */
+  private readonly pending = new Map<string, { conversation: Conversation; turn: PendingTurn }>();
   private readonly context = new Map<string, string>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** The open under way, if any: the next waits for it. */
+  private opening: Promise<unknown> = Promise.resolve();
+  /** Conversations whose turn is under way (between begin and settle). */
+  private readonly streaming = new Set<string>();
+  private disposed = false;
 
   constructor(private readonly history: () => History) {}
 
+  /**
+   * The name has no extension (a dot in the title is shown as a one-dot leader), so that VS Code
+   * gives it no language of its own: this class decides when it becomes Markdown.
+   */
   uriOf(conversation: Conversation): vscode.Uri {
-    const title = conversation.title.replace(/[/\\?#%]/g, ' ').trim() || 'conversation';
-    return vscode.Uri.from({ scheme: SCHEME, path: `/${conversation.id}/Kimi — ${title}.md` });
+    const title = conversation.title.replace(/[/\\?#%]/g, ' ').replace(/\./g, '\u2024').trim() || 'conversation';
+    return vscode.Uri.from({ scheme: SCHEME, path: `/${conversation.id}/Kimi — ${title}` });
   }
 
   /** The conversation an answer document shows, if `uri` is one. */
@@ -43,24 +56,30 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
 
   provideTextDocumentContent(uri: vscode.Uri): string {
     const id = this.conversationOf(uri)!;
-    const conversation = this.history().get(id);
+    const pending = this.pending.get(id);
+    // A first send that never went out is not kept in the history, but its editor says why.
+    const conversation = this.history().get(id) ?? pending?.conversation;
     if (!conversation) return '(This conversation is no longer in the history: it was the oldest when the history reached its size limit.)\n';
-    return render(conversation, this.pending.get(id), this.context.get(id));
+    return render(conversation, pending?.turn, this.context.get(id));
   }
 
   /** Starts showing a turn being answered; update it and call refresh(), then settle() when it ends. */
   begin(conversation: Conversation, turn: PendingTurn): PendingTurn {
-    this.pending.set(conversation.id, turn);
+    this.pending.set(conversation.id, { conversation, turn });
+    this.streaming.add(conversation.id);
     this.refresh(conversation);
     return turn;
   }
 
   /** Ends the pending turn (it is in the history now, or it failed with `note`). */
   settle(conversation: Conversation, note?: string): void {
-    const turn = this.pending.get(conversation.id);
+    const turn = this.pending.get(conversation.id)?.turn;
     if (turn && note) turn.status = note;
     else this.pending.delete(conversation.id);
+    this.streaming.delete(conversation.id);
     this.refreshNow(conversation);
+    const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === this.uriOf(conversation).toString());
+    if (document) void this.asMarkdown(document);
   }
 
   /** The line under the conversation that says how full the context window is. */
@@ -75,12 +94,44 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
     this.timers.set(conversation.id, setTimeout(() => this.refreshNow(conversation), 100));
   }
 
-  async show(conversation: Conversation): Promise<void> {
+  /**
+   * Shows the conversation's document beside the active editor, unless it is visible already.
+   * Opens go one at a time, each retried a few times: VS Code gives up an open that a newer open in
+   * the same editor group overtakes ("Could NOT open editor"), which sends that go out together
+   * would otherwise do to each other. Rejects only when every try failed.
+   */
+  show(conversation: Conversation): Promise<void> {
     const uri = this.uriOf(conversation);
-    const open = vscode.window.visibleTextEditors.find((e) => e.document.uri.toString() === uri.toString());
-    if (open) return;
-    const document = await vscode.workspace.openTextDocument(uri);
-    await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
+    const shown = this.opening.then(() => this.open(uri));
+    this.opening = shown.catch(() => undefined);
+    return shown;
+  }
+
+  private async open(uri: vscode.Uri): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (vscode.window.visibleTextEditors.some((e) => e.document.uri.toString() === uri.toString())) return;
+      try {
+        let document = await vscode.workspace.openTextDocument(uri);
+        // While an answer streams in a window where VS Code's Markdown support has not started yet,
+        // it is shown as plain text: starting it takes about a second of both cores here, which
+        // would hold up the answer. It becomes Markdown when its turn ends (settle).
+        if (markdownStarted() || !this.streaming.has(this.conversationOf(uri)!)) document = await this.asMarkdown(document);
+        await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
+        return;
+      } catch (error) {
+        if (attempt >= OPEN_ATTEMPTS || this.disposed) throw error;
+        await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS * attempt));
+      }
+    }
+  }
+
+  private async asMarkdown(document: vscode.TextDocument): Promise<vscode.TextDocument> {
+    if (document.languageId === 'markdown' || document.isClosed) return document;
+    try {
+      return await vscode.languages.setTextDocumentLanguage(document, 'markdown');
+    } catch {
+      return document; // closed meanwhile: it opens as Markdown next time
+    }
   }
 
   private refreshNow(conversation: Conversation): void {
@@ -90,10 +141,16 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
   }
 
   dispose(): void {
+    this.disposed = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.registration.dispose();
     this.changed.dispose();
   }
+}
+
+/** Whether VS Code's Markdown extension has started in this window (or is not there to start). */
+function markdownStarted(): boolean {
+  return vscode.extensions.getExtension('vscode.markdown-language-features')?.isActive ?? true;
 }
 
 function render(conversation: Conversation, pending: PendingTurn | undefined, contextLine: string | undefined): string {

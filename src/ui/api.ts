@@ -1,4 +1,5 @@
 import { ShownMessage } from './notifier';
+import { SendTimelineView } from './sendTimeline';
 
 /**
  * What `activate()` returns: a read-only view of what the extension shows, for its integration
@@ -15,4 +16,6 @@ export interface KimiBudgetApi {
   tokenizerStarted(): boolean;
   /** Running and waiting sends, in order. */
   queue(): { id: number; label: string; state: 'waiting' | 'running' }[];
+  /** Where the time of the last sends went, from the command to the answer, oldest first. */
+  sendTimelines(): SendTimelineView[];
 }

@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { Conversation, dropOldest, fitContext, requestMessages, summaryRequest } from '../core/conversation';
 import { actualCost, formatUsd, maxCost, priceOf } from '../core/cost';
 import { History } from '../core/history';
-import { SendQueue } from '../core/sendQueue';
+import { SendQueue, SendRejected } from '../core/sendQueue';
 import { ChatMessage, ChatResult, KimiClient, KimiError } from '../kimi';
 import { contextWindowOf } from '../kimi/models';
 import { Calibration } from '../tokens/calibration';
@@ -17,6 +17,7 @@ import { describeFailure, FailureMessage, FixAction } from './failure';
 import { Action, Notifier, openSettings, setApiKey } from './notifier';
 import { PendingSends } from './pendingSends';
 import { SelectionCounter } from './selectionCounter';
+import { SendTimeline, SendTimelines } from './sendTimeline';
 import { Settings } from './settings';
 
 /** Session totals shown in the budget tooltip. */
@@ -40,6 +41,8 @@ export interface SenderParts {
   readonly notifier: Notifier;
   readonly pending: PendingSends;
   readonly calibrated: () => void;
+  /** Resolves once the history has loaded: a send waits for it, after taking what it sends. */
+  readonly ready: Promise<void>;
 }
 
 /** What the user asked to send, before it is counted. */
@@ -58,15 +61,19 @@ interface Ask {
  */
 export class PromptSender {
   private unsentInput = '';
+  /** Where the time of the last sends went. */
+  readonly timelines = new SendTimelines();
 
   constructor(private readonly parts: SenderParts) {}
 
   /** "Kimi: Send Prompt": the selection, or a typed prompt, as a new conversation. */
   async sendPrompt(): Promise<void> {
+    const timeline = this.timelines.begin();
+    // Taken at once: by the time anything is awaited, the user may have selected the next prompt.
     const editor = vscode.window.activeTextEditor;
     const selected = editor && !editor.selection.isEmpty && !this.parts.answers.conversationOf(editor.document.uri) ? editor.document.getText(editor.selection) : undefined;
     const text = selected ?? (await this.ask('Kimi: Send Prompt', 'Nothing is selected: type a prompt (or select text in an editor first).'));
-    if (text !== undefined) await this.send({ prompt: text, typed: text });
+    if (text !== undefined) await this.send({ prompt: text, typed: text }, timeline);
   }
 
   /** "Kimi: Send Selection with File as Context": the active file goes along with the selection. */
@@ -76,11 +83,12 @@ export class PromptSender {
       this.parts.notifier.notify('warning', 'Kimi: select the question in a file first; the whole file is sent along with it as context.');
       return;
     }
+    const timeline = this.timelines.begin();
     const { document, selection } = editor;
     const question = document.getText(selection);
     const name = vscode.workspace.asRelativePath(document.uri, false) || path.basename(document.fileName);
     const prompt = `Here is the file ${name}:\n\n\`\`\`${document.languageId}\n${document.getText()}\n\`\`\`\n\n${question}`;
-    await this.send({ prompt, typed: question });
+    await this.send({ prompt, typed: question }, timeline);
   }
 
   /**
@@ -88,15 +96,17 @@ export class PromptSender {
    * `text` (from a keybinding's args, say) skips the input box.
    */
   async sendFollowUp(text?: string): Promise<void> {
-    const history = this.parts.history();
+    const timeline = this.timelines.begin();
     const active = this.parts.answers.conversationOf(vscode.window.activeTextEditor?.document.uri);
+    await this.parts.ready;
+    const history = this.parts.history();
     const conversation = (active && history.get(active)) || history.list().find((c) => c.exchanges.length > 0);
     if (!conversation) {
       this.parts.notifier.notify('info', 'Kimi: there is no conversation to follow up yet. Send a prompt first ("Kimi: Send Prompt").');
       return;
     }
     const followUp = typeof text === 'string' ? text : await this.ask(`Kimi: Follow-up to "${conversation.title}"`, `Sent with the ${conversation.exchanges.length - conversation.firstSent} earlier exchange(s) of this conversation.`);
-    if (followUp !== undefined) await this.send({ conversation, prompt: followUp, typed: followUp });
+    if (followUp !== undefined) await this.send({ conversation, prompt: followUp, typed: followUp }, timeline);
   }
 
   /** Offers the sends a previous window left unanswered: send them again, show them, or let them go. */
@@ -111,68 +121,108 @@ export class PromptSender {
     this.parts.pending.decided();
     if (choice === resume) {
       const history = this.parts.history();
-      await Promise.all(leftover.map((p) => this.send({ conversation: p.conversationId ? history.get(p.conversationId) : undefined, prompt: p.prompt, typed: p.typed })));
+      await Promise.all(leftover.map((p) => this.send({ conversation: p.conversationId ? history.get(p.conversationId) : undefined, prompt: p.prompt, typed: p.typed }, this.timelines.begin())));
     } else if (choice === show) {
       const text = leftover.map((p) => `# ${firstLine(p.typed)}\n\n${p.prompt}`).join('\n\n---\n\n');
       await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: text, language: 'markdown' }));
     }
   }
 
-  private async send(ask: Ask): Promise<void> {
+  private async send(ask: Ask, timeline: SendTimeline): Promise<void> {
     const { notifier } = this.parts;
+    timeline.label = firstLine(ask.typed);
+    await this.parts.ready;
+    timeline.mark('history');
     if (!ask.prompt.trim()) {
       notifier.notify('warning', 'Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.');
       return;
     }
     if (!(await this.parts.apiKey.get())) {
       this.keep(ask.typed);
-      this.tell(describeFailure(new KimiError({ kind: 'unauthorized', message: 'No Moonshot API key is set. Set one to send prompts.' }), this.context(1)));
+      this.tell(describeFailure(new KimiError({ kind: 'unauthorized', message: 'No Moonshot API key is set. Set one to send prompts.' }), this.context(1)), this.sendAgain(ask));
       return;
     }
+    timeline.mark('key');
+    const { answers } = this.parts;
     const config = this.parts.settings.config;
-    const conversation = ask.conversation ?? { id: randomUUID(), title: firstLine(ask.typed), systemPrompt: config.systemPrompt, exchanges: [], firstSent: 0, createdAt: Date.now(), updatedAt: Date.now() };
-    const estimate = await this.fitted(conversation, ask.prompt);
-    if (!estimate) {
-      this.keep(ask.typed);
-      return;
-    }
-    const messages = requestMessages(conversation, ask.prompt);
-    const price = priceOf(config.model, config.prices);
-    const history = messages.length > 1 ? ` (${messages.length} messages, earlier turns included)` : '';
-    const summary = `≈${formatCount(estimate.tokens)} prompt tokens${history} + ${formatCount(config.maxOutputTokens)} max output${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, config.maxOutputTokens))}` : ''}`;
-
-    if (!ask.conversation) this.parts.history().start(conversation.id, conversation.title, conversation.systemPrompt, conversation.createdAt);
+    const conversation = ask.conversation ?? this.parts.history().start(randomUUID(), firstLine(ask.typed), config.systemPrompt, Date.now());
     // Kept until it is answered or given up, so that a reload or a crash does not lose it.
     const pendingId = this.parts.pending.add({ conversationId: ask.conversation?.id, prompt: ask.prompt, typed: ask.typed });
-    const turn: PendingTurn = { prompt: ask.prompt, status: summary, reasoning: '', content: '' };
+    // The editor opens at once and beside the send, not on its path: the answer streams into the
+    // conversation whether or not it is open yet, and VS Code's first open in a window overlaps the count.
+    const turn: PendingTurn = { prompt: ask.prompt, status: 'counting tokens…', reasoning: '', content: '' };
+    answers.begin(conversation, turn);
+    void this.reveal(conversation, timeline);
     let attempts = 0;
-    let result: ChatResult;
     try {
-      result = await this.queued(summary, ask.typed, estimate.tokens, messages, async (attempt) => {
-        attempts = attempt;
-        turn.status = attempt > 1 ? `${summary} · attempt ${attempt}` : summary;
-        turn.reasoning = '';
-        turn.content = '';
-        this.parts.answers.begin(conversation, turn);
-        await this.parts.answers.show(conversation);
-        return {
-          onReasoning: (d: string) => ((turn.reasoning += d), this.parts.answers.refresh(conversation)),
-          onContent: (d: string) => ((turn.content += d), this.parts.answers.refresh(conversation)),
-        };
-      });
-    } catch (error) {
-      if (attempts === 0) {
-        // Nothing was shown: a new conversation that never went out is forgotten.
-        this.parts.history().discard(conversation);
-      } else this.parts.answers.settle(conversation, `Not answered: ${error instanceof Error ? error.message : String(error)}${error instanceof KimiError && error.partial ? ' — what arrived is shown below.' : ''}`);
-      if (!(error instanceof KimiError && error.streamed)) this.keep(ask.typed);
-      this.tell(describeFailure(error, this.context(attempts)));
-      return;
+      const estimate = await this.fitted(conversation, ask.prompt);
+      if (!estimate) {
+        this.giveUp(conversation, 'Not sent: cancelled, or its tokens could not be counted.');
+        this.keep(ask.typed);
+        return;
+      }
+      timeline.mark('counted');
+      const messages = requestMessages(conversation, ask.prompt);
+      const price = priceOf(config.model, config.prices);
+      const history = messages.length > 1 ? ` (${messages.length} messages, earlier turns included)` : '';
+      const summary = `≈${formatCount(estimate.tokens)} prompt tokens${history} + ${formatCount(config.maxOutputTokens)} max output${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, config.maxOutputTokens))}` : ''}`;
+      turn.status = `${summary} · waiting for budget`;
+      answers.refresh(conversation);
+      let result: ChatResult;
+      try {
+        result = await this.queued(summary, ask.typed, estimate.tokens, messages, timeline, (attempt) => {
+          attempts = attempt;
+          turn.status = attempt > 1 ? `${summary} · attempt ${attempt}` : summary;
+          turn.reasoning = '';
+          turn.content = '';
+          answers.begin(conversation, turn);
+          return {
+            onReasoning: (d: string) => ((turn.reasoning += d), answers.refresh(conversation)),
+            onContent: (d: string) => ((turn.content += d), answers.refresh(conversation)),
+          };
+        });
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (attempts === 0) this.giveUp(conversation, `Not sent: ${reason}`);
+        else answers.settle(conversation, `Not answered: ${reason}${error instanceof KimiError && error.partial ? ' — what arrived is shown below.' : ''}`);
+        const unanswered = !(error instanceof KimiError && error.streamed);
+        if (unanswered) this.keep(ask.typed);
+        // Offered again with the reason, so that no prompt of a burst is lost to a failure.
+        const again = unanswered && !(error instanceof SendRejected && (error.reason === 'cancelled' || error.reason === 'impossible'));
+        const continued = attempts > 0 ? this.parts.history().get(conversation.id) : ask.conversation;
+        this.tell(describeFailure(error, this.context(attempts)), again ? this.sendAgain({ ...ask, conversation: continued }) : undefined);
+        return;
+      }
+      this.unsentInput = '';
+      this.record(conversation, ask.prompt, result, estimate, messages.length, attempts);
+      timeline.mark('recorded');
     } finally {
       this.parts.pending.remove(pendingId);
     }
-    this.unsentInput = '';
-    this.record(conversation, ask.prompt, result, estimate, messages.length, attempts);
+  }
+
+  /** A send that never went out: a conversation it began is not kept, and its editor says why. */
+  private giveUp(conversation: Conversation, note: string): void {
+    this.parts.history().discard(conversation);
+    this.parts.answers.settle(conversation, note);
+  }
+
+  /** Opens the answer's editor; when it cannot, says so and offers to open it later. The send goes on either way. */
+  private async reveal(conversation: Conversation, timeline?: SendTimeline): Promise<void> {
+    try {
+      await this.parts.answers.show(conversation);
+      timeline?.mark('shown');
+    } catch (error) {
+      this.parts.notifier.notify(
+        'warning',
+        `Kimi: the editor for the answer to "${conversation.title}" could not be opened (${error instanceof Error ? error.message : String(error)}). The answer still arrives and is kept in the history.`,
+        { title: 'Show Answer', run: () => this.reveal(conversation) },
+      );
+    }
+  }
+
+  private sendAgain(ask: Ask): Action {
+    return { title: 'Send Again', run: () => this.send(ask, this.timelines.begin()) };
   }
 
   /**
@@ -218,7 +268,7 @@ export class PromptSender {
     const messages = summaryRequest(conversation, count);
     const estimate = await estimateRequest((text) => this.parts.tokenCounter.count(text), this.parts.calibration, model, messages);
     try {
-      const result = await this.queued(`summarising ${count} exchange(s): ≈${formatCount(estimate.tokens)} prompt tokens`, `summary of "${conversation.title}"`, estimate.tokens, messages, async () => ({}));
+      const result = await this.queued(`summarising ${count} exchange(s): ≈${formatCount(estimate.tokens)} prompt tokens`, `summary of "${conversation.title}"`, estimate.tokens, messages, undefined, () => ({}));
       return result.content.trim() || undefined;
     } catch (error) {
       this.tell(describeFailure(error, this.context(1)));
@@ -232,7 +282,8 @@ export class PromptSender {
     label: string,
     promptTokens: number,
     messages: ChatMessage[],
-    starting: (attempt: number) => Promise<{ onReasoning?(d: string): void; onContent?(d: string): void }>,
+    timeline: SendTimeline | undefined,
+    starting: (attempt: number) => { onReasoning?(d: string): void; onContent?(d: string): void },
   ): Promise<ChatResult> {
     const { baseUrl, model, maxOutputTokens, temperature, topP } = this.parts.settings.config;
     const client = new KimiClient({ baseUrl, apiKey: () => this.parts.apiKey.get() });
@@ -241,9 +292,15 @@ export class PromptSender {
       promptTokens,
       maxTokens: maxOutputTokens,
       contextWindow: contextWindowOf(model),
-      run: async ({ signal, number, serverAnswered }) => {
-        const handlers = await starting(number);
-        const result = await client.streamChat({ model, messages, maxTokens: maxOutputTokens, temperature, topP }, { ...handlers, onResponse: serverAnswered }, signal);
+      run: async ({ signal, number, sending, serverAnswered }) => {
+        timeline?.mark('admitted');
+        const handlers = starting(number);
+        const result = await client.streamChat({ model, messages, maxTokens: maxOutputTokens, temperature, topP }, {
+          ...handlers,
+          onRequest: () => (sending(), timeline?.mark('requestLeft')),
+          onResponse: () => (serverAnswered(), timeline?.mark('responded')),
+        }, signal);
+        timeline?.mark('answered');
         return { value: result, promptTokens: result.usage?.promptTokens };
       },
     });
@@ -316,13 +373,13 @@ export class PromptSender {
     return { model, baseUrl, attempts };
   }
 
-  private tell(failure: FailureMessage): void {
+  private tell(failure: FailureMessage, again?: Action): void {
     const actions: Record<FixAction, Action> = {
       'Set API Key': setApiKey,
       'Open Settings': openSettings('kimiBudget'),
       'Pick a Model': { title: 'Pick a Model', run: () => this.pickModel() },
     };
-    this.parts.notifier.notify(failure.severity, failure.message, ...failure.actions.map((a) => actions[a]));
+    this.parts.notifier.notify(failure.severity, failure.message, ...failure.actions.map((a) => actions[a]), ...(again ? [again] : []));
   }
 
   private async pickModel(): Promise<void> {

@@ -49,12 +49,25 @@ function answers(): vscode.TextDocument[] {
   return vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'kimi-answer');
 }
 
+/** An answer's document, looked up by its URI each time: it is opened again when it turns Markdown. */
+class AnswerView {
+  constructor(readonly uri: string) {}
+
+  get document(): vscode.TextDocument | undefined {
+    return answers().find((d) => d.uri.toString() === this.uri);
+  }
+
+  text(): string {
+    return this.document?.getText() ?? '';
+  }
+}
+
 /** Sends the current selection and waits for its answer document to be complete. */
-async function sendAndAwaitAnswer(): Promise<vscode.TextDocument> {
+async function sendAndAwaitAnswer(): Promise<AnswerView> {
   const before = new Set(answers().map((d) => d.uri.toString()));
   void vscode.commands.executeCommand('kimiBudget.sendPrompt');
-  const answer = await until('an answer editor', () => answers().find((d) => !before.has(d.uri.toString())));
-  await until('the answer to finish', () => answer.getText().includes('finished: '));
+  const answer = new AnswerView((await until('an answer editor', () => answers().find((d) => !before.has(d.uri.toString())))).uri.toString());
+  await until('the answer to finish', () => answer.text().includes('finished: '));
   return answer;
 }
 
@@ -77,7 +90,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * editor; waits until every prompt has an answer document of its own, complete, showing its own
  * answer. Returns the documents in the prompts' order.
  */
-async function burst(prompts: string[], gapMs = 30, ms = 30_000): Promise<vscode.TextDocument[]> {
+async function burst(prompts: string[], gapMs = 30, ms = 30_000): Promise<AnswerView[]> {
   const editor = await selectPrompt(prompts.join('\n'));
   const before = new Set(answers().map((d) => d.uri.toString()));
   const seen = api.messages().length;
@@ -87,20 +100,21 @@ async function burst(prompts: string[], gapMs = 30, ms = 30_000): Promise<vscode
     await sleep(gapMs);
   }
   const ownDocument = (prompt: string) => answers().find((d) => !before.has(d.uri.toString()) && d.getText().includes(`## You\n\n> ${prompt}\n`));
-  const documents = await until('an answer document for every prompt', () => {
+  const views = await until('an answer document for every prompt', () => {
     const found = prompts.map(ownDocument);
-    return found.every(Boolean) && (found as vscode.TextDocument[]);
+    return found.every(Boolean) && found.map((d) => new AnswerView(d!.uri.toString()));
   }, ms);
-  await until('every answer to finish', () => documents.every((d) => d.getText().includes('finished: ')), ms);
+  await until('every answer to finish', () => views.every((v) => v.text().includes('finished: ')), ms);
   for (const [i, prompt] of prompts.entries()) {
-    assert.ok(documents[i].getText().includes(`About "${prompt.slice(0, 40)}":`), `the view of "${prompt}" shows its own answer:\n${documents[i].getText()}`);
+    assert.ok(views[i].text().includes(`About "${prompt.slice(0, 40)}":`), `the view of "${prompt}" shows its own answer:\n${views[i].text()}`);
   }
-  assert.equal(new Set(documents).size, prompts.length, 'one view per send');
+  assert.equal(new Set(views.map((v) => v.uri)).size, prompts.length, 'one view per send');
+  await until('every answer to be shown as Markdown once it is in', () => views.every((v) => v.document?.languageId === 'markdown'), ms);
   assert.deepEqual(messagesSince(seen).filter((m) => m.severity === 'error'), [], 'no send failed');
   for (const prompt of prompts) {
     assert.equal(fake.received.filter((r) => r.messages.at(-1)?.content === prompt).length, 1, `"${prompt}" reached the server once`);
   }
-  return documents;
+  return views;
 }
 
 describe('kimi-budget in a real VS Code', () => {
@@ -166,30 +180,30 @@ describe('kimi-budget in a real VS Code', () => {
     const answer = await sendAndAwaitAnswer();
     const received = fake.received.at(-1)!;
     assert.equal(received.maxTokens, 1000);
-    assert.match(answer.getText(), /## You\n\n> Explain, in two sentences[^\n]*\n\n## Kimi · kimi-k2\.6\n/);
-    assert.match(answer.getText(), /\d+ prompt tokens \(server count\) · \d+ output tokens · cost \$[\d.]+ · finished: stop/);
+    assert.match(answer.text(), /## You\n\n> Explain, in two sentences[^\n]*\n\n## Kimi · kimi-k2\.6\n/);
+    assert.match(answer.text(), /\d+ prompt tokens \(server count\) · \d+ output tokens · cost \$[\d.]+ · finished: stop/);
     const after = await until('the budget to settle', () => {
       const now = budgetLabel();
       return now.t === before.t - received.charged && now;
     });
     assert.equal(after.r, before.r - 1);
     assert.equal(before.t - after.t, received.promptTokens + 1000, 'tokens drop by the server\'s prompt count + max_tokens');
-    assert.ok(vscode.window.visibleTextEditors.some((e) => e.document === answer), 'the answer is visible');
+    await until('the answer to be visible', () => vscode.window.visibleTextEditors.some((e) => e.document.uri.toString() === answer.uri));
   });
 
   it('continues a conversation from its answer editor: the follow-up carries the history and appears below', async () => {
     await selectPrompt('What is a rolling window?');
     const answer = await sendAndAwaitAnswer();
-    await vscode.window.showTextDocument(answer, { preview: false });
+    await vscode.window.showTextDocument(answer.document!, { preview: false });
     const before = budgetLabel();
     await vscode.commands.executeCommand('kimiBudget.sendFollowUp', 'And a fixed window?');
-    await until('the follow-up answer', () => answer.getText().split('finished: ').length === 3);
+    await until('the follow-up answer', () => answer.text().split('finished: ').length === 3);
     const received = fake.received.at(-1)!;
     assert.deepEqual(received.messages.map((m) => m.role), ['user', 'assistant', 'user']);
     assert.equal(received.messages[0].content.trim(), 'What is a rolling window?');
     assert.equal(received.messages[2].content, 'And a fixed window?');
-    assert.match(answer.getText(), /## You\n\n> And a fixed window\?/);
-    assert.match(answer.getText(), /Context: [\d,]+ tokens of kimi-k2\.6's 262,144-token context window/);
+    assert.match(answer.text(), /## You\n\n> And a fixed window\?/);
+    assert.match(answer.text(), /Context: [\d,]+ tokens of kimi-k2\.6's 262,144-token context window/);
     await until('the budget to debit the whole follow-up', () => budgetLabel().t === before.t - received.charged);
   });
 
@@ -200,7 +214,7 @@ describe('kimi-budget in a real VS Code', () => {
     await selectPrompt('Say hello.');
     const answer = await sendAndAwaitAnswer();
     assert.equal(fake.stats.rejected.rate_limit_reached_error, refusedBefore + 1);
-    assert.match(answer.getText(), /answered on attempt 2/);
+    assert.match(answer.text(), /answered on attempt 2/);
   });
 
   it('bad settings give a warning naming the key, and the defaults', async () => {
@@ -227,42 +241,44 @@ describe('kimi-budget in a real VS Code', () => {
       void vscode.commands.executeCommand('kimiBudget.sendPrompt');
       const message = await until('the missing-key message', () => messagesSince(seen).find((m) => m.severity === 'error'));
       assert.match(message.text, /No Moonshot API key is set/);
-      assert.deepEqual(message.actions, ['Set API Key']);
+      assert.deepEqual(message.actions, ['Set API Key', 'Send Again'], 'the fix, and the prompt offered again');
       assert.equal(fake.stats.httpRequests, requests);
     } finally {
       process.env.MOONSHOT_API_KEY = saved;
     }
   });
 
-  it('with 2 requests per minute, a third send waits in the queue, can be cancelled, and a fourth goes by itself when a unit returns', async function () {
-    this.timeout(150_000);
-    await set('limits.requestsPerMinute', 2);
+  it('behind one large spend, a send waits and can be cancelled; four small ones, released in one instant when it returns, are all answered, each in its own view', async function () {
+    this.timeout(180_000);
+    await set('limits.tokensPerMinute', 12_000);
     // Let every unit spent by the earlier tests come back first.
-    await until('a fresh minute', () => budgetLabel().r === 2, 70_000);
-    await selectPrompt('First of three.');
+    await until('a fresh minute', () => budgetLabel().t === 12_000, 70_000);
+    // One send takes all but a few hundred tokens of the minute: no small send (≈20 + 1,000) fits beside it.
+    await set('maxOutputTokens', 11_400);
+    await selectPrompt('Large: this one takes most of the minute.');
     await sendAndAwaitAnswer();
-    await selectPrompt('Second of three.');
-    await sendAndAwaitAnswer();
+    const large = fake.received.at(-1)!;
+    await set('maxOutputTokens', 1000);
+    assert.ok(budgetLabel().t < 1_000, `${budgetLabel().t} tokens left`);
+
     const seen = api.messages().length;
-    await selectPrompt('Third: this one is cancelled while it waits.');
+    await selectPrompt('Waits, then is cancelled.');
     void vscode.commands.executeCommand('kimiBudget.sendPrompt');
-    await until('the third send to queue', () => budgetLabel().q === 1);
-    assert.equal(budgetLabel().r, 0);
+    await until('the send to queue', () => budgetLabel().q === 1);
     // Cancel it through "Show Send Queue": the only entry is the waiting send.
     void vscode.commands.executeCommand('kimiBudget.showQueue');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
     await until('the queue to empty', () => budgetLabel().q === 0);
     await until('the cancellation message', () => messagesSince(seen).some((m) => /cancelled before it went out/.test(m.text)));
 
-    const requests = fake.stats.requests;
-    await selectPrompt('Fourth: this one waits for a unit and then goes by itself.');
-    const before = new Set(answers().map((d) => d.uri.toString()));
-    void vscode.commands.executeCommand('kimiBudget.sendPrompt');
-    await until('the fourth send to queue', () => budgetLabel().q === 1);
-    assert.equal(fake.stats.requests, requests, 'nothing is sent while the budget is spent');
-    const answer = await until('the fourth answer', () => answers().find((d) => !before.has(d.uri.toString())), 70_000);
-    await until('the answer to finish', () => answer.getText().includes('finished: '));
+    const small = ['Small one: what is TPM?', 'Small two: what is RPM?', 'Small three: what is TPD?', 'Small four: what is a 429?'];
+    const answered = burst(small, 30, 90_000);
+    await until('the four to queue', () => budgetLabel().q === 4);
+    await answered;
+    const times = small.map((prompt) => fake.received.find((r) => r.messages.at(-1)?.content === prompt)!.at);
+    assert.ok(Math.min(...times) >= large.at + 60_000, `nothing went out before the large spend came back (${Math.min(...times) - large.at} ms after it)`);
+    assert.ok(Math.max(...times) - Math.min(...times) < 1_000, `the four went out together (within ${Math.max(...times) - Math.min(...times)} ms)`);
     assert.equal(budgetLabel().q, 0);
     assert.deepEqual(fake.stats.rejected, { rate_limit_reached_error: 1 }, 'only the injected 429');
   });

@@ -58,6 +58,8 @@ export interface ReceivedRequest {
   topP?: number;
   status: number;
   errorType?: string;
+  /** When the last byte of the response was handed to the connection (Date.now). */
+  finishedAt?: number;
 }
 
 /** Aims a fault at one request: the first whose last user message contains `prompt` (any, when absent). */
@@ -261,6 +263,7 @@ export class FakeMoonshot {
     this.stats.requests++;
     const record: ReceivedRequest = { at, model: '', maxTokens: undefined, messages: [], promptTokens: 0, charged: 0, stream: false, status: 0 };
     this.received.push(record);
+    res.once('finish', () => (record.finishedAt = Date.now()));
     const refuse = (status: number, type: string | undefined, message: string, headers?: Record<string, string>): void => {
       const key = type ?? `http_${status}`;
       record.status = status;

@@ -157,6 +157,7 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     await until('the second answer', async () => (await answerTabs()) === 2);
     await openFile('prompts.md');
     await selectLine(5);
+    const completed = fake.stats.completed;
     await runCommand('Kimi: Send Prompt');
     const queued = await until('the third send to queue', async () => {
       const b = await budget();
@@ -167,8 +168,11 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     assert.match(text, /1 queued, next \d+:\d\d/);
     assert.equal(fake.stats.requests, 2, 'nothing is sent while the minute is spent');
     await until('the queue notification', async () => (await page.locator('.notification-toast', { hasText: 'goes out in' }).count()) > 0, 10_000);
+    // Its editor is open already, and says why nothing has arrived yet.
+    await until('the waiting send\'s editor', async () => (await answerTabs()) === 3 && (await page.locator('.view-lines', { hasText: 'waiting for budget' }).count()) > 0);
     await shot('queued');
-    await until('the third answer, sent by itself when a unit came back', async () => (await answerTabs()) === 3, 75_000);
+    await until('the third answer, sent by itself when a unit came back', async () => fake.stats.completed === completed + 1, 75_000);
+    await until('the third answer in its editor', async () => (await page.locator('.view-lines', { hasText: 'About "Say hello in Japanese' }).count()) > 0 && (await page.locator('.view-lines', { hasText: 'finished:' }).count()) > 0);
     assert.equal((await budget()).q, 0);
     assert.deepEqual(fake.stats.rejected, {}, 'the server refused nothing');
   });

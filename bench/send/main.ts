@@ -1,0 +1,22 @@
+// `npm run bench:send [-- FILE.vsix]`: the send path alone (section 4 of `npm run bench`), printed,
+// for the packaged extension or another build of it.
+import * as path from 'node:path';
+import { toText } from '../report/table';
+import { verdict } from '../report/goal';
+import { measureSendPath } from './measure';
+
+async function main(): Promise<void> {
+  const vsix = process.argv[2] ? path.resolve(process.argv[2]) : undefined;
+  const result = await measureSendPath((line) => console.log(line), vsix);
+  for (const table of result.tables) console.log(`\n${toText(table)}`);
+  for (const goal of result.goals) console.log(`- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`);
+  if (result.failure) process.exitCode = 1;
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
