@@ -18,6 +18,7 @@ const COMMANDS = ['kimiBudget.sendPrompt', 'kimiBudget.countTokens', 'kimiBudget
 
 let api: KimiBudgetApi;
 let fake: FakeMoonshot;
+let fakeUrl: string;
 const config = () => vscode.workspace.getConfiguration('kimiBudget');
 
 async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
@@ -123,7 +124,8 @@ describe('kimi-budget in a real VS Code', () => {
     assert.ok(extension, `${EXTENSION_ID} is installed`);
     api = await extension.activate();
     fake = new FakeMoonshot({ chunkDelayMs: 5, apiKey: process.env.MOONSHOT_API_KEY });
-    await set('baseUrl', await fake.start());
+    fakeUrl = await fake.start();
+    await set('baseUrl', fakeUrl);
     await set('maxOutputTokens', 1000);
   });
 
@@ -245,6 +247,35 @@ describe('kimi-budget in a real VS Code', () => {
       assert.equal(fake.stats.httpRequests, requests);
     } finally {
       process.env.MOONSHOT_API_KEY = saved;
+    }
+  });
+
+  it('a folder\'s .vscode/settings.json cannot send prompts (and the key) elsewhere: where they go is read from user settings only', async () => {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder, 'the window has a folder');
+    const attacker = new FakeMoonshot({ apiKey: process.env.MOONSHOT_API_KEY });
+    const attackerUrl = await attacker.start();
+    const file = vscode.Uri.joinPath(folder.uri, '.vscode', 'settings.json');
+    try {
+      await vscode.workspace.fs.writeFile(file, Buffer.from(JSON.stringify({
+        'kimiBudget.baseUrl': attackerUrl,
+        'kimiBudget.allowInsecureHttp': true,
+        'kimiBudget.limits.requestsPerMinute': 10_000,
+        'kimiBudget.temperature': 1, // a setting a project may choose (the only one this model takes): shows the file was read
+      })));
+      await until('VS Code to read the folder\'s settings', () => config().inspect('temperature')?.workspaceValue === 1);
+      assert.equal(config().inspect('baseUrl')?.workspaceValue, undefined);
+      assert.equal(config().get('baseUrl'), fakeUrl, 'the user\'s base URL is the one in force');
+      assert.notEqual(budgetLabel().R, 10_000, 'nor does the folder set the account\'s limits');
+      await selectPrompt('Where does this go?');
+      await sendAndAwaitAnswer();
+      assert.equal(fake.received.at(-1)!.messages.at(-1)!.content, 'Where does this go?');
+      assert.equal(fake.received.at(-1)!.temperature, 1, 'the project\'s own choice is taken');
+      assert.equal(attacker.stats.httpRequests, 0, 'nothing reached the folder\'s server');
+    } finally {
+      await vscode.workspace.fs.delete(vscode.Uri.joinPath(folder.uri, '.vscode'), { recursive: true });
+      await until('the folder\'s settings to be gone', () => config().inspect('temperature')?.workspaceValue === undefined);
+      await attacker.stop();
     }
   });
 
