@@ -4,21 +4,23 @@ import * as vscode from 'vscode';
 import { Budget } from './core/budget';
 import { systemClock } from './core/clock';
 import { SendQueue } from './core/sendQueue';
-import { History } from './core/history';
 import { ChatResult } from './kimi';
 import { verdictFor } from './kimi/verdict';
+import { Conversations } from './send/conversations';
+import { HistoryStore } from './send/historyStore';
+import { SendPipeline } from './send/sendPipeline';
+import { SessionCost } from './send/sessionCost';
 import { Calibration, CalibrationState } from './tokens/calibration';
 import { TokenCounter } from './tokens/tokenCounter';
 import { AnswerDocuments } from './ui/answerDocuments';
 import { ApiKey } from './ui/apiKey';
 import { BudgetStatusItem } from './ui/budgetStatusItem';
 import { showHistory } from './ui/historyPicker';
-import { HistoryStore } from './ui/historyStore';
 import { summarize } from './ui/budgetSummary';
 import { KimiBudgetApi } from './ui/api';
 import { Notifier } from './ui/notifier';
 import { PendingSends } from './ui/pendingSends';
-import { PromptSender, SessionCost } from './ui/promptSender';
+import { PromptSender } from './ui/promptSender';
 import { showQueue } from './ui/queuePicker';
 import { SelectionCounter } from './ui/selectionCounter';
 import { SelectionStatusItem } from './ui/selectionStatusItem';
@@ -41,15 +43,17 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const tokenCounter = new TokenCounter({ workerPath: path.join(context.extensionPath, 'dist', 'tokenWorker.js') });
   const counter = new SelectionCounter(tokenCounter, calibration, settings, notifier);
   const apiKey = new ApiKey(context.secrets, notifier);
-  const session: SessionCost = { usd: 0, known: true };
+  const session = new SessionCost();
   // The history loads in the background; a conversation begun before it is loaded is kept.
-  let history = new History();
-  const historyStore = new HistoryStore(context.globalStorageUri, (message) => notifier.notify('warning', message));
-  const historyLoaded = historyStore.load().then((loaded) => {
-    for (const conversation of [...history.list()].reverse()) loaded.adopt(conversation);
-    history = loaded;
+  const conversations = new Conversations(new HistoryStore(context.globalStorageUri.fsPath, (message) => notifier.notify('warning', message)));
+  const pipeline = new SendPipeline({
+    config: () => settings.config,
+    apiKey: () => apiKey.get(),
+    count: (text, signal) => tokenCounter.count(text, signal),
+    calibration, queue, conversations, session,
+    now: Date.now,
   });
-  const answers = new AnswerDocuments(() => history);
+  const answers = new AnswerDocuments(conversations);
 
   const summary = () => {
     const { model } = settings.config;
@@ -68,28 +72,26 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const budgetItem = new BudgetStatusItem(summary);
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
   const pending = new PendingSends(context.globalState);
-  const sender = new PromptSender({
-    settings, apiKey, tokenCounter, counter, calibration, queue, answers, session, notifier, pending,
-    history: () => history,
-    ready: historyLoaded,
-    historyChanged: () => historyStore.save(history),
-    calibrated: () => {
-      void context.globalState.update(CALIBRATION_KEY, calibration.toJSON());
-      selectionItem.refresh();
-    },
-  });
+  const sender = new PromptSender({ settings, apiKey, counter, pipeline, queue, conversations, answers, notifier, pending });
 
   context.subscriptions.push(
     notifier,
     apiKey,
-    { dispose: () => historyStore.flushNow(history) },
+    conversations,
+    session,
+    pipeline,
     settings,
     answers,
     budgetItem,
     selectionItem,
     { dispose: () => queue.dispose() },
     { dispose: () => tokenCounter.dispose() },
-    { dispose: queue.onChange(() => (budgetItem.refresh(), spent.save(ledger, systemClock.now))) },
+    queue.onDidChange(() => (budgetItem.refresh(), spent.save(ledger, systemClock.now))),
+    session.onDidChange(() => budgetItem.refresh()),
+    pipeline.onDidCalibrate(() => {
+      void context.globalState.update(CALIBRATION_KEY, calibration.toJSON());
+      selectionItem.refresh();
+    }),
     spent,
     settings.onDidChange((config) => {
       budget.setLimits(config.limits);
@@ -100,13 +102,13 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     vscode.commands.registerCommand('kimiBudget.sendPrompt', () => sender.sendPrompt()),
     vscode.commands.registerCommand('kimiBudget.sendFollowUp', (text?: unknown) => sender.sendFollowUp(typeof text === 'string' ? text : undefined)),
     vscode.commands.registerCommand('kimiBudget.sendWithFile', () => sender.sendWithFile()),
-    vscode.commands.registerCommand('kimiBudget.showHistory', () => historyLoaded.then(() => showHistory(history, answers))),
+    vscode.commands.registerCommand('kimiBudget.showHistory', () => conversations.ready.then(() => showHistory(conversations, answers))),
     vscode.commands.registerCommand('kimiBudget.countTokens', () => counter.announce()),
     vscode.commands.registerCommand('kimiBudget.showQueue', () => showQueue(queue, summary, notifier)),
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),
   );
 
-  void historyLoaded.then(() => sender.offerLeftover());
+  void conversations.ready.then(() => sender.offerLeftover());
   const activation = { ms: performance.now() - activationStart, tokenizerStarted: tokenCounter.started };
   return {
     activation,

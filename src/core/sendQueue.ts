@@ -1,5 +1,6 @@
 import { Admission, Budget } from './budget';
 import { Clock } from './clock';
+import { Emitter, Event } from './event';
 import { LimitName } from './limits';
 
 /** What the queue should do about a failed attempt; the composition root maps client errors to this. */
@@ -120,7 +121,9 @@ export class SendQueue<T> {
   private pausedUntil = 0;
   private lastRefusal: ServerRefusal | undefined;
   private cancelTimer: (() => void) | undefined;
-  private readonly listeners = new Set<() => void>();
+  private readonly changed = new Emitter<void>();
+  /** Fires whenever a send is queued, starts, ends or is cancelled, and when the plan changes. */
+  readonly onDidChange: Event<void> = this.changed.event;
 
   constructor(
     private readonly budget: Budget,
@@ -216,11 +219,6 @@ export class SendQueue<T> {
     this.pump();
   }
 
-  onChange(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   /** Stops the timer and fails every waiting send; running ones are aborted. */
   dispose(): void {
     this.cancelTimer?.();
@@ -228,7 +226,7 @@ export class SendQueue<T> {
       entry.reject(new SendRejected('cancelled', 'The send was cancelled because the extension stopped.'));
     }
     for (const id of [...this.running.keys()]) this.cancel(id);
-    this.listeners.clear();
+    this.changed.dispose();
   }
 
   private impossibleReason(spec: SendSpec<T>, tokens: number): string | undefined {
@@ -374,7 +372,7 @@ export class SendQueue<T> {
   }
 
   private emit(): void {
-    for (const listener of this.listeners) listener();
+    this.changed.fire();
   }
 }
 

@@ -3,6 +3,7 @@ import { createParser } from 'eventsource-parser';
 import { KimiError, errorFromResponse } from './kimiError';
 import type { ChatResult, StreamHandlers, Usage } from './types';
 import type { WireChunk, WireCompletion, WireUsage } from './wire';
+import { isObject } from './json';
 
 /** The request plumbing the reader needs: feed the idle timer, and stop waiting on cancellation. */
 export interface BodyIO {
@@ -180,8 +181,4 @@ function parseJson(text: string): unknown {
 
 function num(value: unknown, fallback = 0): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
-}
-
-function isObject(value: unknown): value is Record<string, any> {
-  return typeof value === 'object' && value !== null;
 }

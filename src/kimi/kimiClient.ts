@@ -5,6 +5,7 @@
 import { ChatAccumulator, HandlerFailure, readChatBody, type BodyIO } from './chatStream';
 import { KimiError, cancelledError, errorFromResponse, networkError, redactKey } from './kimiError';
 import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers } from './types';
+import { isObject } from './json';
 
 export interface KimiClientOptions {
   /** e.g. https://api.moonshot.ai/v1; a trailing slash is tolerated. */
@@ -208,8 +209,4 @@ function hostOf(baseUrl: string): string {
   } catch {
     return baseUrl;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }

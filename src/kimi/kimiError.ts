@@ -1,6 +1,7 @@
 /** Moonshot failures as the kinds the budget engine acts on, with messages a person can act on. */
 import type { ChatResult } from './types';
 import { retryAfterMs, type HeaderSource } from './retryAfter';
+import { isObject } from './json';
 
 export type KimiErrorKind =
   | 'rateLimited'
@@ -192,9 +193,6 @@ function describeCause(cause: unknown): { code?: string; detail: string } {
   return { code, detail: String(message ?? code ?? 'unknown network error') };
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
 
 function stripPeriod(text: string): string {
   return text.trim().replace(/\.+$/, '');

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { Conversation, Exchange } from '../core/conversation';
 import { formatUsd } from '../core/cost';
-import { History } from '../core/history';
+import type { Conversations } from '../send/conversations';
 import { formatCount } from './budgetSummary';
 
 const SCHEME = 'kimi-answer';
@@ -38,7 +38,7 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
   private readonly streaming = new Set<string>();
   private disposed = false;
 
-  constructor(private readonly history: () => History) {}
+  constructor(private readonly conversations: Conversations) {}
 
   /**
    * The name has no extension (a dot in the title is shown as a one-dot leader), so that VS Code
@@ -58,7 +58,7 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
     const id = this.conversationOf(uri)!;
     const pending = this.pending.get(id);
     // A first send that never went out is not kept in the history, but its editor says why.
-    const conversation = this.history().get(id) ?? pending?.conversation;
+    const conversation = this.conversations.get(id) ?? pending?.conversation;
     if (!conversation) return '(This conversation is no longer in the history: it was the oldest when the history reached its size limit.)\n';
     return render(conversation, pending?.turn, this.context.get(id));
   }

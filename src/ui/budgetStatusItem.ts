@@ -27,7 +27,7 @@ export class BudgetStatusItem implements vscode.Disposable {
     tooltip.supportThemeIcons = true;
     this.item.tooltip = tooltip;
     this.item.backgroundColor =
-      summary.severity === 'normal' ? undefined : new vscode.ThemeColor(`statusBarItem.${summary.severity}Background`);
+      summary.pressure === 'normal' ? undefined : new vscode.ThemeColor(`statusBarItem.${summary.pressure}Background`);
     if (summary.refreshInMs !== undefined) this.timer = setTimeout(() => this.refresh(), Math.max(50, summary.refreshInMs));
   }
 

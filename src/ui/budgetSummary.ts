@@ -4,14 +4,15 @@ import { formatUsd } from '../core/cost';
 import { LimitName } from '../core/limits';
 import { QueueEntryView, ServerRefusal } from '../core/sendQueue';
 
-export type Severity = 'normal' | 'warning' | 'error';
+/** How close the budget is to empty: the status bar item's colour. */
+export type Pressure = 'normal' | 'warning' | 'error';
 
 export interface BudgetSummary {
   /** The contract's accessibility label. */
   readonly label: string;
   /** Short status bar text (codicons allowed). */
   readonly text: string;
-  readonly severity: Severity;
+  readonly pressure: Pressure;
   /** Markdown breakdown for the tooltip. */
   readonly tooltip: string;
   /** When the numbers change by themselves next: a unit comes back, or a waiting send's ETA ticks. */
@@ -58,7 +59,7 @@ export function summarize(input: SummaryInput): BudgetSummary {
   if (q) text += ` · $(clock) ${q} queued${headEta === undefined ? '' : `, next ${duration(headEta - now)}`}`;
 
   const lowest = Math.min(r / R, t / T);
-  const severity: Severity = q > 0 || r === 0 || t === 0 ? 'error' : lowest < 0.2 ? 'warning' : 'normal';
+  const pressure: Pressure = q > 0 || r === 0 || t === 0 ? 'error' : lowest < 0.2 ? 'warning' : 'normal';
 
   const rows = [
     '| | limit | spent | left |',
@@ -91,7 +92,7 @@ export function summarize(input: SummaryInput): BudgetSummary {
   return {
     label: `Kimi budget: ${r} of ${R} requests, ${t} of ${T} tokens left; ${q} queued`,
     text,
-    severity,
+    pressure,
     tooltip: lines.join('\n'),
     refreshInMs: q > 0 ? 1000 : s.nextReturnAt === undefined ? undefined : Math.max(0, s.nextReturnAt - now),
   };

@@ -1,11 +1,12 @@
 // How a failed send is told to the user: the cause, and the fix as a button. No `vscode` here.
 import { SendRejected } from '../core/sendQueue';
 import { KimiError } from '../kimi/kimiError';
+import type { Severity } from './notifier';
 
 export type FixAction = 'Set API Key' | 'Pick a Model' | 'Open Settings';
 
 export interface FailureMessage {
-  readonly severity: 'error' | 'warning' | 'info';
+  readonly severity: Severity;
   readonly message: string;
   readonly actions: FixAction[];
 }

@@ -1,12 +1,12 @@
 import * as vscode from 'vscode';
 import { formatUsd } from '../core/cost';
-import { History } from '../core/history';
+import type { Conversations } from '../send/conversations';
 import { formatCount } from './budgetSummary';
 import { AnswerDocuments } from './answerDocuments';
 
 /** "Kimi: Show History": every kept conversation, most recent first; picking one reopens it. */
-export async function showHistory(history: History, answers: AnswerDocuments): Promise<void> {
-  const conversations = history.list().filter((c) => c.exchanges.length > 0);
+export async function showHistory(kept: Conversations, answers: AnswerDocuments): Promise<void> {
+  const conversations = kept.list().filter((c) => c.exchanges.length > 0);
   if (!conversations.length) {
     void vscode.window.showInformationMessage('Kimi: no answers yet. Answers are kept here once they arrive.');
     return;

@@ -1,15 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { Conversation, dropOldest, fitContext, requestMessages, summaryRequest } from '../core/conversation';
-import { actualCost, formatUsd, maxCost, priceOf } from '../core/cost';
-import { History } from '../core/history';
+import { Conversation, dropOldest } from '../core/conversation';
+import { formatUsd } from '../core/cost';
 import { SendQueue, SendRejected } from '../core/sendQueue';
-import { ChatMessage, ChatResult, KimiClient, KimiError } from '../kimi';
-import { contextWindowOf } from '../kimi/models';
-import { Calibration } from '../tokens/calibration';
-import { estimateRequest, RequestEstimate } from '../tokens/requestEstimate';
-import { TokenCounter } from '../tokens/tokenCounter';
+import { ChatResult, KimiError } from '../kimi';
+import { Conversations } from '../send/conversations';
+import { Answered, CountedRequest, Queued, SendPipeline } from '../send/sendPipeline';
 import { ApiKey } from './apiKey';
 import { AnswerDocuments, PendingTurn } from './answerDocuments';
 import { duration, formatCount, HELD_BY } from './budgetSummary';
@@ -20,29 +16,17 @@ import { SelectionCounter } from './selectionCounter';
 import { SendTimeline, SendTimelines } from './sendTimeline';
 import { Settings } from './settings';
 
-/** Session totals shown in the budget tooltip. */
-export interface SessionCost {
-  usd: number;
-  /** False once an answer came from a model without a known price. */
-  known: boolean;
-}
-
 export interface SenderParts {
   readonly settings: Settings;
   readonly apiKey: ApiKey;
-  readonly tokenCounter: TokenCounter;
   readonly counter: SelectionCounter;
-  readonly calibration: Calibration;
+  readonly pipeline: SendPipeline;
+  /** Read for the progress notification: where a send stands in the line. */
   readonly queue: SendQueue<ChatResult>;
+  readonly conversations: Conversations;
   readonly answers: AnswerDocuments;
-  readonly history: () => History;
-  readonly historyChanged: () => void;
-  readonly session: SessionCost;
   readonly notifier: Notifier;
   readonly pending: PendingSends;
-  readonly calibrated: () => void;
-  /** Resolves once the history has loaded: a send waits for it, after taking what it sends. */
-  readonly ready: Promise<void>;
 }
 
 /** What the user asked to send, before it is counted. */
@@ -56,8 +40,9 @@ interface Ask {
 }
 
 /**
- * The send commands: count the whole request the server will charge, queue it, stream the answer
- * into the conversation's document beside the prompt, keep it in the history, say what went wrong.
+ * The send commands, as the user sees them: what to send (the selection, an input box), the
+ * choices a send may need (a context window that would overflow), its progress, its editor and
+ * what went wrong. The sending itself is the pipeline's.
  */
 export class PromptSender {
   private unsentInput = '';
@@ -98,9 +83,9 @@ export class PromptSender {
   async sendFollowUp(text?: string): Promise<void> {
     const timeline = this.timelines.begin();
     const active = this.parts.answers.conversationOf(vscode.window.activeTextEditor?.document.uri);
-    await this.parts.ready;
-    const history = this.parts.history();
-    const conversation = (active && history.get(active)) || history.list().find((c) => c.exchanges.length > 0);
+    const { conversations } = this.parts;
+    await conversations.ready;
+    const conversation = (active && conversations.get(active)) || conversations.latest();
     if (!conversation) {
       this.parts.notifier.notify('info', 'Kimi: there is no conversation to follow up yet. Send a prompt first ("Kimi: Send Prompt").');
       return;
@@ -120,8 +105,8 @@ export class PromptSender {
     if (choice === undefined) return; // dismissed: offered again next time
     this.parts.pending.decided();
     if (choice === resume) {
-      const history = this.parts.history();
-      await Promise.all(leftover.map((p) => this.send({ conversation: p.conversationId ? history.get(p.conversationId) : undefined, prompt: p.prompt, typed: p.typed }, this.timelines.begin())));
+      const { conversations } = this.parts;
+      await Promise.all(leftover.map((p) => this.send({ conversation: p.conversationId ? conversations.get(p.conversationId) : undefined, prompt: p.prompt, typed: p.typed }, this.timelines.begin())));
     } else if (choice === show) {
       const text = leftover.map((p) => `# ${firstLine(p.typed)}\n\n${p.prompt}`).join('\n\n---\n\n');
       await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: text, language: 'markdown' }));
@@ -129,9 +114,9 @@ export class PromptSender {
   }
 
   private async send(ask: Ask, timeline: SendTimeline): Promise<void> {
-    const { notifier } = this.parts;
+    const { notifier, conversations, answers, pipeline } = this.parts;
     timeline.label = firstLine(ask.typed);
-    await this.parts.ready;
+    await conversations.ready;
     timeline.mark('history');
     if (!ask.prompt.trim()) {
       notifier.notify('warning', 'Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.');
@@ -143,9 +128,7 @@ export class PromptSender {
       return;
     }
     timeline.mark('key');
-    const { answers } = this.parts;
-    const config = this.parts.settings.config;
-    const conversation = ask.conversation ?? this.parts.history().start(randomUUID(), firstLine(ask.typed), config.systemPrompt, Date.now());
+    const conversation = ask.conversation ?? conversations.start(firstLine(ask.typed), this.parts.settings.config.systemPrompt, Date.now());
     // Kept until it is answered or given up, so that a reload or a crash does not lose it.
     const pendingId = this.parts.pending.add({ conversationId: ask.conversation?.id, prompt: ask.prompt, typed: ask.typed });
     // The editor opens at once and beside the send, not on its path: the answer streams into the
@@ -155,32 +138,32 @@ export class PromptSender {
     void this.reveal(conversation, timeline);
     let attempts = 0;
     try {
-      const estimate = await this.fitted(conversation, ask.prompt);
-      if (!estimate) {
+      const request = await this.fitted(conversation, ask.prompt);
+      if (!request) {
         this.giveUp(conversation, 'Not sent: cancelled, or its tokens could not be counted.');
         this.keep(ask.typed);
         return;
       }
       timeline.mark('counted');
-      const messages = requestMessages(conversation, ask.prompt);
-      const price = priceOf(config.model, config.prices);
-      const history = messages.length > 1 ? ` (${messages.length} messages, earlier turns included)` : '';
-      const summary = `≈${formatCount(estimate.tokens)} prompt tokens${history} + ${formatCount(config.maxOutputTokens)} max output${price ? `, up to ${formatUsd(maxCost(price, estimate.tokens, config.maxOutputTokens))}` : ''}`;
+      const summary = this.summaryOf(request);
       turn.status = `${summary} · waiting for budget`;
       answers.refresh(conversation);
-      let result: ChatResult;
+      let answered: Answered;
       try {
-        result = await this.queued(summary, ask.typed, estimate.tokens, messages, timeline, (attempt) => {
-          attempts = attempt;
-          turn.status = attempt > 1 ? `${summary} · attempt ${attempt}` : summary;
-          turn.reasoning = '';
-          turn.content = '';
-          answers.begin(conversation, turn);
-          return {
-            onReasoning: (d: string) => ((turn.reasoning += d), answers.refresh(conversation)),
-            onContent: (d: string) => ((turn.content += d), answers.refresh(conversation)),
-          };
-        });
+        answered = await this.withProgress(summary, pipeline.send(request, firstLine(ask.typed), {
+          admitted: (attempt) => {
+            attempts = attempt;
+            timeline.mark('admitted');
+            turn.status = attempt > 1 ? `${summary} · attempt ${attempt}` : summary;
+            turn.reasoning = '';
+            turn.content = '';
+            answers.begin(conversation, turn);
+          },
+          requestLeft: () => timeline.mark('requestLeft'),
+          responded: () => timeline.mark('responded'),
+          reasoning: (d) => ((turn.reasoning += d), answers.refresh(conversation)),
+          content: (d) => ((turn.content += d), answers.refresh(conversation)),
+        }));
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (attempts === 0) this.giveUp(conversation, `Not sent: ${reason}`);
@@ -189,21 +172,29 @@ export class PromptSender {
         if (unanswered) this.keep(ask.typed);
         // Offered again with the reason, so that no prompt of a burst is lost to a failure.
         const again = unanswered && !(error instanceof SendRejected && (error.reason === 'cancelled' || error.reason === 'impossible'));
-        const continued = attempts > 0 ? this.parts.history().get(conversation.id) : ask.conversation;
+        const continued = attempts > 0 ? conversations.get(conversation.id) : ask.conversation;
         this.tell(describeFailure(error, this.context(attempts)), again ? this.sendAgain({ ...ask, conversation: continued }) : undefined);
         return;
       }
+      timeline.mark('answered');
       this.unsentInput = '';
-      this.record(conversation, ask.prompt, result, estimate, messages.length, attempts);
+      this.shown(conversation, answered);
       timeline.mark('recorded');
     } finally {
       this.parts.pending.remove(pendingId);
     }
   }
 
+  /** What a counted request will cost, in one line: "≈N prompt tokens + M max output, up to $X". */
+  private summaryOf(request: CountedRequest): string {
+    const { messages, estimate, maxOutputTokens, maxCostUsd } = request;
+    const history = messages.length > 1 ? ` (${messages.length} messages, earlier turns included)` : '';
+    return `≈${formatCount(estimate.tokens)} prompt tokens${history} + ${formatCount(maxOutputTokens)} max output${maxCostUsd === undefined ? '' : `, up to ${formatUsd(maxCostUsd)}`}`;
+  }
+
   /** A send that never went out: a conversation it began is not kept, and its editor says why. */
   private giveUp(conversation: Conversation, note: string): void {
-    this.parts.history().discard(conversation);
+    this.parts.conversations.discard(conversation);
     this.parts.answers.settle(conversation, note);
   }
 
@@ -230,24 +221,20 @@ export class PromptSender {
    * oldest turns (or to summarise them with one extra, budgeted request). Undefined when the user
    * backs out or counting fails.
    */
-  private async fitted(conversation: Conversation, prompt: string): Promise<RequestEstimate | undefined> {
-    const { model, maxOutputTokens } = this.parts.settings.config;
+  private async fitted(conversation: Conversation, prompt: string): Promise<CountedRequest | undefined> {
+    const { pipeline, counter } = this.parts;
     for (;;) {
-      const messages = requestMessages(conversation, prompt);
-      const characters = messages.reduce((sum, m) => sum + m.content.length, 0);
-      const estimate = await this.parts.counter.withProgress(characters, (signal) =>
-        estimateRequest((text) => this.parts.tokenCounter.count(text, signal), this.parts.calibration, model, messages));
-      if (!estimate) return undefined;
-      const leading = messages.length - 1 - 2 * (conversation.exchanges.length - conversation.firstSent);
-      const fit = fitContext(estimate.perMessage, leading, maxOutputTokens, contextWindowOf(model));
-      if (fit.fits || !fit.dropOldest) return estimate; // the queue refuses what cannot fit at all, with the numbers
-      const { exchanges, freesTokens } = fit.dropOldest;
-      const window = contextWindowOf(model)!;
-      const drop = `Let go of the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'}`;
-      const summarise = `Summarise the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'} first`;
+      const characters = conversation.exchanges.slice(conversation.firstSent).reduce((sum, e) => sum + e.prompt.length + e.answer.length, prompt.length);
+      const request = await counter.withProgress(characters, (signal) => pipeline.count(conversation, prompt, signal));
+      if (!request?.overflow) return request; // the queue refuses what cannot fit at all, with the numbers
+      const { exchanges, freesTokens, total, contextWindow } = request.overflow;
+      const { model, maxOutputTokens } = request;
+      const some = `${exchanges} exchange${exchanges === 1 ? '' : 's'}`;
+      const drop = `Let go of the oldest ${some}`;
+      const summarise = `Summarise the oldest ${some} first`;
       const choice = await vscode.window.showWarningMessage(
-        `Kimi: this follow-up needs ≈${formatCount(fit.total)} tokens (history + question + ${formatCount(maxOutputTokens)} max output), more than ${model}'s context window of ${formatCount(window)}. ` +
-          `Letting go of the oldest ${exchanges} exchange${exchanges === 1 ? '' : 's'} frees ≈${formatCount(freesTokens)} tokens; a summary of them frees a little less and costs one extra request of ≈${formatCount(freesTokens + maxOutputTokens)} tokens.`,
+        `Kimi: this follow-up needs ≈${formatCount(total)} tokens (history + question + ${formatCount(maxOutputTokens)} max output), more than ${model}'s context window of ${formatCount(contextWindow)}. ` +
+          `Letting go of the oldest ${some} frees ≈${formatCount(freesTokens)} tokens; a summary of them frees a little less and costs one extra request of ≈${formatCount(freesTokens + maxOutputTokens)} tokens.`,
         { modal: true },
         drop,
         summarise,
@@ -258,94 +245,49 @@ export class PromptSender {
         if (summary === undefined) return undefined;
         dropOldest(conversation, exchanges, summary);
       } else return undefined;
-      this.parts.historyChanged();
+      this.parts.conversations.edited();
     }
   }
 
   /** One budgeted request that summarises the oldest `count` exchanges still in play. */
   private async summarise(conversation: Conversation, count: number): Promise<string | undefined> {
-    const { model } = this.parts.settings.config;
-    const messages = summaryRequest(conversation, count);
-    const estimate = await estimateRequest((text) => this.parts.tokenCounter.count(text), this.parts.calibration, model, messages);
     try {
-      const result = await this.queued(`summarising ${count} exchange(s): ≈${formatCount(estimate.tokens)} prompt tokens`, `summary of "${conversation.title}"`, estimate.tokens, messages, undefined, () => ({}));
-      return result.content.trim() || undefined;
+      const queued = await this.parts.pipeline.summarise(conversation, count, firstLine(`summary of "${conversation.title}"`));
+      return await this.withProgress(`summarising ${count} exchange(s)`, queued);
     } catch (error) {
       this.tell(describeFailure(error, this.context(1)));
       return undefined;
     }
   }
 
-  /** Queues one request with a cancellable notification that counts down while it waits. */
-  private async queued(
-    title: string,
-    label: string,
-    promptTokens: number,
-    messages: ChatMessage[],
-    timeline: SendTimeline | undefined,
-    starting: (attempt: number) => { onReasoning?(d: string): void; onContent?(d: string): void },
-  ): Promise<ChatResult> {
-    const { baseUrl, model, maxOutputTokens, temperature, topP } = this.parts.settings.config;
-    const client = new KimiClient({ baseUrl, apiKey: () => this.parts.apiKey.get() });
-    const ticket = this.parts.queue.enqueue({
-      label: firstLine(label),
-      promptTokens,
-      maxTokens: maxOutputTokens,
-      contextWindow: contextWindowOf(model),
-      run: async ({ signal, number, sending, serverAnswered }) => {
-        timeline?.mark('admitted');
-        const handlers = starting(number);
-        const result = await client.streamChat({ model, messages, maxTokens: maxOutputTokens, temperature, topP }, {
-          ...handlers,
-          onRequest: () => (sending(), timeline?.mark('requestLeft')),
-          onResponse: () => (serverAnswered(), timeline?.mark('responded')),
-        }, signal);
-        timeline?.mark('answered');
-        return { value: result, promptTokens: result.usage?.promptTokens };
-      },
-    });
-    return vscode.window.withProgress(
+  /** A cancellable notification that counts down while a queued request waits, until it ends. */
+  private withProgress<T>(title: string, queued: Queued<T>): Promise<T> {
+    return Promise.resolve(vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Kimi: ${title}`, cancellable: true },
       async (progress, token) => {
-        token.onCancellationRequested(() => this.parts.queue.cancel(ticket.id));
-        const tick = () => progress.report({ message: this.progressMessage(ticket.id) });
+        token.onCancellationRequested(() => this.parts.pipeline.cancel(queued.id));
+        const tick = () => progress.report({ message: this.progressMessage(queued.id) });
         tick();
         const ticker = setInterval(tick, 1000);
         try {
-          return await ticket.result;
+          return await queued.outcome;
         } finally {
           clearInterval(ticker);
         }
       },
-    );
+    ));
   }
 
-  /** Keeps an answered exchange, learns from the server's count, and says how full the context is. */
-  private record(conversation: Conversation, prompt: string, result: ChatResult, estimate: RequestEstimate, messageCount: number, attempts: number): void {
-    const { settings, calibration, session, notifier, answers } = this.parts;
-    const { maxOutputTokens, prices } = settings.config;
-    const { usage, model, finishReason } = result;
-    const price = priceOf(model, prices);
-    const costUsd = usage && price ? actualCost(price, usage) : undefined;
-    if (usage) {
-      calibration.record(model, estimate.contentTokens, messageCount, usage.promptTokens);
-      this.parts.calibrated();
-      if (costUsd !== undefined) session.usd += costUsd;
-      else session.known = false;
-    }
-    this.parts.history().add(conversation, {
-      prompt, answer: result.content, reasoning: result.reasoning, at: Date.now(), model, finishReason, costUsd, attempts,
-      usage: usage && { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens },
-    });
-    this.parts.historyChanged();
+  /** The answer is in the history: its editor shows it whole, with how full the context is. */
+  private shown(conversation: Conversation, { result, context }: Answered): void {
+    const { notifier, answers } = this.parts;
     answers.settle(conversation);
-    const window = contextWindowOf(model);
-    if (usage) {
-      const used = usage.promptTokens + usage.completionTokens;
-      const of = window ? ` of ${model}'s ${formatCount(window)}-token context window (${((100 * used) / window).toFixed(1)}%)` : '';
-      answers.setContextLine(conversation, `Context: ${formatCount(used)} tokens${of}. "Kimi: Send Follow-up" continues this conversation.`);
+    if (context) {
+      const of = context.window ? ` of ${result.model}'s ${formatCount(context.window)}-token context window (${((100 * context.used) / context.window).toFixed(1)}%)` : '';
+      answers.setContextLine(conversation, `Context: ${formatCount(context.used)} tokens${of}. "Kimi: Send Follow-up" continues this conversation.`);
     }
-    if (finishReason === 'length') {
+    if (result.finishReason === 'length') {
+      const { maxOutputTokens } = this.parts.settings.config;
       notifier.notify('warning', `Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`, openSettings('kimiBudget.maxOutputTokens'));
     }
   }
@@ -383,11 +325,10 @@ export class PromptSender {
   }
 
   private async pickModel(): Promise<void> {
-    const { baseUrl } = this.parts.settings.config;
     try {
-      const models = await new KimiClient({ baseUrl, apiKey: () => this.parts.apiKey.get() }).listModels();
+      const models = await this.parts.pipeline.models();
       const picked = await vscode.window.showQuickPick(models, { title: 'Kimi: models the server offers', placeHolder: 'Sets kimiBudget.model' });
-      if (picked) await vscode.workspace.getConfiguration('kimiBudget').update('model', picked, vscode.ConfigurationTarget.Global);
+      if (picked) await this.parts.settings.setModel(picked);
     } catch (error) {
       this.tell(describeFailure(error, this.context(1)));
     }
@@ -398,4 +339,3 @@ function firstLine(text: string): string {
   const line = text.trim().split('\n')[0].trim();
   return line.length > 48 ? `${line.slice(0, 47)}…` : line || 'prompt';
 }
-

@@ -26,6 +26,11 @@ export class Settings implements vscode.Disposable {
     return this.current;
   }
 
+  /** The model the user picked from the server's list, kept in user settings (the change event follows). */
+  async setModel(model: string): Promise<void> {
+    await vscode.workspace.getConfiguration('kimiBudget').update('model', model, vscode.ConfigurationTarget.Global);
+  }
+
   private read(): Config {
     const section = vscode.workspace.getConfiguration('kimiBudget');
     const { config, problems } = parseConfig((key) => section.get(key));

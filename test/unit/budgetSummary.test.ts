@@ -19,7 +19,7 @@ describe('budget summary (status bar item)', () => {
     const s = summarize(input());
     assert.equal(s.label, 'Kimi budget: 120 of 120 requests, 150000 of 150000 tokens left; 0 queued');
     assert.equal(s.text, '$(pulse) 120/120 req · 150k/150k tok');
-    assert.equal(s.severity, 'normal');
+    assert.equal(s.pressure, 'normal');
     assert.equal(s.refreshInMs, undefined, 'nothing changes by itself when nothing is spent');
   });
 
@@ -31,7 +31,7 @@ describe('budget summary (status bar item)', () => {
     }));
     assert.equal(s.label, 'Kimi budget: 2 of 120 requests, 8500 of 150000 tokens left; 2 queued');
     assert.equal(s.text, '$(pulse) 2/120 req · 8.5k/150k tok · $(clock) 2 queued, next 0:42');
-    assert.equal(s.severity, 'error');
+    assert.equal(s.pressure, 'error');
     assert.equal(s.refreshInMs, 1000, 'the ETA counts down every second');
     assert.match(s.tooltip, /held by tokens per minute/);
     assert.match(s.tooltip, /\| tokens \/ min \| 150,000 \| 141,500 \| 8,500 \|/);
@@ -39,14 +39,14 @@ describe('budget summary (status bar item)', () => {
 
   it('warns below a fifth of either budget and refreshes when the next unit comes back', () => {
     const s = summarize(input({ snapshot: snapshot({ requestsUsed: 100, tokensUsed: 10, nextReturnAt: NOW + 5_000 }) }));
-    assert.equal(s.severity, 'warning');
+    assert.equal(s.pressure, 'warning');
     assert.equal(s.refreshInMs, 5_000);
   });
 
   it('never shows a negative remainder when a settle pushed usage above the limit', () => {
     const s = summarize(input({ snapshot: snapshot({ tokensUsed: 151_000 }) }));
     assert.match(s.label, /, 0 of 150000 tokens left;/);
-    assert.equal(s.severity, 'error');
+    assert.equal(s.pressure, 'error');
   });
 
   it('shows the server refusal, the day budget, calibration and session cost in the tooltip', () => {

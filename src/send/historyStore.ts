@@ -1,20 +1,21 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import type { Disposable } from '../core/event';
 import { History } from '../core/history';
 
 /**
  * Keeps the history in `history.json` under the extension's global storage, so conversations
  * survive a reload. Writes are debounced and atomic (a temporary file, then a rename).
  */
-export class HistoryStore implements vscode.Disposable {
+export class HistoryStore implements Disposable {
   private readonly file: string;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
 
-  constructor(storage: vscode.Uri, private readonly onError: (message: string) => void) {
-    this.file = path.join(storage.fsPath, 'history.json');
+  /** `directory`: the extension's global storage folder. */
+  constructor(directory: string, private readonly onError: (message: string) => void) {
+    this.file = path.join(directory, 'history.json');
   }
 
   async load(): Promise<History> {

@@ -1,0 +1,179 @@
+import { Conversation, Exchange, fitContext, requestMessages, summaryRequest } from '../core/conversation';
+import type { Config } from '../core/config';
+import { actualCost, maxCost, priceOf } from '../core/cost';
+import { Disposable, Emitter, Event } from '../core/event';
+import { SendQueue } from '../core/sendQueue';
+import { ChatMessage, ChatResult, KimiClient } from '../kimi';
+import { contextWindowOf } from '../kimi/models';
+import { Calibration } from '../tokens/calibration';
+import type { TokenCount } from '../tokens/protocol';
+import { estimateRequest, RequestEstimate } from '../tokens/requestEstimate';
+import { Conversations } from './conversations';
+import { SessionCost } from './sessionCost';
+
+export interface PipelineParts {
+  /** The settings in force, read at each step: an edit applies to the next send. */
+  readonly config: () => Config;
+  readonly apiKey: () => Promise<string | undefined>;
+  readonly count: (text: string, signal?: AbortSignal) => Promise<TokenCount>;
+  readonly calibration: Calibration;
+  readonly queue: SendQueue<ChatResult>;
+  readonly conversations: Conversations;
+  readonly session: SessionCost;
+  /** Wall-clock time for the history (the queue keeps its own clock). */
+  readonly now: () => number;
+  readonly fetch?: typeof fetch;
+}
+
+/** A request counted, priced and checked against the model's context window: ready to send. */
+export interface CountedRequest {
+  readonly conversation: Conversation;
+  readonly prompt: string;
+  readonly messages: ChatMessage[];
+  readonly estimate: RequestEstimate;
+  readonly model: string;
+  readonly maxOutputTokens: number;
+  /** The most it can cost (every output token used); undefined when the model has no known price. */
+  readonly maxCostUsd: number | undefined;
+  /** Set when it would overflow the context window and letting go of the oldest exchanges would make it fit. */
+  readonly overflow?: { readonly total: number; readonly contextWindow: number; readonly exchanges: number; readonly freesTokens: number };
+}
+
+/** What a send tells whoever shows it, as it goes. */
+export interface SendObserver {
+  /** Attempt `n` was admitted by the budget: a retry starts the answer over. */
+  admitted?(attempt: number): void;
+  requestLeft?(): void;
+  responded?(): void;
+  reasoning?(delta: string): void;
+  content?(delta: string): void;
+}
+
+export interface Answered {
+  readonly result: ChatResult;
+  /** As kept in the conversation. */
+  readonly exchange: Exchange;
+  /** Tokens the conversation holds now by the server's count, and the model's context window; undefined without usage. */
+  readonly context?: { readonly used: number; readonly window: number | undefined };
+}
+
+/** A request in the queue: its id (to cancel it, or to find it among the queue's entries) and its outcome. */
+export interface Queued<T> {
+  readonly id: number;
+  readonly outcome: Promise<T>;
+}
+
+/**
+ * Everything between what the user asked and the answer in the history, with no editor in sight:
+ * count the whole request the server will charge, queue it on the budget, stream it, let the
+ * server's count settle the budget and teach the calibration, cost it, keep it. The command
+ * palette, the chat and the dashboard all send through here.
+ */
+export class SendPipeline implements Disposable {
+  private client: { readonly baseUrl: string; readonly kimi: KimiClient } | undefined;
+  private readonly calibrated = new Emitter<string>();
+  /** Fires with the model whose token-count calibration an answer changed. */
+  readonly onDidCalibrate: Event<string> = this.calibrated.event;
+
+  constructor(private readonly parts: PipelineParts) {}
+
+  /** Counts `prompt` as the next message of `conversation`, with everything the request carries. */
+  async count(conversation: Conversation, prompt: string, signal?: AbortSignal): Promise<CountedRequest> {
+    const { model, maxOutputTokens, prices } = this.parts.config();
+    const messages = requestMessages(conversation, prompt);
+    const estimate = await estimateRequest((text) => this.parts.count(text, signal), this.parts.calibration, model, messages);
+    const contextWindow = contextWindowOf(model);
+    const leading = messages.length - 1 - 2 * (conversation.exchanges.length - conversation.firstSent);
+    const fit = fitContext(estimate.perMessage, leading, maxOutputTokens, contextWindow);
+    const price = priceOf(model, prices);
+    const overflow = !fit.fits && fit.dropOldest && contextWindow !== undefined ? { total: fit.total, contextWindow, ...fit.dropOldest } : undefined;
+    return { conversation, prompt, messages, estimate, model, maxOutputTokens, maxCostUsd: price && maxCost(price, estimate.tokens, maxOutputTokens), overflow };
+  }
+
+  /**
+   * Queues a counted request; its outcome is the answer, kept in its conversation. Throws
+   * SendRejected at once when it could never go or would wait too long.
+   */
+  send(request: CountedRequest, label: string, observer: SendObserver = {}): Queued<Answered> {
+    let attempts = 0;
+    const queued = this.enqueue(request.messages, request.model, request.maxOutputTokens, request.estimate.tokens, label, {
+      ...observer,
+      admitted: (attempt) => {
+        attempts = attempt;
+        observer.admitted?.(attempt);
+      },
+    });
+    return { id: queued.id, outcome: queued.outcome.then((result) => this.record(request, result, attempts)) };
+  }
+
+  /**
+   * One budgeted request that summarises the oldest `count` exchanges still sent in `conversation`;
+   * its outcome is the summary (undefined when the answer was empty). The caller lets them go.
+   */
+  async summarise(conversation: Conversation, count: number, label: string, signal?: AbortSignal): Promise<Queued<string | undefined>> {
+    const { model, maxOutputTokens } = this.parts.config();
+    const messages = summaryRequest(conversation, count);
+    const estimate = await estimateRequest((text) => this.parts.count(text, signal), this.parts.calibration, model, messages);
+    const queued = this.enqueue(messages, model, maxOutputTokens, estimate.tokens, label, {});
+    return { id: queued.id, outcome: queued.outcome.then((result) => result.content.trim() || undefined) };
+  }
+
+  cancel(id: number): boolean {
+    return this.parts.queue.cancel(id);
+  }
+
+  /** The ids of the models the server offers this account. */
+  models(): Promise<string[]> {
+    return this.clientFor(this.parts.config().baseUrl).listModels();
+  }
+
+  dispose(): void {
+    this.calibrated.dispose();
+  }
+
+  private enqueue(messages: ChatMessage[], model: string, maxTokens: number, promptTokens: number, label: string, observer: SendObserver): Queued<ChatResult> {
+    const { baseUrl, temperature, topP } = this.parts.config();
+    const client = this.clientFor(baseUrl);
+    const ticket = this.parts.queue.enqueue({
+      label,
+      promptTokens,
+      maxTokens,
+      contextWindow: contextWindowOf(model),
+      run: async ({ signal, number, sending, serverAnswered }) => {
+        observer.admitted?.(number);
+        const result = await client.streamChat({ model, messages, maxTokens, temperature, topP }, {
+          onRequest: () => (sending(), observer.requestLeft?.()),
+          onResponse: () => (serverAnswered(), observer.responded?.()),
+          onReasoning: observer.reasoning && ((delta) => observer.reasoning?.(delta)),
+          onContent: observer.content && ((delta) => observer.content?.(delta)),
+        }, signal);
+        return { value: result, promptTokens: result.usage?.promptTokens };
+      },
+    });
+    return { id: ticket.id, outcome: ticket.result };
+  }
+
+  /** Learns from the server's count, costs the answer and keeps it in its conversation. */
+  private record(request: CountedRequest, result: ChatResult, attempts: number): Answered {
+    const { usage, model, finishReason } = result;
+    const price = priceOf(model, this.parts.config().prices);
+    const costUsd = usage && price ? actualCost(price, usage) : undefined;
+    if (usage) {
+      this.parts.calibration.record(model, request.estimate.contentTokens, request.messages.length, usage.promptTokens);
+      this.calibrated.fire(model);
+      this.parts.session.add(costUsd);
+    }
+    const exchange: Exchange = {
+      prompt: request.prompt, answer: result.content, reasoning: result.reasoning, at: this.parts.now(), model, finishReason, costUsd, attempts,
+      usage: usage && { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens },
+    };
+    this.parts.conversations.add(request.conversation, exchange);
+    return { result, exchange, context: usage && { used: usage.promptTokens + usage.completionTokens, window: contextWindowOf(model) } };
+  }
+
+  /** One client per base URL: a new one when the setting changes. */
+  private clientFor(baseUrl: string): KimiClient {
+    if (this.client?.baseUrl !== baseUrl) this.client = { baseUrl, kimi: new KimiClient({ baseUrl, apiKey: this.parts.apiKey, fetch: this.parts.fetch }) };
+    return this.client.kimi;
+  }
+}
