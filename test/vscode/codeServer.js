@@ -148,7 +148,13 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group, so stop() ends the extension host, pty host, watchers too
   });
-  processes.track(child.pid, `code-server :${port}`);
+  const { pid } = child;
+  if (pid === undefined) {
+    // It never started: its 'error' event says why (unheard, that event would end this process).
+    logStream.end();
+    throw await new Promise((resolve) => child.once('error', resolve));
+  }
+  processes.track(pid, `code-server :${port}`);
   const onData = (d) => {
     logStream.write(d);
     output = (output + d.toString()).slice(-64 * 1024);
@@ -166,9 +172,9 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
     if (stopped) return;
     stopped = true;
     try {
-      await processes.killTree(child.pid, 5000);
+      await processes.killTree(pid, 5000);
     } finally {
-      processes.untrack(child.pid);
+      processes.untrack(pid);
       await Promise.race([exitPromise, new Promise((r) => setTimeout(r, 2000))]);
       await new Promise((r) => logStream.end(r));
     }
@@ -195,7 +201,7 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
   return {
     url,
     port,
-    pid: child.pid,
+    pid,
     logFile,
     payload,
     /** URL of the workbench on `folder` (default: the workspace) with this server's payload (or `payload`). */
@@ -220,24 +226,29 @@ function installVsix(vsixPath, { userDataDir, extensionsDir, env, timeoutMs = 12
   const args = [...commonArgs({ userDataDir, extensionsDir }), '--install-extension', path.resolve(vsixPath), '--force'];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { env: childEnv(env, userDataDir), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    processes.track(child.pid, 'code-server --install-extension');
+    const { pid } = child;
+    if (pid === undefined) {
+      child.once('error', reject); // it never started: 'error' says why
+      return;
+    }
+    processes.track(pid, 'code-server --install-extension');
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const timer = setTimeout(() => {
-      processes.killTree(child.pid, 2000).catch(() => {});
+      processes.killTree(pid, 2000).catch(() => {});
       reject(new Error(`installVsix timed out after ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
-      processes.untrack(child.pid);
+      processes.untrack(pid);
       reject(e);
     });
     child.on('exit', async (code) => {
       clearTimeout(timer);
       // Anything it left behind (it should leave nothing) goes too.
-      await processes.killTree(child.pid, 1000).catch(() => {});
-      processes.untrack(child.pid);
+      await processes.killTree(pid, 1000).catch(() => {});
+      processes.untrack(pid);
       if (code === 0 && /successfully installed/i.test(out)) resolve(out);
       else reject(new Error(`installVsix failed (exit ${code}) for ${vsixPath}:\n${out}`));
     });
