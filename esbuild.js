@@ -6,7 +6,10 @@ const esbuild = require('esbuild');
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
-/** Prints build errors as file:line:column, the form VS Code's problem matchers read. */
+/**
+ * Prints build errors as file:line:column, the form VS Code's problem matchers read.
+ * @type {esbuild.Plugin}
+ */
 const problemMatcher = {
   name: 'problem-matcher',
   setup(build) {

@@ -13,6 +13,10 @@ const home = path.join(root, '.vscode-test', 'start');
 // Small limits for the local server, so that the queue shows itself after a few sends.
 const DEMO_LIMITS = { rpm: 5, tpm: 60_000 };
 
+/**
+ * @param {string} title
+ * @param {string} command
+ */
 function step(title, command) {
   console.log(`\n> ${title}`);
   execSync(command, { cwd: root, stdio: 'inherit' });
@@ -32,7 +36,9 @@ async function main() {
   if (!fs.existsSync(sample)) fs.copyFileSync(path.join(root, 'scripts', 'demo-prompts.md'), sample);
 
   const settings = { ...QUIET_SETTINGS, 'workbench.startupEditor': 'none' };
+  /** @type {NodeJS.ProcessEnv} */
   const env = {};
+  /** @type {import('../test/support/fakeMoonshot').FakeMoonshot | undefined} */
   let fake;
   if (process.env.MOONSHOT_API_KEY) {
     console.log('\nMOONSHOT_API_KEY is set: the extension talks to Moonshot (kimiBudget.baseUrl as configured).');

@@ -15,6 +15,9 @@ const { requirePlaywright, paths } = require('./install');
 const { buildWorkbenchUrl } = require('./codeServer');
 const processes = require('./processes');
 
+/** @typedef {import('./playwright').Page} Page */
+/** What the workbench reports when an extensionTestsPath run ends. @typedef {{ code: number, logs: unknown }} AutomationExit */
+
 const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
@@ -34,6 +37,10 @@ const CHROMIUM_FLAGS = [
  * Returns { page, browser, context, url, consoleLines, waitForConsoleLine(re, ms), waitForTestsExit(ms),
  * testsExit(), screenshot(name, file?), close() }.
  * `browser` is the persistent BrowserContext (Playwright gives no Browser object for a persistent profile).
+ * @param {string} url
+ * @param {{ folder?: string, payload?: [string, string][], screenshotsDir?: string, timeoutMs?: number,
+ *   viewport?: { width: number, height: number }, headless?: boolean,
+ *   echoConsole?: boolean | ((line: string) => void) }} [opts]
  */
 async function openWorkbench(url, opts = {}) {
   const { folder, payload, screenshotsDir, timeoutMs = 60000, viewport = { width: 1400, height: 900 }, headless = true,
@@ -45,8 +52,11 @@ async function openWorkbench(url, opts = {}) {
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vscode-harness-chromium-'));
   processes.removeOnExit(profileDir);
   const workbenchUrl = buildWorkbenchUrl(url, { folder, payload });
+  /** @type {string[]} */
   const consoleLines = [];
+  /** @type {Set<(line: string) => void>} */
   const waiters = new Set();
+  /** @param {string} raw */
   const pushLine = (raw) => {
     // Lines forwarded from the extension host come as "%c INFO color: #33f text": keep "INFO text".
     const line = raw.replace(/^(\[\w+\] )%c\s*(\S+)\s+color:\s*#[0-9a-fA-F]{3,8}\s?/, '$1$2 ');
@@ -57,6 +67,7 @@ async function openWorkbench(url, opts = {}) {
   };
 
   let context;
+  /** @type {number[]} */
   let chromiumPids = [];
   let singletonDir = null;
   const killLeftovers = () => {
@@ -103,15 +114,17 @@ async function openWorkbench(url, opts = {}) {
   } catch (e) {
     killLeftovers();
     fs.rmSync(profileDir, { recursive: true, force: true });
-    throw new Error(`could not launch ${paths.chromium}: ${e.message}`);
+    throw new Error(`could not launch ${paths.chromium}: ${/** @type {Error} */ (e).message}`);
   }
 
   const page = context.pages()[0] || (await context.newPage());
   // The web workbench calls window.codeAutomationExit(code, logs) when an extensionTestsPath run ends
   // (run() resolved: 0, rejected: 1), as @vscode/test-web relies on. Record it.
+  /** @type {AutomationExit | null} */
   let automationExit = null;
+  /** @type {Set<(exit: AutomationExit) => void>} */
   const exitWaiters = new Set();
-  await page.exposeFunction('codeAutomationExit', (code, logs) => {
+  await page.exposeFunction('codeAutomationExit', /** @param {number} code @param {unknown} logs */ (code, logs) => {
     automationExit = { code, logs };
     pushLine(`[codeAutomationExit] ${code}`);
     for (const w of [...exitWaiters]) w(automationExit);
@@ -137,10 +150,13 @@ async function openWorkbench(url, opts = {}) {
     }
   };
 
+  /** @param {RegExp} re @param {number} [ms] @returns {Promise<string>} */
   const waitForConsoleLine = (re, ms = 60000) => new Promise((resolve, reject) => {
     const found = consoleLines.find((l) => re.test(l));
     if (found) return resolve(found);
+    /** @type {NodeJS.Timeout | undefined} */
     let timer;
+    /** @param {string} line */
     const w = (line) => {
       if (re.test(line)) {
         clearTimeout(timer);
@@ -155,13 +171,18 @@ async function openWorkbench(url, opts = {}) {
     waiters.add(w);
   });
 
-  /** Resolves with the exit code of the extension-tests run (0 when run() resolved) once the workbench reports it. */
+  /**
+   * Resolves with the exit code of the extension-tests run (0 when run() resolved) once the workbench reports it.
+   * @param {number} [ms]
+   * @returns {Promise<number>}
+   */
   const waitForTestsExit = (ms = 600000) => new Promise((resolve, reject) => {
     if (automationExit) return resolve(automationExit.code);
     const timer = setTimeout(() => {
       exitWaiters.delete(w);
       reject(new Error(`the extension tests did not finish within ${ms} ms; last console lines:\n${consoleLines.slice(-30).join('\n')}`));
     }, ms);
+    /** @param {AutomationExit} r */
     const w = (r) => {
       clearTimeout(timer);
       exitWaiters.delete(w);
@@ -170,6 +191,7 @@ async function openWorkbench(url, opts = {}) {
     exitWaiters.add(w);
   });
 
+  /** @param {string} name @param {string} [file] */
   const screenshot = async (name, file) => {
     const target = file || path.join(screenshotsDir || os.tmpdir(), `${name}.png`);
     fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -183,21 +205,32 @@ async function openWorkbench(url, opts = {}) {
   } catch (e) {
     if (screenshotsDir) await screenshot('workbench-load-failed').catch(() => {});
     await close();
-    throw new Error(`workbench did not load from ${workbenchUrl}: ${e.message}\nconsole:\n${consoleLines.slice(-30).join('\n')}`);
+    throw new Error(`workbench did not load from ${workbenchUrl}: ${/** @type {Error} */ (e).message}\nconsole:\n${consoleLines.slice(-30).join('\n')}`);
   }
   return { page, browser: context, context, url: workbenchUrl, consoleLines, waitForConsoleLine, waitForTestsExit,
     testsExit: () => automationExit, screenshot, close };
 }
 
-/** aria-labels of the status bar's items, in DOM order. */
+/** @typedef {Awaited<ReturnType<typeof openWorkbench>>} Workbench */
+
+/**
+ * aria-labels of the status bar's items, in DOM order.
+ * @param {Page} page
+ */
 function statusBarLabels(page) {
   return page.$$eval('.statusbar-item', (els) => els.map((el) => el.getAttribute('aria-label')
-    || (el.querySelector('[aria-label]') && el.querySelector('[aria-label]').getAttribute('aria-label')) || ''));
+    || el.querySelector('[aria-label]')?.getAttribute('aria-label') || ''));
 }
 
-/** Waits for a `.statusbar-item` whose aria-label matches `regex`; returns that label. */
+/**
+ * Waits for a `.statusbar-item` whose aria-label matches `regex`; returns that label.
+ * @param {Page} page
+ * @param {RegExp} regex
+ * @param {number} [timeoutMs]
+ */
 async function waitForStatusBarLabel(page, regex, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
+  /** @type {string[]} */
   let labels = [];
   for (;;) {
     try {

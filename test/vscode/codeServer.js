@@ -35,18 +35,24 @@ function assertInstalled() {
   }
 }
 
+/** @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {net.AddressInfo} */ (srv.address()); // a TCP listener's address is never a pipe name
       srv.close(() => resolve(port));
     });
   });
 }
 
+/**
+ * @param {string} url
+ * @param {number} [timeoutMs]
+ * @returns {Promise<number | undefined>} 0 when the request failed
+ */
 function httpStatus(url, timeoutMs = 2000) {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: timeoutMs }, (res) => {
@@ -58,13 +64,21 @@ function httpStatus(url, timeoutMs = 2000) {
   });
 }
 
-/** A `vscode-remote://127.0.0.1:PORT/abs/path` URI for a path on this machine, as the web workbench wants it. */
+/**
+ * A `vscode-remote://127.0.0.1:PORT/abs/path` URI for a path on this machine, as the web workbench wants it.
+ * @param {number} port
+ * @param {string} absPath
+ */
 function remoteUri(port, absPath) {
   const p = path.resolve(absPath).split(path.sep).map(encodeURIComponent).join('/');
   return `vscode-remote://127.0.0.1:${port}${p.startsWith('/') ? '' : '/'}${p}`;
 }
 
-/** The workbench URL: `?folder=...&payload=[[k,v],...]` (payload as @vscode/test-web builds it). */
+/**
+ * The workbench URL: `?folder=...&payload=[[k,v],...]` (payload as @vscode/test-web builds it).
+ * @param {string} baseUrl
+ * @param {{ folder?: string, payload?: [string, string][] }} [options]
+ */
 function buildWorkbenchUrl(baseUrl, { folder, payload } = {}) {
   const u = new URL(baseUrl);
   if (folder) u.searchParams.set('folder', path.resolve(folder));
@@ -72,6 +86,7 @@ function buildWorkbenchUrl(baseUrl, { folder, payload } = {}) {
   return u.toString();
 }
 
+/** @param {{ userDataDir: string, extensionsDir: string }} dirs */
 function commonArgs({ userDataDir, extensionsDir }) {
   return [
     paths.entry,
@@ -82,9 +97,14 @@ function commonArgs({ userDataDir, extensionsDir }) {
   ];
 }
 
+/**
+ * @param {NodeJS.ProcessEnv | undefined} env
+ * @param {string} userDataDir
+ */
 function childEnv(env, userDataDir) {
   // code-server keeps its own logs (coder-logs/) and a heartbeat file in $XDG_DATA_HOME/code-server
   // (default ~/.local/share/code-server): keep them with this run's user-data dir instead.
+  /** @type {NodeJS.ProcessEnv} */
   const e = { ...process.env, XDG_DATA_HOME: path.join(path.resolve(userDataDir), 'xdg-data'), ...(env || {}) };
   // code-server would open the VS Code server's own CLI pipes of an outer VS Code: not ours.
   delete e.VSCODE_IPC_HOOK_CLI;
@@ -103,6 +123,8 @@ function childEnv(env, userDataDir) {
  *  - logFile: where code-server's stdout/stderr go (default <userDataDir>/code-server.log)
  *  - timeoutMs: how long to wait for it to answer HTTP (default 60 s)
  * Returns { url, port, pid, payload, workbenchUrl(opts?), logFile, output(), stop() }.
+ * @param {{ workspace: string, userDataDir: string, extensionsDir: string, settings?: object, env?: NodeJS.ProcessEnv,
+ *   extensionDevelopmentPath?: string, extensionTestsPath?: string, logFile?: string, timeoutMs?: number }} opts
  */
 async function startCodeServer(opts) {
   assertInstalled();
@@ -122,12 +144,16 @@ async function startCodeServer(opts) {
       return await launch({ port, workspace, userDataDir, extensionsDir, env, extensionDevelopmentPath, extensionTestsPath, timeoutMs, logFile });
     } catch (e) {
       lastError = e;
-      if (!/EADDRINUSE/.test(e.message)) throw e; // another process took the port meanwhile: retry
+      if (!/EADDRINUSE/.test(/** @type {Error} */ (e).message)) throw e; // another process took the port meanwhile: retry
     }
   }
   throw lastError;
 }
 
+/**
+ * @param {{ port: number, workspace: string, userDataDir: string, extensionsDir: string, env: NodeJS.ProcessEnv,
+ *   extensionDevelopmentPath?: string, extensionTestsPath?: string, timeoutMs: number, logFile: string }} options
+ */
 async function launch({ port, workspace, userDataDir, extensionsDir, env, extensionDevelopmentPath, extensionTestsPath, timeoutMs, logFile }) {
   const args = [
     ...commonArgs({ userDataDir, extensionsDir }),
@@ -148,14 +174,21 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group, so stop() ends the extension host, pty host, watchers too
   });
-  processes.track(child.pid, `code-server :${port}`);
+  const { pid } = child;
+  if (pid === undefined) {
+    // It never started: its 'error' event says why (unheard, that event would end this process).
+    logStream.end();
+    throw await new Promise((resolve) => child.once('error', resolve));
+  }
+  processes.track(pid, `code-server :${port}`);
+  /** @param {Buffer} d */
   const onData = (d) => {
     logStream.write(d);
     output = (output + d.toString()).slice(-64 * 1024);
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  let exited = null;
+  let exited = /** @type {{ code: number | null, signal: NodeJS.Signals | null } | null} */ (null); // set by the 'exit' listener
   const exitPromise = new Promise((resolve) => child.on('exit', (code, signal) => {
     exited = { code, signal };
     resolve(exited);
@@ -166,9 +199,9 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
     if (stopped) return;
     stopped = true;
     try {
-      await processes.killTree(child.pid, 5000);
+      await processes.killTree(pid, 5000);
     } finally {
-      processes.untrack(child.pid);
+      processes.untrack(pid);
       await Promise.race([exitPromise, new Promise((r) => setTimeout(r, 2000))]);
       await new Promise((r) => logStream.end(r));
     }
@@ -189,27 +222,36 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
     await new Promise((r) => setTimeout(r, 100));
   }
 
+  /** @type {[string, string][]} */
   const payload = [];
   if (extensionDevelopmentPath) payload.push(['extensionDevelopmentPath', remoteUri(port, extensionDevelopmentPath)]);
   if (extensionTestsPath) payload.push(['extensionTestsPath', remoteUri(port, extensionTestsPath)]);
   return {
     url,
     port,
-    pid: child.pid,
+    pid,
     logFile,
     payload,
-    /** URL of the workbench on `folder` (default: the workspace) with this server's payload (or `payload`). */
+    /**
+     * URL of the workbench on `folder` (default: the workspace) with this server's payload (or `payload`).
+     * @param {{ folder?: string, payload?: [string, string][] }} [options]
+     */
     workbenchUrl: ({ folder = workspace, payload: p = payload } = {}) => buildWorkbenchUrl(url, { folder, payload: p }),
-    remoteUri: (p) => remoteUri(port, p),
+    remoteUri: (/** @type {string} */ p) => remoteUri(port, p),
     output: () => output,
     exited: () => exited,
     stop,
   };
 }
 
+/** @typedef {Awaited<ReturnType<typeof launch>>} CodeServer */
+
 /**
  * Installs a .vsix into extensionsDir with code-server's --install-extension. Resolves with its output;
  * rejects (with the output) if it fails.
+ * @param {string} vsixPath
+ * @param {{ userDataDir: string, extensionsDir: string, env?: NodeJS.ProcessEnv, timeoutMs?: number }} options
+ * @returns {Promise<string>}
  */
 function installVsix(vsixPath, { userDataDir, extensionsDir, env, timeoutMs = 120000 }) {
   assertInstalled();
@@ -220,24 +262,29 @@ function installVsix(vsixPath, { userDataDir, extensionsDir, env, timeoutMs = 12
   const args = [...commonArgs({ userDataDir, extensionsDir }), '--install-extension', path.resolve(vsixPath), '--force'];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { env: childEnv(env, userDataDir), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    processes.track(child.pid, 'code-server --install-extension');
+    const { pid } = child;
+    if (pid === undefined) {
+      child.once('error', reject); // it never started: 'error' says why
+      return;
+    }
+    processes.track(pid, 'code-server --install-extension');
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const timer = setTimeout(() => {
-      processes.killTree(child.pid, 2000).catch(() => {});
+      processes.killTree(pid, 2000).catch(() => {});
       reject(new Error(`installVsix timed out after ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
-      processes.untrack(child.pid);
+      processes.untrack(pid);
       reject(e);
     });
     child.on('exit', async (code) => {
       clearTimeout(timer);
       // Anything it left behind (it should leave nothing) goes too.
-      await processes.killTree(child.pid, 1000).catch(() => {});
-      processes.untrack(child.pid);
+      await processes.killTree(pid, 1000).catch(() => {});
+      processes.untrack(pid);
       if (code === 0 && /successfully installed/i.test(out)) resolve(out);
       else reject(new Error(`installVsix failed (exit ${code}) for ${vsixPath}:\n${out}`));
     });

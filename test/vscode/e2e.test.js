@@ -12,23 +12,36 @@ const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer')
 const { openWorkbench, waitForStatusBarLabel } = require('./browser');
 
 const root = path.resolve(__dirname, '../..');
-const { FakeMoonshot } = require(path.join(root, 'out', 'test', 'support', 'fakeMoonshot'));
+const { FakeMoonshot } = require('../../out/test/support/fakeMoonshot');
 const artifacts = path.join(root, 'artifacts');
 const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
 const PROMPTS = ['Explain in one sentence why max_tokens is charged up front.', 'Name two kinds of rate-limit windows.', 'Say hello in Japanese.', 'What is a token bucket?'];
 
+/** @type {import('../support/fakeMoonshot').FakeMoonshot} */
 let fake;
+/** @type {import('./codeServer').CodeServer} */
 let server;
+/** @type {import('./browser').Workbench} */
 let workbench;
+/** @type {import('./playwright').Page} */
 let page;
+/** @type {string} */
 let tmp;
+/** @type {{ userDataDir: string, extensionsDir: string, workspace: string }} */
 let dirs;
 const KEY = `sk-e2e-${require('node:crypto').randomBytes(12).toString('hex')}`;
 
-/** Every file below `roots` whose bytes contain `needle`, and how many files were read. */
+/**
+ * Every file below `roots` whose bytes contain `needle`, and how many files were read.
+ * @param {string[]} roots
+ * @param {string} needle
+ */
 function filesContaining(roots, needle) {
+  /** @type {string[]} */
   const hits = [];
+  /** @type {string[]} */
   const read = [];
+  /** @param {string} dir */
   const walk = (dir) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const file = path.join(dir, entry.name);
@@ -45,10 +58,20 @@ function filesContaining(roots, needle) {
 
 async function budget() {
   const label = await waitForStatusBarLabel(page, BUDGET, 30_000);
-  const [r, R, t, T, q] = BUDGET.exec(label).slice(1).map(Number);
+  const match = BUDGET.exec(label);
+  assert.ok(match, label);
+  const [r, R, t, T, q] = match.slice(1).map(Number);
   return { label, r, R, t, T, q };
 }
 
+/**
+ * Polls `probe` until it gives something other than false, and returns that.
+ * @template T
+ * @param {string} what
+ * @param {() => Promise<T | false>} probe
+ * @param {number} [ms]
+ * @returns {Promise<T>}
+ */
 async function until(what, probe, ms = 30_000) {
   const end = Date.now() + ms;
   for (;;) {
@@ -59,7 +82,10 @@ async function until(what, probe, ms = 30_000) {
   }
 }
 
-/** Runs a command from the command palette, as a user types it. */
+/**
+ * Runs a command from the command palette, as a user types it.
+ * @param {string} title
+ */
 async function runCommand(title) {
   await page.keyboard.press('Control+Shift+P');
   const input = page.locator('.quick-input-widget input.input');
@@ -69,7 +95,10 @@ async function runCommand(title) {
   await page.keyboard.press('Enter');
 }
 
-/** Opens a workspace file with Quick Open, as a user would. */
+/**
+ * Opens a workspace file with Quick Open, as a user would.
+ * @param {string} name
+ */
 async function openFile(name) {
   await page.keyboard.press('Control+P');
   await page.locator('.quick-input-widget input.input').fill(name);
@@ -78,7 +107,10 @@ async function openFile(name) {
   await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor();
 }
 
-/** Selects line `line` (1-based) of the active editor with the keyboard. */
+/**
+ * Selects line `line` (1-based) of the active editor with the keyboard.
+ * @param {number} line
+ */
 async function selectLine(line) {
   await page.keyboard.press('Control+G');
   await page.keyboard.type(String(line));
@@ -91,6 +123,7 @@ function answerTabs() {
   return page.locator('.tabs-container .tab', { hasText: 'Kimi — ' }).count();
 }
 
+/** @param {string} name */
 async function shot(name) {
   fs.mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
@@ -108,7 +141,7 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions'), workspace };
     await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
     const settings = { ...QUIET_SETTINGS, 'kimiBudget.baseUrl': baseUrl, 'kimiBudget.limits.requestsPerMinute': 2, 'kimiBudget.maxOutputTokens': 500 };
-    server = await startCodeServer({ workspace, ...dirs, env, settings });
+    server = await startCodeServer({ ...dirs, env, settings });
     workbench = await openWorkbench(server.url, { folder: workspace });
     page = workbench.page;
   });
@@ -144,9 +177,10 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
       const b = await budget();
       return b.r === before.r - 1 && b.t < before.t && b;
     });
-    const charged = fake.received.at(-1).charged;
-    assert.equal(after.t, before.t - charged, 'tokens drop by what the server charged: prompt + max_tokens');
-    assert.equal(fake.received.at(-1).maxTokens, 500);
+    const sent = fake.received.at(-1);
+    assert.ok(sent, 'the server received the send');
+    assert.equal(after.t, before.t - sent.charged, 'tokens drop by what the server charged: prompt + max_tokens');
+    assert.equal(sent.maxTokens, 500);
     await shot('answer-shown');
   });
 
@@ -199,7 +233,7 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     await shot('resume-offer');
     await offer.getByRole('button', { name: 'Send Again' }).click();
     await until('the resent prompt to be answered', async () => fake.stats.completed === answered + 1, 90_000);
-    assert.equal(fake.received.at(-1).messages.at(-1).content, 'What is a token bucket?');
+    assert.equal(fake.received.at(-1)?.messages.at(-1)?.content, 'What is a token bucket?');
     await until('its answer tab', async () => (await page.locator('.tabs-container .tab', { hasText: 'What is a token bucket' }).count()) > 0);
   });
 

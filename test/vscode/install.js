@@ -12,7 +12,6 @@
 
 const fs = require('fs');
 const path = require('path');
-const os = require('os');
 const { spawnSync } = require('child_process');
 
 const CODE_SERVER_VERSION = '4.96.4'; // VS Code 1.96.4, the newest code-server whose engines.node is 20
@@ -53,25 +52,30 @@ const BUILD_TOOLS = [['make', 'make'], ['g++', 'g++'], ['python3', 'python3']];
 
 class InstallError extends Error {}
 
+/** @param {string} msg */
 function log(msg) {
   process.stdout.write(`[vscode-install] ${msg}\n`);
 }
 
+/** @param {number} ms */
 function fmt(ms) {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
+/** @param {string} text */
 function appendLog(text) {
   fs.mkdirSync(VSCODE_TEST_DIR, { recursive: true });
   fs.appendFileSync(paths.log, text);
 }
 
+/** @param {string} pkg */
 function dpkgInstalled(pkg) {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
   if (r.error) return null; // no dpkg: cannot tell
   return r.status === 0 && /install ok installed/.test(r.stdout);
 }
 
+/** @param {string} cmd */
 function onPath(cmd) {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
   return r.status === 0;
@@ -108,9 +112,17 @@ function checkSystemPackages(allowAptInstall = true) {
   }
 }
 
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {string} cwd
+ * @param {NodeJS.ProcessEnv} [extraEnv]
+ * @param {number} [timeoutMs]
+ */
 function run(cmd, args, cwd, extraEnv = {}, timeoutMs = 20 * 60 * 1000) {
   const line = `$ (cd ${cwd} && ${cmd} ${args.join(' ')})`;
   appendLog(`\n${line}\n`);
+  /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env, npm_config_unsafe_perm: 'true', npm_config_audit: 'false', npm_config_fund: 'false',
     npm_config_update_notifier: 'false', ...extraEnv };
   // node-gyp must find Node's headers locally (it would otherwise download them from nodejs.org).
@@ -128,10 +140,16 @@ function run(cmd, args, cwd, extraEnv = {}, timeoutMs = 20 * 60 * 1000) {
   return r.stdout;
 }
 
+/**
+ * @param {string[]} args
+ * @param {string} cwd
+ * @param {NodeJS.ProcessEnv} [extraEnv]
+ */
 function npm(args, cwd, extraEnv) {
   return run('npm', args, cwd, extraEnv);
 }
 
+/** @param {string} file */
 function readJson(file) {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
@@ -143,6 +161,8 @@ function registryUrl() {
   return url.endsWith('/') ? url : url + '/';
 }
 
+/** @typedef {{ version?: string, resolved?: string, integrity?: string, dependencies?: Record<string, ShrinkwrapEntry> }} ShrinkwrapEntry */
+
 /** Points every @vscode/proxy-agent entry of lib/vscode's shrinkwrap at the registry tarball. Returns how many it changed. */
 function fixShrinkwrap() {
   const file = path.join(VSCODE_DIR, 'npm-shrinkwrap.json');
@@ -151,6 +171,7 @@ function fixShrinkwrap() {
   const tarball = `${registryUrl()}@vscode/proxy-agent/-/proxy-agent-${PROXY_AGENT_VERSION}.tgz`;
   let changed = 0;
   let seen = 0;
+  /** @param {ShrinkwrapEntry} entry */
   const fix = (entry) => {
     seen++;
     if (entry.resolved !== tarball || 'integrity' in entry || entry.version !== PROXY_AGENT_VERSION) {
@@ -164,6 +185,7 @@ function fixShrinkwrap() {
     if (key === 'node_modules/@vscode/proxy-agent' || key.endsWith('/node_modules/@vscode/proxy-agent')) fix(entry);
   }
   // lockfileVersion 1 style tree, if present.
+  /** @param {Record<string, ShrinkwrapEntry> | undefined} deps */
   const walk = (deps) => {
     for (const [name, entry] of Object.entries(deps || {})) {
       if (name === '@vscode/proxy-agent') fix(entry);
@@ -220,6 +242,9 @@ function markerOk() {
   }
 }
 
+/** @typedef {(message: string) => void} Say */
+/** Runs one named install step, saying when it starts and how long it took. @typedef {<T>(name: string, fn: () => T) => T} Step */
+
 /**
  * Installs (or confirms the cached install of) code-server and playwright-core.
  * Returns `paths`. Throws InstallError with a clear message on failure.
@@ -227,6 +252,7 @@ function markerOk() {
 function ensureInstalled({ force = false, quiet = false } = {}) {
   const say = quiet ? () => {} : log;
   const t0 = Date.now();
+  /** @type {Step} */
   const step = (name, fn) => {
     const s = Date.now();
     say(`${name} ...`);
@@ -260,19 +286,25 @@ function ensureInstalled({ force = false, quiet = false } = {}) {
   }
 }
 
+/** @param {number} ms */
 function sleepSync(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** @param {number} pid */
 function pidAlive(pid) {
   try {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return e.code === 'EPERM';
+    return /** @type {NodeJS.ErrnoException} */ (e).code === 'EPERM';
   }
 }
 
+/**
+ * @param {Say} say
+ * @param {number} [timeoutMs]
+ */
 function acquireLock(say, timeoutMs = 20 * 60 * 1000) {
   const lock = path.join(VSCODE_TEST_DIR, 'code-server.install.lock');
   fs.mkdirSync(VSCODE_TEST_DIR, { recursive: true });
@@ -283,7 +315,7 @@ function acquireLock(say, timeoutMs = 20 * 60 * 1000) {
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
       return () => fs.rmSync(lock, { force: true });
     } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
+      if (/** @type {NodeJS.ErrnoException} */ (e).code !== 'EEXIST') throw e;
     }
     const holder = Number(fs.readFileSync(lock, 'utf8').trim() || 0);
     if (!holder || !pidAlive(holder)) {
@@ -297,6 +329,11 @@ function acquireLock(say, timeoutMs = 20 * 60 * 1000) {
   }
 }
 
+/**
+ * @param {Step} step
+ * @param {Say} say
+ * @param {number} t0
+ */
 function installLocked(step, say, t0) {
   fs.rmSync(paths.marker, { force: true });
   fs.mkdirSync(CS_DIR, { recursive: true });
@@ -352,7 +389,7 @@ function installLocked(step, say, t0) {
   return paths;
 }
 
-/** playwright-core from the harness's own npm project. */
+/** playwright-core from the harness's own npm project. @returns {typeof import('./playwright')} */
 function requirePlaywright() {
   return require(paths.playwrightCore);
 }
@@ -364,7 +401,7 @@ if (require.main === module) {
   try {
     ensureInstalled({ force: process.argv.includes('--force') });
   } catch (e) {
-    process.stderr.write(`[vscode-install] FAILED: ${e instanceof InstallError ? e.message : e.stack || e}\n`);
+    process.stderr.write(`[vscode-install] FAILED: ${e instanceof InstallError ? e.message : (e instanceof Error && e.stack) || e}\n`);
     process.exit(1);
   }
 }

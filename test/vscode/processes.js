@@ -5,17 +5,18 @@
 
 const fs = require('fs');
 
-/** pid -> label of process-group leaders we started and must end. */
+/** pid -> label of process-group leaders we started and must end. @type {Map<number, string>} */
 const tracked = new Map();
-/** Temp dirs to remove when this process exits (after the processes using them are ended). */
+/** Temp dirs to remove when this process exits (after the processes using them are ended). @type {Set<string>} */
 const tempDirs = new Set();
 let handlersInstalled = false;
 
+/** @param {number} pid */
 function alive(pid) {
   try {
     process.kill(pid, 0);
   } catch (e) {
-    return e.code === 'EPERM';
+    return /** @type {NodeJS.ErrnoException} */ (e).code === 'EPERM';
   }
   // A zombie still answers kill(0); treat it as gone.
   try {
@@ -43,7 +44,10 @@ function processTable() {
   return rows;
 }
 
-/** The pids of `rootPid`'s descendants and of every process in its process group (not rootPid itself). */
+/**
+ * The pids of `rootPid`'s descendants and of every process in its process group (not rootPid itself).
+ * @param {number} rootPid
+ */
 function descendants(rootPid) {
   const rows = processTable();
   const children = new Map();
@@ -67,6 +71,10 @@ function descendants(rootPid) {
   return [...out];
 }
 
+/**
+ * @param {number[]} pids
+ * @param {NodeJS.Signals} signal
+ */
 function signalAll(pids, signal) {
   for (const pid of pids) {
     try {
@@ -77,6 +85,10 @@ function signalAll(pids, signal) {
   }
 }
 
+/**
+ * @param {number} rootPid
+ * @param {NodeJS.Signals} signal
+ */
 function signalTree(rootPid, signal) {
   const pids = [rootPid, ...descendants(rootPid)];
   try {
@@ -88,11 +100,16 @@ function signalTree(rootPid, signal) {
   return pids;
 }
 
+/** @param {number} ms */
 function sleepSync(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Ends rootPid and all its descendants, synchronously: SIGTERM, then SIGKILL after graceMs. */
+/**
+ * Ends rootPid and all its descendants, synchronously: SIGTERM, then SIGKILL after graceMs.
+ * @param {number} rootPid
+ * @param {number} [graceMs]
+ */
 function killTreeSync(rootPid, graceMs = 2000) {
   let pids = signalTree(rootPid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
@@ -104,7 +121,11 @@ function killTreeSync(rootPid, graceMs = 2000) {
   }
 }
 
-/** Ends rootPid and all its descendants: SIGTERM, then SIGKILL after graceMs. Resolves when all are gone. */
+/**
+ * Ends rootPid and all its descendants: SIGTERM, then SIGKILL after graceMs. Resolves when all are gone.
+ * @param {number} rootPid
+ * @param {number} [graceMs]
+ */
 async function killTree(rootPid, graceMs = 5000) {
   let pids = signalTree(rootPid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
@@ -120,6 +141,7 @@ async function killTree(rootPid, graceMs = 5000) {
   if (still.length) throw new Error(`processes still alive after SIGKILL: ${still.join(' ')}`);
 }
 
+/** @param {number} graceMs */
 function killAllSync(graceMs) {
   for (const pid of [...tracked.keys()]) {
     killTreeSync(pid, graceMs);
@@ -135,12 +157,16 @@ function killAllSync(graceMs) {
   tempDirs.clear();
 }
 
-/** Removes `dir` when this process exits or is signalled, unless forgetTempDir(dir) is called first. */
+/**
+ * Removes `dir` when this process exits or is signalled, unless forgetTempDir(dir) is called first.
+ * @param {string} dir
+ */
 function removeOnExit(dir) {
   installHandlers();
   tempDirs.add(dir);
 }
 
+/** @param {string} dir */
 function forgetTempDir(dir) {
   tempDirs.delete(dir);
 }
@@ -149,7 +175,7 @@ function installHandlers() {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', () => killAllSync(500));
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+  for (const [signal, code] of /** @type {const} */ ([['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]])) {
     process.on(signal, () => {
       process.stderr.write(`\n[vscode-harness] ${signal}: stopping ${tracked.size} started process group(s)\n`);
       killAllSync(2000);
@@ -158,17 +184,25 @@ function installHandlers() {
   }
 }
 
-/** Registers a process (a process-group leader we spawned, or one whose tree we own) to end for sure. */
+/**
+ * Registers a process (a process-group leader we spawned, or one whose tree we own) to end for sure.
+ * @param {number} pid
+ * @param {string} label
+ */
 function track(pid, label) {
   installHandlers();
   tracked.set(pid, label);
 }
 
+/** @param {number} pid */
 function untrack(pid) {
   tracked.delete(pid);
 }
 
-/** pids of processes whose command line contains `needle` (e.g. a unique temp dir). */
+/**
+ * pids of processes whose command line contains `needle` (e.g. a unique temp dir).
+ * @param {string} needle
+ */
 function pidsWithCmdline(needle) {
   const out = [];
   for (const name of fs.readdirSync('/proc')) {

@@ -29,11 +29,18 @@ const processes = require('./processes');
 const NOISE = /Resolving connection token|Resolved connection token|Creating a socket|Updating additional builtin extensions cache|\[Service Worker\]|same-origin iframe|allow-scripts and allow-same-origin|vsda|open-vsx|Failed to load resource|Long running operations during shutdown|\[codeAutomationExit\]/;
 
 /**
+ * Optional in the type: runTests itself says when extensionTestsPath is missing (from the command line, say).
+ * @typedef {{ extensionTestsPath?: string, extensionDevelopmentPath?: string, workspace?: string, vsix?: string | string[],
+ *   settings?: object, env?: NodeJS.ProcessEnv, timeoutMs?: number, screenshotsDir?: string, log?: (line: string) => void }} RunTestsOptions
+ */
+
+/**
  * Options: extensionTestsPath (required), extensionDevelopmentPath, workspace (default: an empty temp
  * folder), vsix (path or array), settings (object, merged over QUIET_SETTINGS), env, timeoutMs (10 min),
  * screenshotsDir (a screenshot is saved there when the run fails or times out), log (function(line);
  * default prints lines to stdout, minus workbench noise).
  * Resolves with the run's exit code (0 = passed).
+ * @param {RunTestsOptions} opts
  */
 async function runTests(opts) {
   const { extensionTestsPath, workspace, env, timeoutMs = 10 * 60 * 1000, screenshotsDir } = opts;
@@ -47,7 +54,7 @@ async function runTests(opts) {
   let cs;
   let wb;
   try {
-    for (const vsix of [].concat(opts.vsix || [])) {
+    for (const vsix of [opts.vsix || []].flat()) {
       const out = await installVsix(vsix, { userDataDir, extensionsDir, env });
       log(`[harness] ${out.trim().split('\n').pop()}`);
     }
@@ -65,6 +72,7 @@ async function runTests(opts) {
       extensionDevelopmentPath: path.resolve(devPath), extensionTestsPath: path.resolve(extensionTestsPath),
     });
     let counts = null; // the last "N passed, N failed" line the tests module logged
+    /** @param {string} line */
     const onLine = (line) => {
       const m = /\b(\d+) passed, (\d+) failed\b(, \d+ skipped\b)?/.exec(line);
       if (m) counts = m[0];
@@ -75,7 +83,7 @@ async function runTests(opts) {
     try {
       code = await wb.waitForTestsExit(timeoutMs);
     } catch (e) {
-      log(`[harness] ${e.message.split('\n')[0]}`);
+      log(`[harness] ${/** @type {Error} */ (e).message.split('\n')[0]}`);
       code = 2;
     }
     // Repeated alone on a line, so a CI log reader sees the counts (they arrive prefixed as "[log] INFO ...").
@@ -93,7 +101,9 @@ async function runTests(opts) {
   }
 }
 
+/** @param {string[]} argv */
 function parseArgs(argv) {
+  /** @type {RunTestsOptions & { vsix: string[] }} */
   const o = { vsix: [] };
   for (const a of argv) {
     const m = /^--([^=]+)=(.*)$/.exec(a);
@@ -116,7 +126,7 @@ if (require.main === module) {
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`[vscode-runTests] ${e.message}\n`);
+    process.stderr.write(`[vscode-runTests] ${/** @type {Error} */ (e).message}\n`);
     process.exit(2);
   }
   runTests(opts).then((code) => {

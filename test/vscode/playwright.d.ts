@@ -1,0 +1,65 @@
+// The part of playwright-core 1.64's API the harness uses, so its JavaScript type-checks before
+// ./install.js has put playwright-core (with its own types) into .vscode-test/code-server.
+
+export const chromium: BrowserType;
+
+export interface BrowserType {
+  launchPersistentContext(userDataDir: string, options?: {
+    executablePath?: string;
+    headless?: boolean;
+    args?: string[];
+    viewport?: { width: number; height: number } | null;
+    timeout?: number;
+    env?: NodeJS.ProcessEnv;
+    handleSIGINT?: boolean;
+    handleSIGTERM?: boolean;
+    handleSIGHUP?: boolean;
+  }): Promise<BrowserContext>;
+}
+
+export interface BrowserContext {
+  pages(): Page[];
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export interface Page {
+  keyboard: Keyboard;
+  goto(url: string, options?: { waitUntil?: 'load' | 'domcontentloaded' | 'networkidle' | 'commit'; timeout?: number }): Promise<unknown>;
+  reload(): Promise<unknown>;
+  waitForSelector(selector: string, options?: { timeout?: number }): Promise<unknown>;
+  locator(selector: string, options?: { hasText?: string | RegExp }): Locator;
+  /** Runs `pageFunction` inside the page on every element matching `selector`. */
+  $$eval<R>(selector: string, pageFunction: (elements: PageElement[]) => R): Promise<R>;
+  exposeFunction(name: string, callback: Function): Promise<unknown>;
+  screenshot(options?: { path?: string }): Promise<Buffer>;
+  on(event: 'console', listener: (message: ConsoleMessage) => void): this;
+  on(event: 'pageerror', listener: (error: Error) => void): this;
+  on(event: 'crash', listener: (page: Page) => void): this;
+}
+
+/** What the harness reads of a DOM element inside the page (the harness has no DOM types of its own). */
+export interface PageElement {
+  getAttribute(name: string): string | null;
+  querySelector(selectors: string): PageElement | null;
+}
+
+export interface Keyboard {
+  press(key: string): Promise<void>;
+  type(text: string): Promise<void>;
+}
+
+export interface Locator {
+  first(): Locator;
+  getByRole(role: string, options?: { name?: string | RegExp }): Locator;
+  count(): Promise<number>;
+  innerText(): Promise<string>;
+  click(): Promise<void>;
+  fill(value: string): Promise<void>;
+  waitFor(options?: { state?: 'attached' | 'detached' | 'visible' | 'hidden'; timeout?: number }): Promise<void>;
+}
+
+export interface ConsoleMessage {
+  type(): string;
+  text(): string;
+}
