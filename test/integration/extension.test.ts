@@ -4,6 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { KimiBudgetApi } from '../../src/ui/api';
 import { FakeMoonshot } from '../support/fakeMoonshot';
+import { sleep, until as waitUntil } from '../support/wait';
 
 const EXTENSION_ID = 'kimi-budget.kimi-budget';
 const CONTRACT_DEFAULTS: Record<string, unknown> = {
@@ -21,18 +22,10 @@ let fake: FakeMoonshot;
 let fakeUrl: string;
 const config = () => vscode.workspace.getConfiguration('kimiBudget');
 
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > end) {
-      const state = { messages: api?.messages(), server: fake?.stats, queue: api?.queue(), label: api?.statusLabels() };
-      assert.fail(`timed out after ${ms} ms waiting for ${what}; ${JSON.stringify(state)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** What the extension and the server show, for a wait that timed out. */
+const extensionState = () => ({ messages: api?.messages(), server: fake?.stats, queue: api?.queue(), label: api?.statusLabels() });
+const until = <T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> =>
+  waitUntil(what, probe, { timeoutMs: ms, pollMs: 50, describeState: extensionState });
 
 async function set(key: string, value: unknown): Promise<void> {
   await config().update(key, value, vscode.ConfigurationTarget.Global);
@@ -83,8 +76,6 @@ function budgetLabel(): { r: number; R: number; t: number; T: number; q: number 
 function messagesSince(count: number) {
   return api.messages().slice(count);
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends each prompt from the command palette, `gapMs` apart, each one its own line selected in one

@@ -13,6 +13,7 @@ import { DEFAULT_QUEUE_OPTIONS, QueueOptions, SendQueue, SendRejected } from '..
 import { ChatResult, KimiClient, KimiError } from '../../src/kimi';
 import { verdictFor } from '../../src/kimi/verdict';
 import { FakeMoonshot, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { until } from '../support/wait';
 
 const KEY = `sk-faults-${randomBytes(8).toString('hex')}`; // short enough for the fake to echo whole in an answer
 const MODEL = 'kimi-k2.6';
@@ -142,7 +143,7 @@ class Rig {
     // Requests recorded by the engine = attempts the client made = requests the server saw.
     assert.equal(this.ledger.recorded.length, this.attempts.length);
     if (serverSawAll) {
-      await until(() => this.fake.stats.inFlight === 0, 'the server to release every slot');
+      await until('the server to release every slot', () => this.fake.stats.inFlight === 0, { timeoutMs: 2_000 });
       assert.equal(this.fake.stats.requests, this.attempts.length, 'the server saw one request per attempt');
     }
     // No unit counted twice: each spend is settled at most once, from the server's own charge.
@@ -176,14 +177,6 @@ class Rig {
   async stop(): Promise<void> {
     this.queue?.dispose();
     await this.fake.stop();
-  }
-}
-
-async function until(condition: () => boolean, what: string, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

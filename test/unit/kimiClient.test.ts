@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KimiClient, KimiError, type ChatMessage, type KimiClientOptions, type KimiErrorKind } from '../../src/kimi';
 import { FakeMoonshot, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { until } from '../support/wait';
 
 const KEY = 'sk-unit-7f3a9c2e5b1d4f6a8c0e2b4d6f8a0c2e';
 const user = (content: string): ChatMessage[] => [{ role: 'user', content }];
@@ -41,14 +42,6 @@ async function failure(promise: Promise<unknown>): Promise<KimiError> {
 function assertNoKey(error: KimiError): void {
   for (const text of [error.message, String(error), error.stack ?? '', JSON.stringify(error), JSON.stringify(error.partial ?? {})]) {
     assert.ok(!text.includes(KEY), `the API key leaked into: ${text}`);
-  }
-}
-
-async function waitFor(condition: () => boolean, what: string, ms = 1500): Promise<void> {
-  const until = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -197,7 +190,7 @@ describe('KimiClient.streamChat', () => {
     assert.equal(error.partial?.reasoning, 'The user asks about "reset".');
     assert.equal(error.partial?.content, '');
     assert.match(error.message, /broke before the answer finished/);
-    await waitFor(() => fake.stats.inFlight === 0, 'the slot to be released');
+    await until('the slot to be released', () => fake.stats.inFlight === 0);
   });
 
   it('fails as server, not with a crash, on a malformed data line', async () => {
@@ -229,7 +222,7 @@ describe('KimiClient.streamChat', () => {
     assert.equal(error.streamed, true);
     assert.match(error.message, /sent nothing for 0\.15 s/);
     assert.ok(Date.now() - started < 1000);
-    await waitFor(() => fake.stats.inFlight === 0, 'the stalled slot to be released');
+    await until('the stalled slot to be released', () => fake.stats.inFlight === 0);
   });
 
   it('gives up when not even the response headers arrive in time', async () => {
@@ -259,7 +252,7 @@ describe('KimiClient.streamChat', () => {
     assert.equal(error.kind, 'cancelled');
     assert.equal(error.streamed, true);
     assert.equal(error.partial?.content, 'About "stop me":');
-    await waitFor(() => fake.stats.inFlight === 0, 'the slot to be released');
+    await until('the slot to be released', () => fake.stats.inFlight === 0);
     assert.equal(fake.stats.completed, 0);
   });
 
@@ -270,7 +263,7 @@ describe('KimiClient.streamChat', () => {
       kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('x'), maxTokens: 100 }, { onContent: () => { throw mine; } }),
       (error) => error === mine,
     );
-    await waitFor(() => fake.stats.inFlight === 0, 'the slot to be released');
+    await until('the slot to be released', () => fake.stats.inFlight === 0);
   });
 
   it('uses an injected fetch', async () => {
