@@ -4,6 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { KimiBudgetApi } from '../../src/ui/api';
 import { FakeMoonshot } from '../support/fakeMoonshot';
+import { moonshotSays, serverFault } from '../support/failures';
 import { sleep, until as waitUntil } from '../support/wait';
 
 const EXTENSION_ID = 'kimi-budget.kimi-budget';
@@ -202,7 +203,7 @@ describe('kimi-budget in a real VS Code', () => {
 
   it('a 429 from the server pauses, and the send still completes', async () => {
     // A concurrency refusal: with no concurrency limit set, the engine has no share of it to learn, so only the pause shows.
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'Your account org-fake<ak-fake> request reached organization max concurrency: 1, please try again after 1 seconds' });
+    fake.failNext(serverFault.rateLimited(moonshotSays.maxConcurrency(1, 1)));
     const refusedBefore = fake.stats.rejected.rate_limit_reached_error ?? 0;
     await selectPrompt('Say hello.');
     const answer = await sendAndAwaitAnswer();

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { createParser } from 'eventsource-parser';
 import { FakeMoonshot, countTextTokens, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { serverFault } from '../support/failures';
 import { sleep, until } from '../support/wait';
 import type { WireChunk, WireCompletion } from '../../src/kimi/wire';
 
@@ -148,11 +149,12 @@ describe('FakeMoonshot refusals', () => {
 
   it('failNext answers the fault once, with its headers, uncharged', async () => {
     const fake = await start();
-    fake.failNext({ status: 429, type: 'engine_overloaded_error', message: 'The engine is currently overloaded, please try again later', headers: { 'Retry-After': '3' } });
+    const fault = serverFault.overloaded({ headers: { 'Retry-After': '3' } });
+    fake.failNext(fault);
     const response = await post(fake, {});
     assert.equal(response.status, 429);
     assert.equal(response.headers.get('retry-after'), '3');
-    assert.deepEqual(await response.json(), { error: { message: 'The engine is currently overloaded, please try again later', type: 'engine_overloaded_error' } });
+    assert.deepEqual(await response.json(), { error: { message: fault.message, type: 'engine_overloaded_error' } });
     assert.equal((await chat(fake)).status, 200);
     assert.equal(fake.stats.rejected.engine_overloaded_error, 1);
     assert.deepEqual(fake.received.map((r) => r.charged > 0), [false, true]);

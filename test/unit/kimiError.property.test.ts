@@ -8,6 +8,7 @@ import { KimiClient, KimiError, type KimiErrorKind } from '../../src/kimi';
 import { kindFor } from '../../src/kimi/kimiError';
 import { contextWindowOf } from '../../src/kimi/models';
 import { verdictFor } from '../../src/kimi/verdict';
+import { kimiErrorFrom } from '../support/failures';
 
 const RUNS = 1_000;
 const KEY = 'sk-prop-errors-9f8e7d6c5b4a3928';
@@ -78,15 +79,12 @@ function assertUsable(error: unknown, logs: string[]): asserts error is KimiErro
   if (verdict.action === 'waitForDay' && verdict.excessTokens !== undefined) assert.ok(Number.isSafeInteger(verdict.excessTokens) && verdict.excessTokens > 0);
 }
 
-async function answerWith(response: () => Response): Promise<{ error: unknown; logs: string[] }> {
+/** The error the client makes of `response`, which must not be taken for an answer, and what it logged. */
+async function answerWith(response: () => Response): Promise<{ error: KimiError; logs: string[] }> {
   const logs: string[] = [];
   const client = new KimiClient({ baseUrl: 'http://moonshot.invalid/v1', apiKey: async () => KEY, fetch: async () => response(), now: () => NOW, log: (l) => logs.push(l) });
-  try {
-    await client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10 }, {});
-  } catch (error) {
-    return { error, logs };
-  }
-  return assert.fail('an error answer was taken for an answer');
+  const error = await kimiErrorFrom(client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10 }, {}));
+  return { error, logs };
 }
 
 describe('error mapping (property)', function () {
