@@ -63,7 +63,7 @@ export class KimiError extends Error {
 }
 
 /** Moonshot's documented `error.type`s; the type decides before the status does. */
-const KIND_BY_TYPE: Record<string, KimiErrorKind> = {
+export const KIND_BY_TYPE: Readonly<Record<string, KimiErrorKind>> = {
   rate_limit_reached_error: 'rateLimited',
   engine_overloaded_error: 'overloaded',
   exceeded_current_quota_error: 'quotaExhausted',
@@ -101,6 +101,9 @@ const LEAD: Record<KimiErrorKind, string> = {
   network: 'Could not reach Moonshot',
   cancelled: 'The request was cancelled',
 };
+
+/** Every kind of KimiError (LEAD's type makes it name each one). */
+export const KIMI_ERROR_KINDS = Object.keys(LEAD) as readonly KimiErrorKind[];
 
 const HINT: Partial<Record<KimiErrorKind, string>> = {
   overloaded: 'Back off and try again shortly.',

@@ -2,18 +2,21 @@
 // through the public contract (commands, settings, status bar labels) and the answers it shows.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { DEFAULTS } from '../../src/core/config';
+import { DEFAULT_LIMITS, LIMIT_NAMES, settingOf } from '../../src/core/limits';
 import type { KimiBudgetApi } from '../../src/ui/api';
 import { FakeMoonshot } from '../support/fakeMoonshot';
+import { moonshotSays, serverFault } from '../support/failures';
+import { sleep, until as waitUntil } from '../support/wait';
 
 const EXTENSION_ID = 'kimi-budget.kimi-budget';
+/** Settings by their key below `kimiBudget.`, with the defaults the code uses. */
 const CONTRACT_DEFAULTS: Record<string, unknown> = {
-  baseUrl: 'https://api.moonshot.ai/v1',
-  model: 'kimi-k2.6',
-  'limits.requestsPerMinute': 120,
-  'limits.tokensPerMinute': 150000,
-  'limits.concurrency': 0,
-  'limits.tokensPerDay': 0,
+  baseUrl: DEFAULTS.baseUrl,
+  model: DEFAULTS.model,
+  ...Object.fromEntries(LIMIT_NAMES.map((limit) => [settingOf(limit).slice('kimiBudget.'.length), DEFAULT_LIMITS[limit]])),
 };
+const { requestsPerMinute: DEFAULT_RPM, tokensPerMinute: DEFAULT_TPM } = DEFAULT_LIMITS;
 const COMMANDS = ['kimiBudget.sendPrompt', 'kimiBudget.countTokens', 'kimiBudget.showQueue', 'kimiBudget.setApiKey', 'kimiBudget.sendFollowUp', 'kimiBudget.sendWithFile', 'kimiBudget.showHistory'];
 
 let api: KimiBudgetApi;
@@ -21,18 +24,10 @@ let fake: FakeMoonshot;
 let fakeUrl: string;
 const config = () => vscode.workspace.getConfiguration('kimiBudget');
 
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > end) {
-      const state = { messages: api?.messages(), server: fake?.stats, queue: api?.queue(), label: api?.statusLabels() };
-      assert.fail(`timed out after ${ms} ms waiting for ${what}; ${JSON.stringify(state)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+/** What the extension and the server show, for a wait that timed out. */
+const extensionState = () => ({ messages: api?.messages(), server: fake?.stats, queue: api?.queue(), label: api?.statusLabels() });
+const until = <T>(what: string, probe: () => T | undefined | false, ms = 20_000): Promise<T> =>
+  waitUntil(what, probe, { timeoutMs: ms, pollMs: 50, describeState: extensionState });
 
 async function set(key: string, value: unknown): Promise<void> {
   await config().update(key, value, vscode.ConfigurationTarget.Global);
@@ -83,8 +78,6 @@ function budgetLabel(): { r: number; R: number; t: number; T: number; q: number 
 function messagesSince(count: number) {
   return api.messages().slice(count);
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends each prompt from the command palette, `gapMs` apart, each one its own line selected in one
@@ -149,7 +142,7 @@ describe('kimi-budget in a real VS Code', () => {
   });
 
   it('shows the budget in the status bar, and follows limits edited in settings', async () => {
-    assert.equal(api.statusLabels().budget, 'Kimi budget: 120 of 120 requests, 150000 of 150000 tokens left; 0 queued');
+    assert.equal(api.statusLabels().budget, `Kimi budget: ${DEFAULT_RPM} of ${DEFAULT_RPM} requests, ${DEFAULT_TPM} of ${DEFAULT_TPM} tokens left; 0 queued`);
     await set('limits.requestsPerMinute', 7);
     await set('limits.tokensPerMinute', 90000);
     await until('the label to follow the settings', () => api.statusLabels().budget === 'Kimi budget: 7 of 7 requests, 90000 of 90000 tokens left; 0 queued');
@@ -211,7 +204,7 @@ describe('kimi-budget in a real VS Code', () => {
 
   it('a 429 from the server pauses, and the send still completes', async () => {
     // A concurrency refusal: with no concurrency limit set, the engine has no share of it to learn, so only the pause shows.
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'Your account org-fake<ak-fake> request reached organization max concurrency: 1, please try again after 1 seconds' });
+    fake.failNext(serverFault.rateLimited(moonshotSays.maxConcurrency(1, 1)));
     const refusedBefore = fake.stats.rejected.rate_limit_reached_error ?? 0;
     await selectPrompt('Say hello.');
     const answer = await sendAndAwaitAnswer();
@@ -225,9 +218,9 @@ describe('kimi-budget in a real VS Code', () => {
     await set('limits.tokensPerMinute', 'lots');
     await until('the warnings', () => messagesSince(seen).length >= 2);
     const texts = messagesSince(seen).map((m) => `${m.severity}: ${m.text}`).join('\n');
-    assert.match(texts, /warning: Kimi: kimiBudget\.limits\.requestsPerMinute is -5, but it must be a whole number ≥ 1; using 120/);
+    assert.ok(texts.includes(`warning: Kimi: kimiBudget.limits.requestsPerMinute is -5, but it must be a whole number ≥ 1; using ${DEFAULT_RPM}`), texts);
     assert.match(texts, /warning: Kimi: kimiBudget\.limits\.tokensPerMinute is "lots"/);
-    await until('the defaults in the label', () => { const l = budgetLabel(); return l.R === 120 && l.T === 150000; });
+    await until('the defaults in the label', () => { const l = budgetLabel(); return l.R === DEFAULT_RPM && l.T === DEFAULT_TPM; });
     await set('limits.tokensPerMinute', 90000);
     await set('limits.requestsPerMinute', 0);
     await until('a warning for zero', () => messagesSince(seen).some((m) => m.text.includes('requestsPerMinute is 0')));

@@ -12,7 +12,9 @@ import { Limits } from '../../src/core/limits';
 import { DEFAULT_QUEUE_OPTIONS, QueueOptions, SendQueue, SendRejected } from '../../src/core/sendQueue';
 import { ChatResult, KimiClient, KimiError } from '../../src/kimi';
 import { verdictFor } from '../../src/kimi/verdict';
-import { FakeMoonshot, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { FakeMoonshot, type Fault, type FakeMoonshotOptions, type StreamFault } from '../support/fakeMoonshot';
+import { moonshotSays, serverFault } from '../support/failures';
+import { until } from '../support/wait';
 
 const KEY = `sk-faults-${randomBytes(8).toString('hex')}`; // short enough for the fake to echo whole in an answer
 const MODEL = 'kimi-k2.6';
@@ -142,7 +144,7 @@ class Rig {
     // Requests recorded by the engine = attempts the client made = requests the server saw.
     assert.equal(this.ledger.recorded.length, this.attempts.length);
     if (serverSawAll) {
-      await until(() => this.fake.stats.inFlight === 0, 'the server to release every slot');
+      await until('the server to release every slot', () => this.fake.stats.inFlight === 0, { timeoutMs: 2_000 });
       assert.equal(this.fake.stats.requests, this.attempts.length, 'the server saw one request per attempt');
     }
     // No unit counted twice: each spend is settled at most once, from the server's own charge.
@@ -179,14 +181,6 @@ class Rig {
   }
 }
 
-async function until(condition: () => boolean, what: string, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 function answered(outcomes: Outcome[], sends: number[]): void {
   for (const send of sends) {
     const outcome = outcomes.find((o) => o.send === send)!;
@@ -212,13 +206,227 @@ function gapAfter(rig: Rig, send: number, number: number): number {
   return retry.startedAt - refused.answeredAt;
 }
 
+/** A fault aimed at send 2 of six, and how the six sends must end. */
+interface FaultCase {
+  name: string;
+  setup?: Setup;
+  /** Injected in order, each for send 2 unless it names another prompt: error answers, or a stream that misbehaves. */
+  faults: (Fault | StreamFault)[];
+  /** Send 2 asks for this model (one the server does not know). */
+  model?: string;
+  /** Send 2 fails with this error, these field values and a message matching each pattern, and the others are answered; without it, all six are answered. */
+  fails?: { error: typeof KimiError | typeof SendRejected; fields: Record<string, unknown>; message: RegExp[]; partial?: RegExp };
+  /** How many attempts send 2 made. */
+  attempts?: number;
+  /** The least wait before each retry of send 2: after the refusal of attempt 1, of attempt 2… */
+  waits?: number[];
+  /** Refusals the server counted, by error type. */
+  rejected?: Record<string, number>;
+  /** The server's words that the queue's pause shows. */
+  evidence?: RegExp;
+  /** What this case alone must also show. */
+  then?: (rig: Rig) => void;
+}
+
+/** The same error answer, n times in a row. */
+const times = (n: number, fault: Fault): Fault[] => Array.from({ length: n }, () => fault);
+
+const RATE_LIMIT_CASES: FaultCase[] = [
+  {
+    name: 'concurrency ("max concurrency: N, please try again after 1 seconds"): paused, retried, all answered',
+    faults: [serverFault.rateLimited(moonshotSays.maxConcurrency(2, 1))],
+    attempts: 2,
+    waits: [1_000],
+    rejected: { rate_limit_reached_error: 1 },
+  },
+  {
+    name: 'TPM, with no wait stated: backs off exponentially with jitter, then answered',
+    faults: times(2, serverFault.rateLimited(moonshotSays.tpm(1410, 100))),
+    attempts: 3,
+    waits: [BACKOFF[0], BACKOFF[1]], // the second wait is twice the first
+  },
+  {
+    name: 'TPD with no per-day limit set: that send fails at once saying the daily limit is reached; no day-long pause for the others',
+    faults: [serverFault.rateLimited(moonshotSays.tpd(1526210, 1500000))],
+    fails: {
+      error: SendRejected,
+      fields: { reason: 'waitTooLong' },
+      message: [
+        /daily token limit \(TPD\) is reached/,
+        /TPD rate limit, current: 1526210, limit: 1500000/,
+        /certain in about 25 h, longer than kimiBudget\.queue\.maxWaitSeconds \(10 s\)/,
+        /set kimiBudget\.limits\.tokensPerDay/,
+      ],
+    },
+    attempts: 1, // not retried
+    then: (rig) => {
+      assert.equal(rig.queue.refusal, undefined, 'dispatch was not paused');
+      assert.ok(Date.now() - rig.started < 2_000);
+    },
+  },
+  {
+    name: 'Retry-After in seconds: waits that long, though the message says less',
+    faults: [serverFault.rateLimited('please try again after 0 seconds', { headers: { 'Retry-After': '1' } })],
+    waits: [1_000],
+  },
+  {
+    name: 'no hint at all (no type, no header, no wait in the message): exponential backoff',
+    faults: times(2, { status: 429, message: 'Too Many Requests' }),
+    waits: [BACKOFF[0], BACKOFF[1]],
+    rejected: { http_429: 2 },
+  },
+  {
+    name: 'still refused on every attempt: fails after maxAttempts as rateLimited, with the server message',
+    setup: { queue: { maxAttempts: 3 } },
+    faults: times(3, serverFault.rateLimited(moonshotSays.maxRpm(3, 0.1))),
+    fails: { error: KimiError, fields: { kind: 'rateLimited' }, message: [/Moonshot rate limit reached \(HTTP 429 rate_limit_reached_error\): .*max RPM: 3/] },
+    attempts: 3,
+  },
+];
+
+const STATUS_CASES: FaultCase[] = [
+  {
+    name: '429 exceeded_current_quota_error: never retried, and the message says retrying will not help',
+    faults: [serverFault.quotaExhausted()],
+    fails: { error: KimiError, fields: { kind: 'quotaExhausted' }, message: [/balance or quota is exhausted.*suspended.*retrying will not help/] },
+    attempts: 1,
+  },
+  {
+    name: '429 engine_overloaded_error: backs off and is answered',
+    faults: [serverFault.overloaded()],
+    waits: [BACKOFF[0]],
+    evidence: /overloaded/,
+  },
+  {
+    name: '500 server_error: retried with backoff; on every attempt it fails after maxAttempts, naming the status',
+    faults: [...times(4, serverFault.internalError()), serverFault.internalError({ prompt: 'send 3:' })],
+    fails: { error: KimiError, fields: { kind: 'server', status: 500 }, message: [/Moonshot had a server error \(HTTP 500 server_error\): Internal error/] },
+    attempts: 4,
+    then: (rig) => assert.equal(rig.attemptsOf(3).length, 2),
+  },
+  {
+    name: '503 with Retry-After: the backoff waits at least as long as the server asked',
+    faults: [{ status: 503, message: 'Service Unavailable', headers: { 'Retry-After': '1' } }],
+    waits: [1_000], // not just the 75 ms backoff
+  },
+  {
+    name: '401: not retried, asks for a valid key, and the key the server echoes is redacted',
+    faults: [serverFault.incorrectKey(KEY)],
+    fails: {
+      error: KimiError,
+      fields: { kind: 'unauthorized' },
+      message: [/Moonshot rejected the API key \(HTTP 401 incorrect_api_key_error\): Incorrect API key provided: \[redacted\]\. Set a valid Moonshot API key\./],
+    },
+    attempts: 1,
+    then: (rig) => assert.ok(rig.logs.some((l) => l.includes('failed (unauthorized, HTTP 401)') && l.includes('[redacted]'))),
+  },
+  {
+    name: '404 (unknown model): not retried, names the model and the /models list',
+    faults: [],
+    model: 'kimi-k2-0905-preview',
+    fails: { error: KimiError, fields: { kind: 'notFound' }, message: [/Not found the model kimi-k2-0905-preview.*\/models/] },
+    attempts: 1,
+  },
+];
+
+const STREAM_CASES: FaultCase[] = [
+  {
+    name: 'reset before the headers: that send fails as network, not retried; the others are answered',
+    faults: [{ kind: 'resetBeforeHeaders' }],
+    fails: {
+      error: KimiError,
+      fields: { kind: 'network', streamed: false },
+      message: [/^The connection to Moonshot \(127\.0\.0\.1:\d+\) was dropped before it answered: .*(ECONNRESET|other side closed).*send it again/],
+    },
+    attempts: 1,
+  },
+  {
+    name: 'reset in the middle of the stream: fails as network with the partial answer, not retried',
+    faults: [{ kind: 'reset', afterChunks: 4 }],
+    fails: { error: KimiError, fields: { kind: 'network', streamed: true }, message: [/broke before the answer finished/], partial: /^About "send 2:/ },
+    attempts: 1,
+  },
+  {
+    name: 'a stream that stops sending without ending: abandoned after the idle timeout, the slot freed',
+    faults: [{ kind: 'stall', afterChunks: 2 }],
+    fails: { error: KimiError, fields: { kind: 'network' }, message: [/The answer stalled: Moonshot sent nothing for 0\.4 s/] },
+    attempts: 1,
+  },
+  {
+    name: 'no headers at all: abandoned after the idle timeout',
+    faults: [{ kind: 'hang' }],
+    fails: { error: KimiError, fields: { kind: 'network' }, message: [/Moonshot did not answer within 0\.4 s/] },
+  },
+  {
+    name: 'closed with neither a finish reason nor [DONE]: fails as network, keeping what arrived',
+    faults: [{ kind: 'truncate', afterChunks: 4 }],
+    fails: { error: KimiError, fields: { kind: 'network' }, message: [/closed before the answer finished/], partial: /\S/ },
+  },
+  {
+    name: 'a finish reason but no [DONE]: answered',
+    faults: [{ kind: 'noDone' }],
+  },
+];
+
+const CONTENT_CASES: FaultCase[] = [
+  {
+    name: 'a malformed SSE line mid-answer: fails as a server error naming it, not retried',
+    faults: [{ kind: 'malformed', afterChunks: 4 }],
+    fails: { error: KimiError, fields: { kind: 'server', streamed: true }, message: [/malformed stream event \(not a JSON object\): "\{"choices"/] },
+    attempts: 1,
+  },
+  {
+    name: 'a malformed SSE line before any of the answer: retried like a server error, then answered',
+    faults: [{ kind: 'malformed', afterChunks: 0 }],
+    attempts: 2,
+    waits: [BACKOFF[0]],
+  },
+  {
+    name: 'an error event inside the stream: fails with its type and message',
+    faults: [{ kind: 'errorEvent', afterChunks: 4 }],
+    fails: { error: KimiError, fields: { type: 'server_error' }, message: [/The engine failed mid-answer/] },
+  },
+  {
+    name: 'a JSON body where a stream was expected: answered, usage settled',
+    faults: [{ kind: 'json' }],
+  },
+];
+
 describe('faults from the server, during a queue of several sends (real time, 1 s windows)', function () {
   this.timeout(20_000);
   let rig: Rig;
   const begin = async (setup: Setup = {}): Promise<Rig> => (rig = await new Rig(setup).start());
   afterEach(() => rig?.stop());
 
+  /** Injects the case's faults, sends six prompts and checks how each ended, then the case's own checks. */
+  const run = async (c: FaultCase): Promise<void> => {
+    await begin(c.setup);
+    for (const fault of c.faults) {
+      const aimed = { prompt: 'send 2:', ...fault };
+      if ('kind' in aimed) rig.fake.faultNextStream(aimed);
+      else rig.fake.failNext(aimed);
+    }
+    for (let i = 0; i < SENDS; i++) rig.send(i, i === 2 && c.model ? { model: c.model } : {});
+    const outcomes = await rig.finish();
+    if (c.fails) {
+      const error = failed<KimiError | SendRejected>(outcomes, 2, c.fails.error);
+      for (const [field, value] of Object.entries(c.fails.fields)) assert.equal((error as unknown as Record<string, unknown>)[field], value, `the error's ${field}`);
+      for (const pattern of c.fails.message) assert.match(error.message, pattern);
+      if (c.fails.partial) assert.match((error as KimiError).partial!.content, c.fails.partial);
+      answered(outcomes, others(2));
+    } else {
+      answered(outcomes, ALL);
+    }
+    if (c.attempts !== undefined) assert.equal(rig.attemptsOf(2).length, c.attempts, 'attempts of send 2');
+    c.waits?.forEach((ms, i) => assert.ok(gapAfter(rig, 2, i + 1) >= ms - EARLY_MS, `send 2 waited at least ${ms} ms after attempt ${i + 1}`));
+    for (const [type, count] of Object.entries(c.rejected ?? {})) assert.equal(rig.fake.stats.rejected[type], count, `${type} refusals`);
+    if (c.evidence) assert.match(rig.queue.refusal!.evidence, c.evidence);
+    c.then?.(rig);
+  };
+
   describe('429 rate_limit_reached_error', () => {
+    for (const c of RATE_LIMIT_CASES) it(c.name, () => run(c));
+
     it('a real RPM refusal: pauses for the stated "after N seconds", retries refused sends first and in order', async () => {
       await begin({ server: { rpm: 3, windowMs: WINDOW_MS } });
       rig.sendAll();
@@ -232,45 +440,6 @@ describe('faults from the server, during a queue of several sends (real time, 1 
       const firstRefusal = Math.min(...refused.map((a) => a.answeredAt!));
       const after = rig.attempts.filter((a) => a.startedAt >= firstRefusal);
       assert.deepEqual(after.slice(0, refused.length).map((a) => a.send), refused.map((a) => a.send).sort((a, b) => a - b));
-    });
-
-    it('concurrency ("max concurrency: N, please try again after 1 seconds"): paused, retried, all answered', async () => {
-      await begin();
-      rig.fake.failNext({ prompt: 'send 2:', status: 429, type: 'rate_limit_reached_error', message: 'Your account org-x<ak-y> request reached organization max concurrency: 2, please try again after 1 seconds' });
-      rig.sendAll();
-      answered(await rig.finish(), ALL);
-      assert.equal(rig.attemptsOf(2).length, 2);
-      assert.ok(gapAfter(rig, 2, 1) >= 1_000 - EARLY_MS);
-      assert.equal(rig.fake.stats.rejected.rate_limit_reached_error, 1);
-    });
-
-    it('TPM, with no wait stated: backs off exponentially with jitter, then answered', async () => {
-      await begin();
-      const tpm = { prompt: 'send 2:', status: 429, type: 'rate_limit_reached_error', message: 'Your account org-x<ak-y> request reached organization TPM rate limit, current:1410, limit:100' };
-      rig.fake.failNext(tpm);
-      rig.fake.failNext(tpm);
-      rig.sendAll();
-      answered(await rig.finish(), ALL);
-      assert.equal(rig.attemptsOf(2).length, 3);
-      assert.ok(gapAfter(rig, 2, 1) >= BACKOFF[0] - EARLY_MS);
-      assert.ok(gapAfter(rig, 2, 2) >= BACKOFF[1] - EARLY_MS, 'the second wait is twice the first');
-    });
-
-    it('TPD with no per-day limit set: that send fails at once saying the daily limit is reached; no day-long pause for the others', async () => {
-      await begin();
-      rig.fake.failNext({ prompt: 'send 2:', status: 429, type: 'rate_limit_reached_error', message: 'Your account org-x<ak-y> request reached organization TPD rate limit, current: 1526210, limit: 1500000' });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, SendRejected);
-      assert.equal(error.reason, 'waitTooLong');
-      assert.match(error.message, /daily token limit \(TPD\) is reached/);
-      assert.match(error.message, /TPD rate limit, current: 1526210, limit: 1500000/);
-      assert.match(error.message, /certain in about 25 h, longer than kimiBudget\.queue\.maxWaitSeconds \(10 s\)/);
-      assert.match(error.message, /set kimiBudget\.limits\.tokensPerDay/);
-      assert.equal(rig.attemptsOf(2).length, 1, 'not retried');
-      answered(outcomes, others(2));
-      assert.equal(rig.queue.refusal, undefined, 'dispatch was not paused');
-      assert.ok(Date.now() - rig.started < 2_000);
     });
 
     it('a real TPD refusal with tokensPerDay set: waits until its own spends of the day come back, then answered', async () => {
@@ -291,113 +460,17 @@ describe('faults from the server, during a queue of several sends (real time, 1 
       assert.ok(retry.startedAt >= firstAnswer + dayMs + MARGIN_MS - EARLY_MS, `retried ${retry.startedAt - firstAnswer} ms after the first answer`);
     });
 
-    it('Retry-After in seconds: waits that long, though the message says less', async () => {
-      await begin();
-      rig.fake.failNext({ prompt: 'send 2:', status: 429, type: 'rate_limit_reached_error', message: 'please try again after 0 seconds', headers: { 'Retry-After': '1' } });
-      rig.sendAll();
-      answered(await rig.finish(), ALL);
-      assert.ok(gapAfter(rig, 2, 1) >= 1_000 - EARLY_MS);
-    });
-
     it('Retry-After as an HTTP date: waits until then', async () => {
       await begin();
       const at = Math.ceil((Date.now() + 1_500) / 1000) * 1000; // HTTP dates have whole seconds
-      rig.fake.failNext({ prompt: 'send 2:', status: 429, type: 'rate_limit_reached_error', message: 'slow down', headers: { 'Retry-After': new Date(at).toUTCString() } });
+      rig.fake.failNext(serverFault.rateLimited('slow down', { prompt: 'send 2:', headers: { 'Retry-After': new Date(at).toUTCString() } }));
       rig.sendAll();
       answered(await rig.finish(), ALL);
       assert.ok(rig.attemptsOf(2)[1].startedAt >= at - EARLY_MS, `retried ${at - rig.attemptsOf(2)[1].startedAt} ms before the date`);
     });
-
-    it('no hint at all (no type, no header, no wait in the message): exponential backoff', async () => {
-      await begin();
-      for (let i = 0; i < 2; i++) rig.fake.failNext({ prompt: 'send 2:', status: 429, message: 'Too Many Requests' });
-      rig.sendAll();
-      answered(await rig.finish(), ALL);
-      assert.ok(gapAfter(rig, 2, 1) >= BACKOFF[0] - EARLY_MS);
-      assert.ok(gapAfter(rig, 2, 2) >= BACKOFF[1] - EARLY_MS);
-      assert.equal(rig.fake.stats.rejected.http_429, 2);
-    });
-
-    it('still refused on every attempt: fails after maxAttempts as rateLimited, with the server message', async () => {
-      await begin({ queue: { maxAttempts: 3 } });
-      for (let i = 0; i < 3; i++) rig.fake.failNext({ prompt: 'send 2:', status: 429, type: 'rate_limit_reached_error', message: 'request reached organization max RPM: 3, please try again after 0.1 seconds' });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.kind, 'rateLimited');
-      assert.match(error.message, /Moonshot rate limit reached \(HTTP 429 rate_limit_reached_error\): .*max RPM: 3/);
-      assert.equal(rig.attemptsOf(2).length, 3);
-      answered(outcomes, others(2));
-    });
   });
 
-  it('429 exceeded_current_quota_error: never retried, and the message says retrying will not help', async () => {
-    await begin();
-    rig.fake.failNext({ prompt: 'send 2:', status: 429, type: 'exceeded_current_quota_error', message: 'Your account org-x<ak-y> is suspended, please check your plan and billing details' });
-    rig.sendAll();
-    const outcomes = await rig.finish();
-    const error = failed(outcomes, 2, KimiError);
-    assert.equal(error.kind, 'quotaExhausted');
-    assert.match(error.message, /balance or quota is exhausted.*suspended.*retrying will not help/);
-    assert.equal(rig.attemptsOf(2).length, 1);
-    answered(outcomes, others(2));
-  });
-
-  it('429 engine_overloaded_error: backs off and is answered', async () => {
-    await begin();
-    rig.fake.failNext({ prompt: 'send 2:', status: 429, type: 'engine_overloaded_error', message: 'The engine is currently overloaded, please try again later' });
-    rig.sendAll();
-    answered(await rig.finish(), ALL);
-    assert.ok(gapAfter(rig, 2, 1) >= BACKOFF[0] - EARLY_MS);
-    assert.match(rig.queue.refusal!.evidence, /overloaded/);
-  });
-
-  it('500 server_error: retried with backoff; on every attempt it fails after maxAttempts, naming the status', async () => {
-    await begin();
-    for (let i = 0; i < 4; i++) rig.fake.failNext({ prompt: 'send 2:', status: 500, type: 'server_error', message: 'Internal error' });
-    rig.fake.failNext({ prompt: 'send 3:', status: 500, type: 'server_error', message: 'Internal error' });
-    rig.sendAll();
-    const outcomes = await rig.finish();
-    const error = failed(outcomes, 2, KimiError);
-    assert.equal(error.kind, 'server');
-    assert.equal(error.status, 500);
-    assert.match(error.message, /Moonshot had a server error \(HTTP 500 server_error\): Internal error/);
-    assert.equal(rig.attemptsOf(2).length, 4);
-    assert.equal(rig.attemptsOf(3).length, 2);
-    answered(outcomes, others(2));
-  });
-
-  it('503 with Retry-After: the backoff waits at least as long as the server asked', async () => {
-    await begin();
-    rig.fake.failNext({ prompt: 'send 2:', status: 503, message: 'Service Unavailable', headers: { 'Retry-After': '1' } });
-    rig.sendAll();
-    answered(await rig.finish(), ALL);
-    assert.ok(gapAfter(rig, 2, 1) >= 1_000 - EARLY_MS, 'not just the 75 ms backoff');
-  });
-
-  it('401: not retried, asks for a valid key, and the key the server echoes is redacted', async () => {
-    await begin();
-    rig.fake.failNext({ prompt: 'send 2:', status: 401, type: 'incorrect_api_key_error', message: `Incorrect API key provided: ${KEY}` });
-    rig.sendAll();
-    const outcomes = await rig.finish();
-    const error = failed(outcomes, 2, KimiError);
-    assert.equal(error.kind, 'unauthorized');
-    assert.match(error.message, /Moonshot rejected the API key \(HTTP 401 incorrect_api_key_error\): Incorrect API key provided: \[redacted\]\. Set a valid Moonshot API key\./);
-    assert.ok(rig.logs.some((l) => l.includes('failed (unauthorized, HTTP 401)') && l.includes('[redacted]')));
-    assert.equal(rig.attemptsOf(2).length, 1);
-    answered(outcomes, others(2));
-  });
-
-  it('404 (unknown model): not retried, names the model and the /models list', async () => {
-    await begin();
-    for (let i = 0; i < SENDS; i++) rig.send(i, i === 2 ? { model: 'kimi-k2-0905-preview' } : {});
-    const outcomes = await rig.finish();
-    const error = failed(outcomes, 2, KimiError);
-    assert.equal(error.kind, 'notFound');
-    assert.match(error.message, /Not found the model kimi-k2-0905-preview.*\/models/);
-    assert.equal(rig.attemptsOf(2).length, 1);
-    answered(outcomes, others(2));
-  });
+  for (const c of STATUS_CASES) it(c.name, () => run(c));
 
   it('connection refused: every send fails as network, naming the address; the queue then works once a server listens', async () => {
     const port = await freePort();
@@ -416,116 +489,11 @@ describe('faults from the server, during a queue of several sends (real time, 1 
   });
 
   describe('the connection or the stream breaks', () => {
-    it('reset before the headers: that send fails as network, not retried; the others are answered', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'resetBeforeHeaders' });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.kind, 'network');
-      assert.equal(error.streamed, false);
-      assert.match(error.message, /^The connection to Moonshot \(127\.0\.0\.1:\d+\) was dropped before it answered: .*(ECONNRESET|other side closed).*send it again/);
-      assert.equal(rig.attemptsOf(2).length, 1);
-      answered(outcomes, others(2));
-    });
-
-    it('reset in the middle of the stream: fails as network with the partial answer, not retried', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'reset', afterChunks: 4 });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.kind, 'network');
-      assert.equal(error.streamed, true);
-      assert.match(error.message, /broke before the answer finished/);
-      assert.match(error.partial!.content, /^About "send 2:/);
-      assert.equal(rig.attemptsOf(2).length, 1);
-      answered(outcomes, others(2));
-    });
-
-    it('a stream that stops sending without ending: abandoned after the idle timeout, the slot freed', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'stall', afterChunks: 2 });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.kind, 'network');
-      assert.match(error.message, /The answer stalled: Moonshot sent nothing for 0\.4 s/);
-      assert.equal(rig.attemptsOf(2).length, 1);
-      answered(outcomes, others(2));
-    });
-
-    it('no headers at all: abandoned after the idle timeout', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'hang' });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.kind, 'network');
-      assert.match(error.message, /Moonshot did not answer within 0\.4 s/);
-      answered(outcomes, others(2));
-    });
-
-    it('closed with neither a finish reason nor [DONE]: fails as network, keeping what arrived', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'truncate', afterChunks: 4 });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.kind, 'network');
-      assert.match(error.message, /closed before the answer finished/);
-      assert.ok(error.partial?.content);
-      answered(outcomes, others(2));
-    });
-
-    it('a finish reason but no [DONE]: answered', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'noDone' });
-      rig.sendAll();
-      answered(await rig.finish(), ALL);
-    });
+    for (const c of STREAM_CASES) it(c.name, () => run(c));
   });
 
   describe('bad content', () => {
-    it('a malformed SSE line mid-answer: fails as a server error naming it, not retried', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'malformed', afterChunks: 4 });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.kind, 'server');
-      assert.equal(error.streamed, true);
-      assert.match(error.message, /malformed stream event \(not a JSON object\): "\{"choices"/);
-      assert.equal(rig.attemptsOf(2).length, 1);
-      answered(outcomes, others(2));
-    });
-
-    it('a malformed SSE line before any of the answer: retried like a server error, then answered', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'malformed', afterChunks: 0 });
-      rig.sendAll();
-      answered(await rig.finish(), ALL);
-      assert.equal(rig.attemptsOf(2).length, 2);
-      assert.ok(gapAfter(rig, 2, 1) >= BACKOFF[0] - EARLY_MS);
-    });
-
-    it('an error event inside the stream: fails with its type and message', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'errorEvent', afterChunks: 4 });
-      rig.sendAll();
-      const outcomes = await rig.finish();
-      const error = failed(outcomes, 2, KimiError);
-      assert.equal(error.type, 'server_error');
-      assert.match(error.message, /The engine failed mid-answer/);
-      answered(outcomes, others(2));
-    });
-
-    it('a JSON body where a stream was expected: answered, usage settled', async () => {
-      await begin();
-      rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'json' });
-      rig.sendAll();
-      answered(await rig.finish(), ALL);
-    });
+    for (const c of CONTENT_CASES) it(c.name, () => run(c));
 
     it('a huge answer (8 MB, multi-byte characters split across chunks): answered in full', async () => {
       await begin();
@@ -543,9 +511,9 @@ describe('faults from the server, during a queue of several sends (real time, 1 
 
   it('the API key is in no error, log line or queue state, though the server echoes it in every fault', async () => {
     await begin();
-    const echo = `Incorrect API key provided: ${KEY}`;
-    rig.fake.failNext({ prompt: 'send 0:', status: 401, type: 'incorrect_api_key_error', message: echo });
-    rig.fake.failNext({ prompt: 'send 1:', status: 429, type: 'rate_limit_reached_error', message: `${echo}, please try again after 0.1 seconds` });
+    const echo = moonshotSays.incorrectKey(KEY);
+    rig.fake.failNext(serverFault.incorrectKey(KEY, { prompt: 'send 0:' }));
+    rig.fake.failNext(serverFault.rateLimited(`${echo}, please try again after 0.1 seconds`, { prompt: 'send 1:' }));
     rig.fake.failNext({ prompt: 'send 2:', status: 500, message: `<html>${echo}</html>` });
     rig.fake.failNext({ prompt: 'send 2:', status: 400, type: KEY, message: echo });
     rig.fake.faultNextStream({ prompt: 'send 3:', kind: 'reset', afterChunks: 4 });

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { KimiClient, KimiError, type ChatResult } from '../../src/kimi';
+import { kimiErrorFrom } from '../support/failures';
 
 const RUNS = { exactChunks: 400, loopback: 100, garbage: 300, cut: 300 };
 const KEY = 'sk-prop-stream-0123456789abcdef';
@@ -117,16 +118,6 @@ function assertSameAnswer(result: ChatResult, spec: StreamSpec): void {
   assert.equal(result.finishReason, 'stop');
 }
 
-async function failure(promise: Promise<unknown>): Promise<KimiError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof KimiError, `a KimiError, not ${String(error)}`);
-    return error;
-  }
-  return assert.fail('expected a failure');
-}
-
 describe('stream parsing (property)', function () {
   this.timeout(120_000);
 
@@ -178,7 +169,7 @@ describe('stream parsing (property)', function () {
     await fc.assert(
       fc.asyncProperty(specArb, garbageArb, fc.nat(), splitsArb, async (spec, garbage, where, splits) => {
         const at = where % (payloads(spec).length + 1);
-        const error = await failure(chat(exactClient(split(Buffer.from(sse(spec, { at, data: garbage })), splits))));
+        const error = await kimiErrorFrom(chat(exactClient(split(Buffer.from(sse(spec, { at, data: garbage })), splits))));
         assert.equal(error.kind, 'server');
         assert.match(error.message, /malformed stream event/);
         const before = payloads(spec).slice(0, at).some((p) => /"(content|reasoning_content)":"[^"]/.test(p));

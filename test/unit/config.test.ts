@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { DEFAULTS, parseConfig } from '../../src/core/config';
+import { DEFAULT_LIMITS } from '../../src/core/limits';
 import { actualCost, formatUsd, maxCost, priceOf } from '../../src/core/cost';
 
 const from = (settings: Record<string, unknown>) => parseConfig((key) => settings[key]);
@@ -10,8 +11,11 @@ describe('parseConfig', () => {
     assert.deepEqual(problems, []);
     assert.equal(config.baseUrl, 'https://api.moonshot.ai/v1');
     assert.equal(config.model, 'kimi-k2.6');
-    assert.deepEqual(config.limits, { requestsPerMinute: 120, tokensPerMinute: 150_000, concurrency: 0, tokensPerDay: 0 });
     assert.equal(config.maxOutputTokens, DEFAULTS.maxOutputTokens);
+    assert.deepEqual(config.limits, DEFAULT_LIMITS);
+    assert.equal(config.limits.requestsPerMinute, 120, 'for example');
+    assert.equal(config.queue.maxLength, DEFAULTS.maxLength);
+    assert.equal(config.queue.maxWaitMs, DEFAULTS.maxWaitSeconds * 1000);
   });
 
   it('takes valid values, trimming a trailing slash from the base URL', () => {

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { createParser } from 'eventsource-parser';
 import { FakeMoonshot, countTextTokens, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { serverFault } from '../support/failures';
+import { sleep, until } from '../support/wait';
 import type { WireChunk, WireCompletion } from '../../src/kimi/wire';
 
 const KEY = 'sk-test-key';
@@ -50,16 +52,6 @@ function sseData(text: string): string[] {
   const parser = createParser({ onEvent: (event) => data.push(event.data) });
   parser.feed(text);
   return data;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, what: string, ms = 1500): Promise<void> {
-  const until = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe('FakeMoonshot answers', () => {
@@ -157,11 +149,12 @@ describe('FakeMoonshot refusals', () => {
 
   it('failNext answers the fault once, with its headers, uncharged', async () => {
     const fake = await start();
-    fake.failNext({ status: 429, type: 'engine_overloaded_error', message: 'The engine is currently overloaded, please try again later', headers: { 'Retry-After': '3' } });
+    const fault = serverFault.overloaded({ headers: { 'Retry-After': '3' } });
+    fake.failNext(fault);
     const response = await post(fake, {});
     assert.equal(response.status, 429);
     assert.equal(response.headers.get('retry-after'), '3');
-    assert.deepEqual(await response.json(), { error: { message: 'The engine is currently overloaded, please try again later', type: 'engine_overloaded_error' } });
+    assert.deepEqual(await response.json(), { error: { message: fault.message, type: 'engine_overloaded_error' } });
     assert.equal((await chat(fake)).status, 200);
     assert.equal(fake.stats.rejected.engine_overloaded_error, 1);
     assert.deepEqual(fake.received.map((r) => r.charged > 0), [false, true]);
@@ -256,11 +249,11 @@ describe('FakeMoonshot limits', () => {
     assert.equal(refused.status, 429);
     assert.equal(refused.error?.message, 'Your account org-fake<ak-fake> request reached organization max concurrency: 1, please try again after 1 seconds');
     await first.text();
-    await waitFor(() => fake.stats.inFlight === 0, 'the first stream to release its slot');
+    await until('the first stream to release its slot', () => fake.stats.inFlight === 0);
     const controller = new AbortController();
     await post(fake, {}, { signal: controller.signal });
     controller.abort();
-    await waitFor(() => fake.stats.inFlight === 0, 'the abandoned stream to release its slot');
+    await until('the abandoned stream to release its slot', () => fake.stats.inFlight === 0);
     assert.equal((await chat(fake)).status, 200);
     assert.equal(fake.stats.maxConcurrent, 1);
     assert.deepEqual([fake.stats.accepted, fake.stats.completed], [3, 2]);
@@ -318,7 +311,7 @@ describe('FakeMoonshot lifecycle', () => {
     child.stdout.on('data', (part: Buffer) => (out += part.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await waitFor(() => /API key: \S+/.test(out), 'the CLI to print its address and key', 4000);
+      await until('the CLI to print its address and key', () => /API key: \S+/.test(out), { timeoutMs: 4_000 });
       const baseUrl = /Fake Moonshot listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(out)?.[1];
       assert.ok(baseUrl, out);
       assert.match(out, /API key: sk-test-key/);

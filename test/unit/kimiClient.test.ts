@@ -3,6 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KimiClient, KimiError, type ChatMessage, type KimiClientOptions, type KimiErrorKind } from '../../src/kimi';
 import { FakeMoonshot, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { kimiErrorFrom, moonshotSays, serverFault } from '../support/failures';
+import { until } from '../support/wait';
 
 const KEY = 'sk-unit-7f3a9c2e5b1d4f6a8c0e2b4d6f8a0c2e';
 const user = (content: string): ChatMessage[] => [{ role: 'user', content }];
@@ -27,28 +29,15 @@ async function startRaw(handler: http.RequestListener): Promise<string> {
 
 /** Awaits a rejection and checks the invariants every KimiError must keep. */
 async function failure(promise: Promise<unknown>): Promise<KimiError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof KimiError, `expected a KimiError, got ${String(error)}`);
-    assertNoKey(error);
-    assert.ok(error.message.length > 10, 'the message names the problem');
-    return error;
-  }
-  return assert.fail('expected the call to fail');
+  const error = await kimiErrorFrom(promise);
+  assertNoKey(error);
+  assert.ok(error.message.length > 10, 'the message names the problem');
+  return error;
 }
 
 function assertNoKey(error: KimiError): void {
   for (const text of [error.message, String(error), error.stack ?? '', JSON.stringify(error), JSON.stringify(error.partial ?? {})]) {
     assert.ok(!text.includes(KEY), `the API key leaked into: ${text}`);
-  }
-}
-
-async function waitFor(condition: () => boolean, what: string, ms = 1500): Promise<void> {
-  const until = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -85,7 +74,7 @@ describe('KimiClient.streamChat', () => {
     });
     assert.equal(events[0], 'response 200');
     assert.ok(events.length > 1);
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'max RPM: 3, please try again after 2 seconds' });
+    fake.failNext(serverFault.rateLimited('max RPM: 3, please try again after 2 seconds'));
     const statuses: number[] = [];
     await failure(kimi.streamChat({ model: 'kimi-k2.6', messages: user('hi'), maxTokens: 50 }, { onResponse: (status) => statuses.push(status) }));
     assert.deepEqual(statuses, [429]);
@@ -197,7 +186,7 @@ describe('KimiClient.streamChat', () => {
     assert.equal(error.partial?.reasoning, 'The user asks about "reset".');
     assert.equal(error.partial?.content, '');
     assert.match(error.message, /broke before the answer finished/);
-    await waitFor(() => fake.stats.inFlight === 0, 'the slot to be released');
+    await until('the slot to be released', () => fake.stats.inFlight === 0);
   });
 
   it('fails as server, not with a crash, on a malformed data line', async () => {
@@ -229,7 +218,7 @@ describe('KimiClient.streamChat', () => {
     assert.equal(error.streamed, true);
     assert.match(error.message, /sent nothing for 0\.15 s/);
     assert.ok(Date.now() - started < 1000);
-    await waitFor(() => fake.stats.inFlight === 0, 'the stalled slot to be released');
+    await until('the stalled slot to be released', () => fake.stats.inFlight === 0);
   });
 
   it('gives up when not even the response headers arrive in time', async () => {
@@ -259,7 +248,7 @@ describe('KimiClient.streamChat', () => {
     assert.equal(error.kind, 'cancelled');
     assert.equal(error.streamed, true);
     assert.equal(error.partial?.content, 'About "stop me":');
-    await waitFor(() => fake.stats.inFlight === 0, 'the slot to be released');
+    await until('the slot to be released', () => fake.stats.inFlight === 0);
     assert.equal(fake.stats.completed, 0);
   });
 
@@ -270,7 +259,7 @@ describe('KimiClient.streamChat', () => {
       kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('x'), maxTokens: 100 }, { onContent: () => { throw mine; } }),
       (error) => error === mine,
     );
-    await waitFor(() => fake.stats.inFlight === 0, 'the slot to be released');
+    await until('the slot to be released', () => fake.stats.inFlight === 0);
   });
 
   it('uses an injected fetch', async () => {
@@ -305,29 +294,25 @@ describe('KimiClient error mapping', () => {
   const cases: { name: string; fault: Parameters<FakeMoonshot['failNext']>[0]; kind: KimiErrorKind; retryAfterMs?: number }[] = [
     {
       name: '429 rate_limit_reached_error (concurrency)',
-      fault: { status: 429, type: 'rate_limit_reached_error', message: 'Your account org-x<ak-y> request reached organization max concurrency: 1, please try again after 3 seconds' },
+      fault: serverFault.rateLimited(moonshotSays.maxConcurrency(1, 3)),
       kind: 'rateLimited',
       retryAfterMs: 3000,
     },
     {
       name: '429 rate_limit_reached_error (TPM, no wait stated)',
-      fault: { status: 429, type: 'rate_limit_reached_error', message: 'Your account org-x<ak-y> request reached organization TPM rate limit, current:1410, limit:100' },
+      fault: serverFault.rateLimited(moonshotSays.tpm(1410, 100)),
       kind: 'rateLimited',
       retryAfterMs: undefined,
     },
-    { name: '429 engine_overloaded_error', fault: { status: 429, type: 'engine_overloaded_error', message: 'The engine is currently overloaded, please try again later' }, kind: 'overloaded' },
-    {
-      name: '429 exceeded_current_quota_error',
-      fault: { status: 429, type: 'exceeded_current_quota_error', message: 'Your account org-x<ak-y> is suspended, please check your plan and billing details' },
-      kind: 'quotaExhausted',
-    },
+    { name: '429 engine_overloaded_error', fault: serverFault.overloaded(), kind: 'overloaded' },
+    { name: '429 exceeded_current_quota_error', fault: serverFault.quotaExhausted(), kind: 'quotaExhausted' },
     { name: '429 without a type', fault: { status: 429, message: 'Too Many Requests' }, kind: 'rateLimited' },
     { name: '400 invalid_request_error', fault: { status: 400, type: 'invalid_request_error', message: 'Invalid request: temperature must be 1' }, kind: 'badRequest' },
     { name: '400 content_filter', fault: { status: 400, type: 'content_filter', message: 'The request was rejected because it was considered high risk' }, kind: 'badRequest' },
     { name: '401 incorrect_api_key_error', fault: { status: 401, type: 'incorrect_api_key_error', message: 'Incorrect API key' }, kind: 'unauthorized' },
     { name: '403 permission_denied_error', fault: { status: 403, type: 'permission_denied_error', message: 'Permission denied' }, kind: 'forbidden' },
     { name: '404 resource_not_found_error', fault: { status: 404, type: 'resource_not_found_error', message: 'Not found' }, kind: 'notFound' },
-    { name: '500 server_error', fault: { status: 500, type: 'server_error', message: 'Internal error' }, kind: 'server' },
+    { name: '500 server_error', fault: serverFault.internalError(), kind: 'server' },
     { name: '500 unexpected_output', fault: { status: 500, type: 'unexpected_output', message: 'Unexpected output' }, kind: 'server' },
     { name: '503 engine_overloaded_error (type decides before status)', fault: { status: 503, type: 'engine_overloaded_error', message: 'busy' }, kind: 'overloaded' },
     { name: '502 without a type', fault: { status: 502, message: 'Bad gateway' }, kind: 'server' },
@@ -350,14 +335,14 @@ describe('KimiClient error mapping', () => {
 
   it('takes Retry-After in seconds, ahead of the message', async () => {
     const { fake, kimi } = await startFake();
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'please try again after 1 seconds', headers: { 'Retry-After': '7' } });
+    fake.failNext(serverFault.rateLimited('please try again after 1 seconds', { headers: { 'Retry-After': '7' } }));
     assert.equal((await failure(chat(kimi))).retryAfterMs, 7000);
   });
 
   it('takes Retry-After as an HTTP date, relative to the injected clock', async () => {
     const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
     const { fake, kimi } = await startFake({}, { now: () => now });
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'slow down', headers: { 'Retry-After': 'Wed, 21 Oct 2015 07:28:30 GMT' } });
+    fake.failNext(serverFault.rateLimited('slow down', { headers: { 'Retry-After': 'Wed, 21 Oct 2015 07:28:30 GMT' } }));
     const error = await failure(chat(kimi));
     assert.equal(error.retryAfterMs, 30_000);
     assert.match(error.message, /Retry in 30 s/);
@@ -365,7 +350,7 @@ describe('KimiClient error mapping', () => {
 
   it('takes x-ratelimit-reset as a duration when nothing better is given', async () => {
     const { fake, kimi } = await startFake();
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'slow down', headers: { 'x-ratelimit-reset': '1m30s' } });
+    fake.failNext(serverFault.rateLimited('slow down', { headers: { 'x-ratelimit-reset': '1m30s' } }));
     assert.equal((await failure(chat(kimi))).retryAfterMs, 90_000);
     fake.failNext({ status: 429, message: 'slow down', headers: { 'x-ratelimit-reset': '12' } });
     assert.equal((await failure(chat(kimi))).retryAfterMs, 12_000);
@@ -373,7 +358,7 @@ describe('KimiClient error mapping', () => {
 
   it('gives overloaded a Retry-After when the server sends one', async () => {
     const { fake, kimi } = await startFake();
-    fake.failNext({ status: 429, type: 'engine_overloaded_error', message: 'busy', headers: { 'Retry-After': '2' } });
+    fake.failNext(serverFault.overloaded({ headers: { 'Retry-After': '2' } }));
     const error = await failure(chat(kimi));
     assert.equal(error.kind, 'overloaded');
     assert.equal(error.retryAfterMs, 2000);
@@ -440,9 +425,9 @@ describe('KimiClient error mapping', () => {
   it('never puts the API key into an error, even when the server echoes it', async () => {
     const { fake, kimi } = await startFake({}, { idleTimeoutMs: 100 });
     const errors: KimiError[] = [];
-    fake.failNext({ status: 401, type: 'incorrect_api_key_error', message: `Incorrect API key provided: ${KEY}` });
+    fake.failNext(serverFault.incorrectKey(KEY));
     errors.push(await failure(chat(kimi)));
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: `key ${KEY} is limited, try again after 2 seconds` });
+    fake.failNext(serverFault.rateLimited(`key ${KEY} is limited, try again after 2 seconds`));
     errors.push(await failure(chat(kimi)));
     fake.faultNextStream({ kind: 'stall', afterChunks: 1 });
     errors.push(await failure(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user(KEY), maxTokens: 100 }, {})));

@@ -4,31 +4,18 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { priceOf } from '../../src/core/cost';
-import { KimiClient, KimiError, type KimiErrorKind } from '../../src/kimi';
-import { kindFor } from '../../src/kimi/kimiError';
+import { KimiClient, KimiError } from '../../src/kimi';
+import { KIMI_ERROR_KINDS, KIND_BY_TYPE, kindFor } from '../../src/kimi/kimiError';
 import { contextWindowOf } from '../../src/kimi/models';
 import { verdictFor } from '../../src/kimi/verdict';
+import { kimiErrorFrom } from '../support/failures';
 
 const RUNS = 1_000;
 const KEY = 'sk-prop-errors-9f8e7d6c5b4a3928';
-const KINDS: readonly KimiErrorKind[] = ['rateLimited', 'overloaded', 'quotaExhausted', 'unauthorized', 'badRequest', 'forbidden', 'notFound', 'server', 'network', 'cancelled'];
 const DAY_MS = 86_400_000;
 const NOW = Date.parse('2026-03-14T12:00:00Z');
-/** Moonshot's error types and what each means: the type decides before the status. */
-const KIND_OF: Record<string, KimiErrorKind> = {
-  rate_limit_reached_error: 'rateLimited',
-  engine_overloaded_error: 'overloaded',
-  exceeded_current_quota_error: 'quotaExhausted',
-  invalid_request_error: 'badRequest',
-  content_filter: 'badRequest',
-  invalid_authentication_error: 'unauthorized',
-  incorrect_api_key_error: 'unauthorized',
-  permission_denied_error: 'forbidden',
-  resource_not_found_error: 'notFound',
-  server_error: 'server',
-  unexpected_output: 'server',
-};
-const MOONSHOT_TYPES = Object.keys(KIND_OF);
+/** Moonshot's error types; what each means is spelled out type by type in kimiClient.test.ts. */
+const MOONSHOT_TYPES = Object.keys(KIND_BY_TYPE);
 
 /** Printable ASCII: what a header value can carry. */
 const headerText = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 });
@@ -64,12 +51,13 @@ function assertKeyless(error: KimiError, logs: string[]): void {
 
 function assertUsable(error: unknown, logs: string[]): asserts error is KimiError {
   assert.ok(error instanceof KimiError, `a KimiError, not ${String(error)}`);
-  assert.ok(KINDS.includes(error.kind), error.kind);
+  assert.ok(KIMI_ERROR_KINDS.includes(error.kind), error.kind);
   assert.ok(error.message.length > 0);
   const wait = error.retryAfterMs;
   assert.ok(wait === undefined || (Number.isFinite(wait) && wait >= 0 && wait <= DAY_MS), `retryAfterMs ${wait}`);
   assertKeyless(error, logs);
-  if (error.type !== undefined && Object.hasOwn(KIND_OF, error.type)) assert.equal(error.kind, KIND_OF[error.type]);
+  // The type decides before the status.
+  if (error.type !== undefined && Object.hasOwn(KIND_BY_TYPE, error.type)) assert.equal(error.kind, KIND_BY_TYPE[error.type]);
   // The verdict fits the kind: never retry what retrying cannot fix; waits are usable numbers.
   const verdict = verdictFor(error);
   const expected = error.kind === 'rateLimited' ? ['pause', 'waitForDay'] : error.kind === 'overloaded' || error.kind === 'server' ? ['backoff'] : ['fail'];
@@ -78,21 +66,22 @@ function assertUsable(error: unknown, logs: string[]): asserts error is KimiErro
   if (verdict.action === 'waitForDay' && verdict.excessTokens !== undefined) assert.ok(Number.isSafeInteger(verdict.excessTokens) && verdict.excessTokens > 0);
 }
 
-async function answerWith(response: () => Response): Promise<{ error: unknown; logs: string[] }> {
+/** The error the client makes of `response`, which must not be taken for an answer, and what it logged. */
+async function answerWith(response: () => Response): Promise<{ error: KimiError; logs: string[] }> {
   const logs: string[] = [];
   const client = new KimiClient({ baseUrl: 'http://moonshot.invalid/v1', apiKey: async () => KEY, fetch: async () => response(), now: () => NOW, log: (l) => logs.push(l) });
-  try {
-    await client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10 }, {});
-  } catch (error) {
-    return { error, logs };
-  }
-  return assert.fail('an error answer was taken for an answer');
+  const error = await kimiErrorFrom(client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10 }, {}));
+  return { error, logs };
 }
 
 describe('error mapping (property)', function () {
   this.timeout(60_000);
 
   it(`maps any error status, type, message and wait header to a known kind, a usable wait, a fitting verdict, no key (${RUNS} runs)`, async () => {
+    // For example, Moonshot's three 429s: wait, back off, give up.
+    assert.equal(kindFor(429, 'rate_limit_reached_error'), 'rateLimited');
+    assert.equal(kindFor(429, 'engine_overloaded_error'), 'overloaded');
+    assert.equal(kindFor(429, 'exceeded_current_quota_error'), 'quotaExhausted');
     await fc.assert(
       fc.asyncProperty(status, body, headers, async (code, text, extra) => {
         const { error, logs } = await answerWith(() => new Response(text, { status: code, headers: { 'content-type': 'application/json', ...extra } }));
@@ -113,7 +102,7 @@ describe('error mapping (property)', function () {
           : () => new Response(payload, { status: 200, headers: { 'content-type': 'application/json' } });
         const { error: thrown, logs } = await answerWith(response);
         assertUsable(thrown, logs);
-        assert.equal(thrown.kind, error.type === undefined ? 'server' : KIND_OF[error.type]);
+        assert.equal(thrown.kind, error.type === undefined ? 'server' : KIND_BY_TYPE[error.type]);
       }),
       { numRuns: RUNS / 2 },
     );
@@ -123,7 +112,7 @@ describe('error mapping (property)', function () {
     const name = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('toString', '__proto__', 'constructor', 'hasOwnProperty', 'valueOf', 'kimi-k2.6'));
     fc.assert(
       fc.property(name, fc.option(fc.integer({ min: 100, max: 599 }), { nil: undefined }), (id, code) => {
-        assert.ok(KINDS.includes(kindFor(code, id)));
+        assert.ok(KIMI_ERROR_KINDS.includes(kindFor(code, id)));
         const window = contextWindowOf(id);
         assert.ok(window === undefined || Number.isInteger(window));
         const price = priceOf(id, {});
