@@ -190,7 +190,7 @@ function answered(outcomes: Outcome[], sends: number[]): void {
   }
 }
 
-function failed<E>(outcomes: Outcome[], send: number, type: new (...args: any[]) => E): E {
+function failed<E>(outcomes: Outcome[], send: number, type: abstract new (...args: never[]) => E): E {
   const { error } = outcomes.find((o) => o.send === send)!;
   assert.ok(error instanceof type, `send ${send} failed with a ${type.name} (got ${String(error)})`);
   return error;

@@ -114,7 +114,7 @@ async function openWorkbench(url, opts = {}) {
   } catch (e) {
     killLeftovers();
     fs.rmSync(profileDir, { recursive: true, force: true });
-    throw new Error(`could not launch ${paths.chromium}: ${/** @type {Error} */ (e).message}`);
+    throw new Error(`could not launch ${paths.chromium}: ${/** @type {Error} */ (e).message}`, { cause: e });
   }
 
   const page = context.pages()[0] || (await context.newPage());
@@ -205,7 +205,7 @@ async function openWorkbench(url, opts = {}) {
   } catch (e) {
     if (screenshotsDir) await screenshot('workbench-load-failed').catch(() => {});
     await close();
-    throw new Error(`workbench did not load from ${workbenchUrl}: ${/** @type {Error} */ (e).message}\nconsole:\n${consoleLines.slice(-30).join('\n')}`);
+    throw new Error(`workbench did not load from ${workbenchUrl}: ${/** @type {Error} */ (e).message}\nconsole:\n${consoleLines.slice(-30).join('\n')}`, { cause: e });
   }
   return { page, browser: context, context, url: workbenchUrl, consoleLines, waitForConsoleLine, waitForTestsExit,
     testsExit: () => automationExit, screenshot, close };

@@ -31,7 +31,7 @@ export interface Page {
   locator(selector: string, options?: { hasText?: string | RegExp }): Locator;
   /** Runs `pageFunction` inside the page on every element matching `selector`. */
   $$eval<R>(selector: string, pageFunction: (elements: PageElement[]) => R): Promise<R>;
-  exposeFunction(name: string, callback: Function): Promise<unknown>;
+  exposeFunction(name: string, callback: (...args: never[]) => unknown): Promise<unknown>;
   screenshot(options?: { path?: string }): Promise<Buffer>;
   on(event: 'console', listener: (message: ConsoleMessage) => void): this;
   on(event: 'pageerror', listener: (error: Error) => void): this;
