@@ -19,10 +19,20 @@ const layering = Object.entries(LAYERS).map(([layer, may]) => {
   return {
     files: [`src/${layer}/**/*.ts`],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: layer === 'ui' ? [] : [{ name: 'vscode', message: `src/${layer} runs without VS Code: only src/ui adapts to it.` }],
-        patterns: forbidden.length ? [{ group: forbidden.flatMap((other) => [`../${other}`, `../${other}/*`]), message: `src/${layer} may import only ${[layer, ...may].join(', ')}: imports point downwards.` }] : [],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: layer === 'ui' ? [] : [{ name: 'vscode', message: `src/${layer} runs without VS Code: only src/ui adapts to it.` }],
+          patterns: forbidden.length
+            ? [
+                {
+                  group: forbidden.flatMap((other) => [`../${other}`, `../${other}/*`]),
+                  message: `src/${layer} may import only ${[layer, ...may].join(', ')}: imports point downwards.`,
+                },
+              ]
+            : [],
+        },
+      ],
     },
   };
 });
@@ -47,7 +57,26 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', performance: 'readonly', fetch: 'readonly', window: 'readonly', document: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
+        fetch: 'readonly',
+        window: 'readonly',
+        document: 'readonly',
+      },
+    },
   },
   { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },
 );

@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const sizes = packageSizes();
   const revision = describeRevision();
   const log = (line: string) => console.log(line);
-  console.log(`kimi-budget benchmarks (${revision}) — ${machine.cpu}, ${machine.cores} cores, ${machine.memory}, Node ${machine.node}, load ${machine.loadAverage}`);
+  console.log(
+    `kimi-budget benchmarks (${revision}) — ${machine.cpu}, ${machine.cores} cores, ${machine.memory}, Node ${machine.node}, load ${machine.loadAverage}`,
+  );
 
   console.log('\n== 1. Scheduling (simulated Moonshot, then real time on loopback)');
   const scheduling = await runScheduling(log);
@@ -46,7 +48,9 @@ async function main(): Promise<void> {
 
   console.log('\n== Goals');
   for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals]) {
-    console.log(`- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`);
+    console.log(
+      `- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`,
+    );
   }
 
   const totalSeconds = (performance.now() - started) / 1000;
@@ -54,7 +58,18 @@ async function main(): Promise<void> {
   fs.writeFileSync(fromRoot('docs', SVG_FILE), scheduling.svg);
   fs.writeFileSync(
     fromRoot('docs', 'benchmarks.md'),
-    benchmarksMarkdown({ date, machine, command: 'npm run bench', revision, totalSeconds, scheduling, tokens, activation, sendPath, svgFile: SVG_FILE }),
+    benchmarksMarkdown({
+      date,
+      machine,
+      command: 'npm run bench',
+      revision,
+      totalSeconds,
+      scheduling,
+      tokens,
+      activation,
+      sendPath,
+      svgFile: SVG_FILE,
+    }),
   );
   console.log(`\nWrote docs/benchmarks.md and docs/${SVG_FILE} after ${totalSeconds.toFixed(0)} s.`);
 }

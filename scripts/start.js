@@ -52,7 +52,9 @@ async function main() {
       'kimiBudget.limits.tokensPerMinute': DEMO_LIMITS.tpm,
     });
     env.MOONSHOT_API_KEY = fake.apiKey;
-    console.log(`\nNo MOONSHOT_API_KEY: using a local Moonshot-like server at ${baseUrl} (${DEMO_LIMITS.rpm} requests and ${DEMO_LIMITS.tpm} tokens per minute).`);
+    console.log(
+      `\nNo MOONSHOT_API_KEY: using a local Moonshot-like server at ${baseUrl} (${DEMO_LIMITS.rpm} requests and ${DEMO_LIMITS.tpm} tokens per minute).`,
+    );
   }
 
   const out = await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { userDataDir, extensionsDir, env });

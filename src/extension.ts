@@ -45,12 +45,17 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const apiKey = new ApiKey(context.secrets, notifier);
   const session = new SessionCost();
   // The history loads in the background; a conversation begun before it is loaded is kept.
-  const conversations = new Conversations(new HistoryStore(context.globalStorageUri.fsPath, (message) => notifier.notify('warning', message)));
+  const conversations = new Conversations(
+    new HistoryStore(context.globalStorageUri.fsPath, (message) => notifier.notify('warning', message)),
+  );
   const pipeline = new SendPipeline({
     config: () => settings.config,
     apiKey: () => apiKey.get(),
     count: (text, signal) => tokenCounter.count(text, signal),
-    calibration, queue, conversations, session,
+    calibration,
+    queue,
+    conversations,
+    session,
     now: Date.now,
   });
   const answers = new AnswerDocuments(conversations);
@@ -100,7 +105,9 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     }),
     // The send commands take the selection at once, then wait for the history themselves.
     vscode.commands.registerCommand('kimiBudget.sendPrompt', () => sender.sendPrompt()),
-    vscode.commands.registerCommand('kimiBudget.sendFollowUp', (text?: unknown) => sender.sendFollowUp(typeof text === 'string' ? text : undefined)),
+    vscode.commands.registerCommand('kimiBudget.sendFollowUp', (text?: unknown) =>
+      sender.sendFollowUp(typeof text === 'string' ? text : undefined),
+    ),
     vscode.commands.registerCommand('kimiBudget.sendWithFile', () => sender.sendWithFile()),
     vscode.commands.registerCommand('kimiBudget.showHistory', () => conversations.ready.then(() => showHistory(conversations, answers))),
     vscode.commands.registerCommand('kimiBudget.countTokens', () => counter.announce()),

@@ -7,7 +7,8 @@ import type { KimiBudgetApi } from '../../src/ui/api';
 export const MARKER = 'KIMI_BENCH_ACTIVATION';
 const EXTENSION_ID = 'kimi-budget.kimi-budget';
 /** A small selection: a paragraph someone might send. */
-const PROMPT = 'Explain, in two sentences, why a client that sends as soon as the server allows can still be refused when a teammate shares the account.\n';
+const PROMPT =
+  'Explain, in two sentences, why a client that sends as soon as the server allows can still be refused when a teammate shares the account.\n';
 
 export interface ActivationFigures {
   /** Measured inside activate(), by the extension itself. */

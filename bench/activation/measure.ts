@@ -15,7 +15,13 @@ const WINDOWS_AT_ONCE = 3;
 const SETTLE_MS = 10_000;
 
 interface RunTests {
-  runTests(options: { vsix: string; extensionTestsPath: string; timeoutMs: number; env: Record<string, string>; log: (line: string) => void }): Promise<number>;
+  runTests(options: {
+    vsix: string;
+    extensionTestsPath: string;
+    timeoutMs: number;
+    env: Record<string, string>;
+    log: (line: string) => void;
+  }): Promise<number>;
 }
 
 export interface ActivationResult {
@@ -83,16 +89,23 @@ function timingTable(atOnce: ActivationFigures[], settled: ActivationFigures): T
   const started = (f: ActivationFigures) => `${f.tokenizerStartedAtActivation} / ${f.tokenizerStartedBeforeFirstCount}`;
   return {
     title: 'Activation and first count, in VS Code 1.96.4 (packaged .vsix)',
-    columns: ['what', `right after activation: median (range) of ${atOnce.length} windows`, `${settled.settledMs / 1000} s after activation (1 window)`],
+    columns: [
+      'what',
+      `right after activation: median (range) of ${atOnce.length} windows`,
+      `${settled.settledMs / 1000} s after activation (1 window)`,
+    ],
     rows: [
       row('activate() (measured inside it)', (f) => f.activationMs),
       ['tokenizer started at activation / before the first count', atOnce.map(started).join(', '), started(settled)],
       row('first count, "Kimi: Count Tokens in Selection" (worker start + o200k load + count)', (f) => f.firstCountMs),
-      row(`first count in the status bar, from the selection (its ${atOnce[0].statusBarDebounceMs} ms debounce included)`, (f) => f.firstStatusBarMs),
+      row(
+        `first count in the status bar, from the selection (its ${atOnce[0].statusBarDebounceMs} ms debounce included)`,
+        (f) => f.firstStatusBarMs,
+      ),
       row('later count, command', (f) => f.warmCountMs),
       row('later count in the status bar, from the selection (debounce included)', (f) => f.warmStatusBarMs),
     ],
-    note: 'Each window is a fresh code-server 4.96.4 in headless Chromium on this machine, with the .vsix installed in an empty profile. The selection is a 3-line paragraph in a plain-text editor (a markdown one would start VS Code\'s markdown language server at the same moment). Right after activation the count competes for the CPU with the rest of VS Code\'s start-up.',
+    note: "Each window is a fresh code-server 4.96.4 in headless Chromium on this machine, with the .vsix installed in an empty profile. The selection is a 3-line paragraph in a plain-text editor (a markdown one would start VS Code's markdown language server at the same moment). Right after activation the count competes for the CPU with the rest of VS Code's start-up.",
   };
 }
 
@@ -129,7 +142,8 @@ function goals(atOnce: ActivationFigures[], settled: ActivationFigures, plainNod
       goal: `activate() under ${ACTIVATE_GOAL_MS} ms (median window), tokenizer not loaded`,
       met: activation < ACTIVATE_GOAL_MS && !tokenizerEarly,
       measured: `${fmt.ms(activation)} median of ${all.length} windows, ${fmt.ms(slowest)} the slowest; tokenizer started at activation: ${tokenizerEarly}`,
-      limitedBy: activation < ACTIVATE_GOAL_MS ? undefined : 'the work done in activate(): settings, status bar items, command registration',
+      limitedBy:
+        activation < ACTIVATE_GOAL_MS ? undefined : 'the work done in activate(): settings, status bar items, command registration',
     },
     {
       goal: `First count of a small selection under ${FIRST_COUNT_GOAL_MS} ms (tokenizer load included; median window)`,

@@ -30,7 +30,9 @@ export function benchmarksMarkdown(r: Report): string {
     ...activation.goals.map((g): [string, Goal] => ['Activation', g]),
     ...sendPath.goals.map((g): [string, Goal] => ['Send path', g]),
   ];
-  const goalRows = goals.map(([section, g]) => `| ${section} | ${g.goal} | **${verdict(g)}** | ${escape(g.measured)} | ${escape(g.limitedBy ?? '')} |`);
+  const goalRows = goals.map(
+    ([section, g]) => `| ${section} | ${g.goal} | **${verdict(g)}** | ${escape(g.measured)} | ${escape(g.limitedBy ?? '')} |`,
+  );
   return [
     '# Benchmarks',
     '',
@@ -48,7 +50,7 @@ export function benchmarksMarkdown(r: Report): string {
     '',
     '## 1. Scheduling',
     '',
-    'Every client sends the same prompts through the same model of Moonshot\'s server, in simulated time (a discrete-event clock: an hour of traffic takes seconds), so that the only difference between two rows is the client.',
+    "Every client sends the same prompts through the same model of Moonshot's server, in simulated time (a discrete-event clock: an hour of traffic takes seconds), so that the only difference between two rows is the client.",
     '',
     '**The server model** (`bench/scheduling/moonshotModel.ts`) applies the rules of Moonshot\'s documentation: RPM and TPM over a rolling 60 s window; a request charged 1 request and prompt + `max_tokens` tokens when it reaches the server; concurrency held until the answer\'s last byte; TPD over a rolling day. **Refused requests are charged like admitted ones** ("failed and retried requests still count"), so a 429 burns budget — the sensitivity table below shows the same runs with refusals free. A refusal answers 429 `rate_limit_reached_error` with Moonshot\'s messages: "max RPM: R, please try again after N seconds" (N rounded up, at least 1), "max concurrency: C, please try again after 1 seconds", "TPM rate limit, current:x, limit:y" and the TPD one (no wait stated).',
     `Each message takes ${NETWORK.minMs}–${NETWORK.maxMs} ms one way (uniform); an answer streams for ${ANSWER.firstTokenMs / 1000} s + its output tokens at ${ANSWER.tokensPerSecond} tokens/s after admission.`,
@@ -57,18 +59,20 @@ export function benchmarksMarkdown(r: Report): string {
     '',
     ...CLIENTS.map((c) => `- **${c.name}**: ${c.description}.`),
     '',
-    'Every client is given each prompt\'s true token count (how well the extension\'s local count matches the server\'s is a separate question: calibration, see the real-time run). The engine is driven through its real code path: `SendQueue.enqueue`, `attempt.serverAnswered()` when the response (or the 429) arrives, the server\'s prompt count to settle, refusals turned into `KimiError`s by `errorFromResponse` (the parser KimiClient uses) and classified by `verdictFor`. bottleneck reads `Date.now` and sets its own timers, so for its runs the global timers and `Date.now` are pointed at the simulated clock (`bench/scheduling/virtualTimers.ts`): it runs in the same simulated time, its timers exactly on time. With a hidden teammate the oracle knows the server\'s state but not the teammate\'s next request, so it is a reference there, not a bound. A client still running at 4× the oracle\'s time + 10 minutes is stopped ("> …"); its waits are then lower bounds (≥).',
+    "Every client is given each prompt's true token count (how well the extension's local count matches the server's is a separate question: calibration, see the real-time run). The engine is driven through its real code path: `SendQueue.enqueue`, `attempt.serverAnswered()` when the response (or the 429) arrives, the server's prompt count to settle, refusals turned into `KimiError`s by `errorFromResponse` (the parser KimiClient uses) and classified by `verdictFor`. bottleneck reads `Date.now` and sets its own timers, so for its runs the global timers and `Date.now` are pointed at the simulated clock (`bench/scheduling/virtualTimers.ts`): it runs in the same simulated time, its timers exactly on time. With a hidden teammate the oracle knows the server's state but not the teammate's next request, so it is a reference there, not a bound. A client still running at 4× the oracle's time + 10 minutes is stopped (\"> …\"); its waits are then lower bounds (≥).",
     '',
     '**In short** (this run):',
     '',
     ...scheduling.summary.map((line) => `- ${line}`),
     '',
-    '**Columns:** *last answer*: when the last prompt\'s answer had fully arrived; *× oracle*: that as a ratio to the oracle\'s; *429s*: refusals of this client, by limit; *budget burnt*: requests and tokens charged for its refused requests; *wait*: from a prompt\'s arrival to its admission by the server (the queue, pauses and retries), median and 95th percentile over the prompts; *teammate\'s requests refused*: what the hidden client suffered meanwhile; *prompts given up*: sends the engine abandoned after `maxAttempts` refusals, which the user then sends again.',
+    "**Columns:** *last answer*: when the last prompt's answer had fully arrived; *× oracle*: that as a ratio to the oracle's; *429s*: refusals of this client, by limit; *budget burnt*: requests and tokens charged for its refused requests; *wait*: from a prompt's arrival to its admission by the server (the queue, pauses and retries), median and 95th percentile over the prompts; *teammate's requests refused*: what the hidden client suffered meanwhile; *prompts given up*: sends the engine abandoned after `maxAttempts` refusals, which the user then sends again.",
     '',
     ...scheduling.tables.flatMap((t) => [toMarkdown(t), '']),
     `![Budget use over time: the engine keeps just under the limit; retry-on-429 is refused and its refusals, charged, keep the window full](${r.svgFile})`,
     '',
-    'The plot (`' + r.svgFile + '`), on the two bursts above: for each 5 s, the highest share of the limit debited within a trailing 60 s (the peak, since a client that sends a whole window at once empties the window for a moment each minute). Solid lines count admitted requests; the dashed line adds retry-on-429\'s refused ones, which the server charges too.',
+    'The plot (`' +
+      r.svgFile +
+      "`), on the two bursts above: for each 5 s, the highest share of the limit debited within a trailing 60 s (the peak, since a client that sends a whole window at once empties the window for a moment each minute). Solid lines count admitted requests; the dashed line adds retry-on-429's refused ones, which the server charges too.",
     '',
     toMarkdown(scheduling.sensitivity),
     '',

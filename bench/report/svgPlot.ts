@@ -61,7 +61,9 @@ function renderPanel(panel: Panel, top: number): string {
   out.push(`<text x="${(x0 + x1) / 2}" y="${y0 + 34}" text-anchor="middle">${escapeXml(panel.xLabel)}</text>`);
   out.push(`<text transform="translate(${x0 - 46},${(y0 + y1) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(panel.yLabel)}</text>`);
   for (const mark of panel.marks ?? []) {
-    out.push(`<line x1="${x0}" x2="${x1}" y1="${sy(mark.y).toFixed(1)}" y2="${sy(mark.y).toFixed(1)}" stroke="#c00" stroke-width="1.2" stroke-dasharray="2,3"/>`);
+    out.push(
+      `<line x1="${x0}" x2="${x1}" y1="${sy(mark.y).toFixed(1)}" y2="${sy(mark.y).toFixed(1)}" stroke="#c00" stroke-width="1.2" stroke-dasharray="2,3"/>`,
+    );
     out.push(`<text x="${x1 - 4}" y="${(sy(mark.y) - 5).toFixed(1)}" text-anchor="end" fill="#c00">${escapeXml(mark.label)}</text>`);
   }
   panel.series.forEach((series, i) => {

@@ -12,7 +12,10 @@ export function toText(table: Table): string {
   const all = [table.columns, ...table.rows];
   const widths = table.columns.map((_, c) => Math.max(...all.map((row) => (row[c] ?? '').length)));
   const line = (row: readonly string[]) =>
-    row.map((cell, c) => (c > 0 && looksNumeric(cell) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd();
+    row
+      .map((cell, c) => (c > 0 && looksNumeric(cell) ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [table.title, line(table.columns), rule, ...table.rows.map(line), ...(table.note ? [table.note] : [])].join('\n');
 }
@@ -47,5 +50,9 @@ export const fmt = {
   mbps: (bytesPerMs: number) => `${(bytesPerMs / 1000).toFixed(2)} MB/s`,
   bytes: (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : `${(n / 1e3).toFixed(1)} kB`),
   kTokens: (n: number) =>
-    n >= 1e7 ? `${Math.round(n / 1e6).toLocaleString('en-US')}M` : n >= 10_000 ? `${Math.round(n / 1000).toLocaleString('en-US')}k` : Math.round(n).toLocaleString('en-US'),
+    n >= 1e7
+      ? `${Math.round(n / 1e6).toLocaleString('en-US')}M`
+      : n >= 10_000
+        ? `${Math.round(n / 1000).toLocaleString('en-US')}k`
+        : Math.round(n).toLocaleString('en-US'),
 };

@@ -10,7 +10,14 @@ const CLIP_PERCENT = 300;
  * the charges. The peak, not a sample: a client that sends a window's budget at once empties the
  * window for a moment each minute, and a sample would catch those moments at random.
  */
-function trailingPeak(charges: readonly Charge[], keep: (c: Charge) => boolean, size: (c: Charge) => number, capacity: number, windowMs: number, endMs: number): [number, number][] {
+function trailingPeak(
+  charges: readonly Charge[],
+  keep: (c: Charge) => boolean,
+  size: (c: Charge) => number,
+  capacity: number,
+  windowMs: number,
+  endMs: number,
+): [number, number][] {
   const points: [number, number][] = [];
   const kept = charges.filter(keep);
   let from = 0;
@@ -37,7 +44,10 @@ function panel(title: string, yLabel: string, engine: RunResult, retry: RunResul
   const endMs = niceCeil((Math.max(engine.completionMs, 60_000) * 1.1) / 60_000) * 60_000;
   const user = (c: Charge) => c.client === 'user';
   const series = (name: string, run: RunResult, keep: (c: Charge) => boolean, color: string, dashed = false): Series => ({
-    name, color, dashed, points: trailingPeak(run.charges, keep, size, capacity, 60_000, endMs),
+    name,
+    color,
+    dashed,
+    points: trailingPeak(run.charges, keep, size, capacity, 60_000, endMs),
   });
   return {
     title,
@@ -59,7 +69,21 @@ export function budgetPlot(tpmBurst: { engine: RunResult; retry: RunResult }, rp
   const { tpm } = tpmBurst.engine.workload.limits;
   const { rpm } = rpmBurst.engine.workload.limits;
   return svgChart('Budget use over time: kimi-budget engine vs retry-on-429 (simulated Moonshot, refusals charged)', [
-    panel(`${tpmBurst.engine.workload.title}: tokens debited in a trailing 60 s (peak per 5 s)`, `% of ${tpm.toLocaleString('en-US')} TPM`, tpmBurst.engine, tpmBurst.retry, (c) => c.tokens, tpm),
-    panel(`${rpmBurst.engine.workload.title}: requests debited in a trailing 60 s (peak per 5 s)`, `% of ${rpm} RPM`, rpmBurst.engine, rpmBurst.retry, () => 1, rpm),
+    panel(
+      `${tpmBurst.engine.workload.title}: tokens debited in a trailing 60 s (peak per 5 s)`,
+      `% of ${tpm.toLocaleString('en-US')} TPM`,
+      tpmBurst.engine,
+      tpmBurst.retry,
+      (c) => c.tokens,
+      tpm,
+    ),
+    panel(
+      `${rpmBurst.engine.workload.title}: requests debited in a trailing 60 s (peak per 5 s)`,
+      `% of ${rpm} RPM`,
+      rpmBurst.engine,
+      rpmBurst.retry,
+      () => 1,
+      rpm,
+    ),
   ]);
 }

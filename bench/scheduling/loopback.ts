@@ -59,7 +59,13 @@ export function loopbackPrompts(): string[] {
 }
 
 export async function runLoopback(variant: LoopbackVariant, client: 'engine' | 'retry-on-429', texts: string[]): Promise<LoopbackResult> {
-  const server = new FakeMoonshot({ rpm: variant.rpm, tpm: variant.tpm, concurrency: variant.concurrency, windowMs: LOOPBACK_WINDOW_MS, chunkDelayMs: 10 });
+  const server = new FakeMoonshot({
+    rpm: variant.rpm,
+    tpm: variant.tpm,
+    concurrency: variant.concurrency,
+    windowMs: LOOPBACK_WINDOW_MS,
+    chunkDelayMs: 10,
+  });
   const baseUrl = await server.start();
   const kimi = new KimiClient({ baseUrl, apiKey: async () => server.apiKey });
   try {
@@ -93,8 +99,16 @@ interface Sender {
 /** As the extension sends: the local o200k count, calibrated by earlier answers, through Budget + SendQueue. */
 async function engineSender(variant: LoopbackVariant, kimi: KimiClient, texts: string[]): Promise<Sender> {
   const limits = { requestsPerMinute: variant.rpm, tokensPerMinute: variant.tpm, concurrency: variant.concurrency, tokensPerDay: 0 };
-  const budget = new Budget(limits, systemClock, new MemoryLedger(), { windowMs: LOOPBACK_WINDOW_MS, dayMs: 86_400_000, marginMs: LOOPBACK_MARGIN_MS });
-  const queue = new SendQueue<ChatResult>(budget, systemClock, verdictFor, { ...DEFAULT_QUEUE_OPTIONS, maxLength: 1_000, maxWaitMs: 600_000 });
+  const budget = new Budget(limits, systemClock, new MemoryLedger(), {
+    windowMs: LOOPBACK_WINDOW_MS,
+    dayMs: 86_400_000,
+    marginMs: LOOPBACK_MARGIN_MS,
+  });
+  const queue = new SendQueue<ChatResult>(budget, systemClock, verdictFor, {
+    ...DEFAULT_QUEUE_OPTIONS,
+    maxLength: 1_000,
+    maxWaitMs: 600_000,
+  });
   const counter = new TokenCounter({ workerPath: fromRoot('out', 'src', 'tokens', 'worker.js') });
   const calibration = new Calibration();
   // Counted before the clock starts, so that every prompt is queued at once, as for retry-on-429.
@@ -107,7 +121,11 @@ async function engineSender(variant: LoopbackVariant, kimi: KimiClient, texts: s
         promptTokens: calibration.estimate(MODEL, local, 1).tokens,
         maxTokens: variant.maxTokens,
         run: async ({ signal, sending, serverAnswered }) => {
-          const result = await kimi.streamChat({ model: MODEL, messages: [{ role: 'user', content: text }], maxTokens: variant.maxTokens }, { onRequest: sending, onResponse: serverAnswered }, signal);
+          const result = await kimi.streamChat(
+            { model: MODEL, messages: [{ role: 'user', content: text }], maxTokens: variant.maxTokens },
+            { onRequest: sending, onResponse: serverAnswered },
+            signal,
+          );
           if (result.usage) calibration.record(MODEL, local, 1, result.usage.promptTokens);
           return { value: result, promptTokens: result.usage?.promptTokens };
         },

@@ -135,9 +135,19 @@ export class MoonshotModel {
     this.slide();
     const { rpm, tpm, tpd, concurrency } = this.limits;
     const { windowMs, dayMs } = this.rules;
-    let at = Math.max(from, this.roomAt(this.minuteFrom, windowMs, from, () => 1, rpm, 1));
-    at = Math.max(at, this.roomAt(this.minuteFrom, windowMs, from, (c) => c.tokens, tpm, charge));
-    if (tpd) at = Math.max(at, this.roomAt(this.dayFrom, dayMs, from, (c) => c.tokens, tpd, charge));
+    let at = Math.max(
+      from,
+      this.roomAt(this.minuteFrom, windowMs, from, () => 1, rpm, 1),
+    );
+    at = Math.max(
+      at,
+      this.roomAt(this.minuteFrom, windowMs, from, (c) => c.tokens, tpm, charge),
+    );
+    if (tpd)
+      at = Math.max(
+        at,
+        this.roomAt(this.dayFrom, dayMs, from, (c) => c.tokens, tpd, charge),
+      );
     if (concurrency && this.streaming.length >= concurrency) {
       const ends = [...this.streaming].sort((a, b) => a - b);
       at = Math.max(at, ends[this.streaming.length - concurrency]);

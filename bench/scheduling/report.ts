@@ -10,7 +10,9 @@ const BASELINES = ['retry-on-429', 'fixed delay', 'bottleneck'];
 const WITHIN_ORACLE = 0.05;
 
 function completion(run: RunResult): string {
-  return run.stoppedAtHorizon ? `> ${fmt.minutes(run.completionMs)} (${run.finished}/${run.workload.prompts.length} answered)` : fmt.minutes(run.completionMs);
+  return run.stoppedAtHorizon
+    ? `> ${fmt.minutes(run.completionMs)} (${run.finished}/${run.workload.prompts.length} answered)`
+    : fmt.minutes(run.completionMs);
 }
 
 function ratio(run: RunResult, oracle: RunResult): string {
@@ -19,7 +21,9 @@ function ratio(run: RunResult, oracle: RunResult): string {
 
 function refusals(run: RunResult): string {
   if (!run.refusals) return '0';
-  const by = Object.entries(run.refusalsBy).filter(([, n]) => n > 0).map(([limit, n]) => `${limit.toUpperCase()} ${fmt.int(n)}`);
+  const by = Object.entries(run.refusalsBy)
+    .filter(([, n]) => n > 0)
+    .map(([limit, n]) => `${limit.toUpperCase()} ${fmt.int(n)}`);
   return `${fmt.int(run.refusals)} (${by.join(', ')})`;
 }
 
@@ -31,7 +35,13 @@ export function workloadTable(workload: Workload, runs: RunResult[]): Table {
   return {
     title: `${workload.title} — ${fmt.int(workload.prompts.length)} prompts`,
     columns: [
-      'client', 'last answer', '× oracle', '429s', 'budget burnt by refusals (req / tokens)', 'wait p50', 'wait p95',
+      'client',
+      'last answer',
+      '× oracle',
+      '429s',
+      'budget burnt by refusals (req / tokens)',
+      'wait p50',
+      'wait p95',
       ...(teammate ? ["teammate's requests refused"] : []),
       ...(gaveUp ? ['prompts given up (sent again)'] : []),
     ],
@@ -86,7 +96,9 @@ export function loopbackTable(results: LoopbackResult[]): Table {
 
 export function goals(list: readonly Workload[], charged: Map<string, RunResult[]>, loopback: LoopbackResult[]): Goal[] {
   const engineRuns = (teammate: boolean) =>
-    list.filter((w) => Boolean(w.teammate) === teammate).map((w) => ({ runs: charged.get(w.id)!, engine: charged.get(w.id)!.find((r) => r.client === engineClient.name)! }));
+    list
+      .filter((w) => Boolean(w.teammate) === teammate)
+      .map((w) => ({ runs: charged.get(w.id)!, engine: charged.get(w.id)!.find((r) => r.client === engineClient.name)! }));
   const alone = engineRuns(false);
   const refused = alone.filter(({ engine }) => engine.refusals > 0);
   const loopbackRefused = loopback.filter((r) => r.client === 'engine' && Object.keys(r.refused).length > 0);
@@ -95,31 +107,55 @@ export function goals(list: readonly Workload[], charged: Map<string, RunResult[
   const shared = engineRuns(true).map(({ runs, engine }) => {
     const baselines = runs.filter((r) => BASELINES.includes(r.client));
     const beats = (b: RunResult) => engine.refusals < b.refusals && finishesEarlier(engine, b);
-    return { engine, baselines, fewer: baselines.every((b) => engine.refusals < b.refusals), earlier: baselines.every((b) => finishesEarlier(engine, b)), beatenBy: baselines.filter((b) => !beats(b)) };
+    return {
+      engine,
+      baselines,
+      fewer: baselines.every((b) => engine.refusals < b.refusals),
+      earlier: baselines.every((b) => finishesEarlier(engine, b)),
+      beatenBy: baselines.filter((b) => !beats(b)),
+    };
   });
   const sharedMet = shared.every((s) => s.fewer && s.earlier);
   return [
     {
       goal: 'Engine: zero 429s on every workload without a hidden second client',
       met: refused.length === 0 && loopbackRefused.length === 0,
-      measured: `simulated: ${alone.map(({ engine }) => `${engine.workload.id} ${engine.refusals}`).join(', ')}; real-time loopback: ${loopback.filter((r) => r.client === 'engine').map((r) => `${r.variant.id} ${Object.values(r.refused).reduce((a, b) => a + b, 0)}`).join(', ')}`,
-      limitedBy: refused.length || loopbackRefused.length ? 'see the tables: the engine was refused where its own count of the window differed from the server\'s' : undefined,
+      measured: `simulated: ${alone.map(({ engine }) => `${engine.workload.id} ${engine.refusals}`).join(', ')}; real-time loopback: ${loopback
+        .filter((r) => r.client === 'engine')
+        .map((r) => `${r.variant.id} ${Object.values(r.refused).reduce((a, b) => a + b, 0)}`)
+        .join(', ')}`,
+      limitedBy:
+        refused.length || loopbackRefused.length
+          ? "see the tables: the engine was refused where its own count of the window differed from the server's"
+          : undefined,
     },
     {
       goal: `Engine: completion within ${WITHIN_ORACLE * 100}% of the oracle on those workloads`,
       met: worst.ratio <= 1 + WITHIN_ORACLE,
       measured: ratios.map((r) => `${r.id} ${fmt.ratio(r.ratio)}`).join(', '),
-      limitedBy: worst.ratio <= 1 + WITHIN_ORACLE ? undefined : `${worst.id}: each time the window turns over, the engine waits out its safety margin (marginMs) and the delay between the server's admission and the answer's headers, which it counts from`,
+      limitedBy:
+        worst.ratio <= 1 + WITHIN_ORACLE
+          ? undefined
+          : `${worst.id}: each time the window turns over, the engine waits out its safety margin (marginMs) and the delay between the server's admission and the answer's headers, which it counts from`,
     },
     {
       goal: 'With the hidden teammate: fewer 429s and an earlier finish than every baseline',
       met: sharedMet,
-      measured: shared.map((s) => `${s.engine.workload.id}: engine ${completion(s.engine)}, ${fmt.int(s.engine.refusals)} 429s vs ${s.baselines.map((b) => `${b.client} ${completion(b)}, ${fmt.int(b.refusals)}`).join('; ')}`).join(' — '),
-      limitedBy: sharedMet ? undefined : shared.filter((s) => s.beatenBy.length).map(teammateShortfall).join(' — '),
+      measured: shared
+        .map(
+          (s) =>
+            `${s.engine.workload.id}: engine ${completion(s.engine)}, ${fmt.int(s.engine.refusals)} 429s vs ${s.baselines.map((b) => `${b.client} ${completion(b)}, ${fmt.int(b.refusals)}`).join('; ')}`,
+        )
+        .join(' — '),
+      limitedBy: sharedMet
+        ? undefined
+        : shared
+            .filter((s) => s.beatenBy.length)
+            .map(teammateShortfall)
+            .join(' — '),
     },
   ];
 }
-
 
 /** The tables' main lines, in words; every number comes from the runs. */
 export function summary(list: readonly Workload[], charged: Map<string, RunResult[]>, free: Map<string, RunResult[]>): string[] {
@@ -154,7 +190,9 @@ export function summary(list: readonly Workload[], charged: Map<string, RunResul
       : `finished at ${fmt.ratio(mine.completionMs / runs[0].completionMs)} the oracle's time`;
     const rank = byTime[0] === mine ? `the quickest client; the next was ${other.client}` : `the quickest client was ${byTime[0].client}`;
     const lead = byTime[0] === mine ? other : byTime[0];
-    lines.push(`${w.id}: the engine ${engineSaid} with ${fmt.int(mine.refusals)} refusals, ${rank} (${completion(lead)}, ${fmt.ratio(lead.completionMs / runs[0].completionMs)}, ${fmt.int(lead.refusals)} refusals).`);
+    lines.push(
+      `${w.id}: the engine ${engineSaid} with ${fmt.int(mine.refusals)} refusals, ${rank} (${completion(lead)}, ${fmt.ratio(lead.completionMs / runs[0].completionMs)}, ${fmt.int(lead.refusals)} refusals).`,
+    );
   }
   return lines;
 }
@@ -165,14 +203,19 @@ export function summary(list: readonly Workload[], charged: Map<string, RunResul
  */
 function teammateShortfall(s: { engine: RunResult; beatenBy: RunResult[] }): string {
   const { engine } = s;
-  const ahead = s.beatenBy.map((b) => `${b.client} (${completion(b)}, ${fmt.int(b.refusals)} 429s, its teammate refused ${fmt.int(b.teammateRefusals)} of ${fmt.int(b.teammateRequests)})`);
+  const ahead = s.beatenBy.map(
+    (b) =>
+      `${b.client} (${completion(b)}, ${fmt.int(b.refusals)} 429s, its teammate refused ${fmt.int(b.teammateRefusals)} of ${fmt.int(b.teammateRequests)})`,
+  );
   const [topLimit, topCount] = Object.entries(engine.refusalsBy).reduce((a, b) => (b[1] > a[1] ? b : a));
   const parts = [
     `${engine.workload.id}: the engine (${completion(engine)}, ${fmt.int(engine.refusals)} 429s, its teammate refused ${fmt.int(engine.teammateRefusals)} of ${fmt.int(engine.teammateRequests)}) is not ahead of ${ahead.join(', ')}`,
     engine.refusals ? `${fmt.int(topCount)} of its 429s were for ${topLimit.toUpperCase()}` : '',
     engine.gaveUp ? `it gave ${fmt.int(engine.gaveUp)} sends up after ${ENGINE_QUEUE_OPTIONS.maxAttempts} refusals each` : '',
     'it can learn of the teammate only from refusals, and the server charges every one',
-    s.beatenBy.some((b) => b.client === 'fixed delay') ? 'a fixed delay never sends faster than one request every 60/RPM s, so it leaves most of the teammate\'s share free without having to learn it' : '',
+    s.beatenBy.some((b) => b.client === 'fixed delay')
+      ? "a fixed delay never sends faster than one request every 60/RPM s, so it leaves most of the teammate's share free without having to learn it"
+      : '',
   ];
   return parts.filter(Boolean).join('; ');
 }

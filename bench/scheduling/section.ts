@@ -34,7 +34,9 @@ async function runAll(list: readonly Workload[], chargeRefused: boolean, log: (l
     for (const client of CLIENTS.slice(1)) {
       runs.push(await simulate(workload, client, { chargeRefused, horizonMs: 4 * oracle.completionMs + 600_000, seed: SEED }));
     }
-    log(`  ${workload.id}${chargeRefused ? '' : ' (refusals free)'}: ${runs.map((r) => `${r.client} ${(r.completionMs / oracle.completionMs).toFixed(3)}×/${r.refusals}`).join(', ')}`);
+    log(
+      `  ${workload.id}${chargeRefused ? '' : ' (refusals free)'}: ${runs.map((r) => `${r.client} ${(r.completionMs / oracle.completionMs).toFixed(3)}×/${r.refusals}`).join(', ')}`,
+    );
     results.set(workload.id, runs);
   }
   return results;

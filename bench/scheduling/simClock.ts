@@ -54,7 +54,7 @@ export class SimClock implements Clock {
   private push(event: SimEvent): void {
     const heap = this.heap;
     heap.push(event);
-    for (let i = heap.length - 1; i > 0; ) {
+    for (let i = heap.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (!earlier(heap[i], heap[parent])) break;
       [heap[i], heap[parent]] = [heap[parent], heap[i]];
@@ -68,7 +68,7 @@ export class SimClock implements Clock {
     const last = heap.pop();
     if (heap.length && last) {
       heap[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;

@@ -44,7 +44,11 @@ export interface RunResult {
 }
 
 /** One client through one workload, on simulated time, against a fresh server model. */
-export async function simulate(workload: Workload, client: Client, options: { chargeRefused: boolean; horizonMs: number; seed: number }): Promise<RunResult> {
+export async function simulate(
+  workload: Workload,
+  client: Client,
+  options: { chargeRefused: boolean; horizonMs: number; seed: number },
+): Promise<RunResult> {
   const started = performance.now();
   const clock = new SimClock();
   const random = seeded(options.seed);
@@ -55,7 +59,10 @@ export async function simulate(workload: Workload, client: Client, options: { ch
   const restoreTimers = client.usesGlobalTimers ? useVirtualTimers(clock) : undefined;
   try {
     const submit = client.start({
-      clock, server, workload, random,
+      clock,
+      server,
+      workload,
+      random,
       finished: (prompt, answer) => {
         if (admittedAt.has(prompt.id)) return;
         admittedAt.set(prompt.id, answer.admittedAt);
@@ -96,7 +103,12 @@ export async function simulate(workload: Workload, client: Client, options: { ch
 
 /** Sends its request every interval whatever happens; a refused one is not retried. */
 function startTeammate(clock: SimClock, server: MoonshotModel, teammate: NonNullable<Workload['teammate']>): void {
-  const call = { client: 'teammate', promptTokens: teammate.promptTokens, maxTokens: teammate.maxTokens, outputTokens: teammate.outputTokens };
+  const call = {
+    client: 'teammate',
+    promptTokens: teammate.promptTokens,
+    maxTokens: teammate.maxTokens,
+    outputTokens: teammate.outputTokens,
+  };
   const send = () => {
     server.chat(call).catch(() => undefined);
     clock.setTimer(teammate.intervalMs, send);

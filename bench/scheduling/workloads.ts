@@ -58,7 +58,12 @@ function steady(random: Random, limits: AccountLimits, maxTokens: number, load: 
   const perMinute = load * capacityPerMinute;
   const prompts: Prompt[] = [];
   for (let t = exponential(random, 60_000 / perMinute); t < STEADY_HOUR_MS; t += exponential(random, 60_000 / perMinute)) {
-    prompts.push({ id: prompts.length, arrivalAt: Math.round(t), promptTokens: logUniform(random, PROMPT_MIN, PROMPT_MAX), outputTokens: logUniform(random, 100, 2_000) });
+    prompts.push({
+      id: prompts.length,
+      arrivalAt: Math.round(t),
+      promptTokens: logUniform(random, PROMPT_MIN, PROMPT_MAX),
+      outputTokens: logUniform(random, 100, 2_000),
+    });
   }
   return { prompts, perMinute };
 }
@@ -71,7 +76,11 @@ function thirdOf(limits: AccountLimits): Teammate {
 }
 
 function describeLimits(l: AccountLimits): string {
-  const parts = [`${l.rpm} RPM`, `${l.tpm.toLocaleString('en-US')} TPM`, l.concurrency ? `concurrency ${l.concurrency}` : 'no concurrency limit'];
+  const parts = [
+    `${l.rpm} RPM`,
+    `${l.tpm.toLocaleString('en-US')} TPM`,
+    l.concurrency ? `concurrency ${l.concurrency}` : 'no concurrency limit',
+  ];
   if (l.tpd) parts.push(`${l.tpd.toLocaleString('en-US')} TPD`);
   return parts.join(', ');
 }
@@ -84,23 +93,48 @@ export function workloads(): Workload[] {
   const tier0 = burst(seeded(15), 30, 300, 2_000);
   const list: Workload[] = [
     {
-      id: 'burst-rpm', title: 'Burst of 500, RPM-bound (Tier1)', limits: TIER1, maxTokens: 1_024, prompts: rpmBurst, steady: false,
+      id: 'burst-rpm',
+      title: 'Burst of 500, RPM-bound (Tier1)',
+      limits: TIER1,
+      maxTokens: 1_024,
+      prompts: rpmBurst,
+      steady: false,
       description: `500 prompts at once, 200–20,000 tokens (log-uniform), max_tokens 1,024; ${describeLimits(TIER1)}`,
     },
     {
-      id: 'burst-tpm', title: 'Burst of 500, TPM-bound (default settings)', limits: DEFAULTS, maxTokens: 8_192, prompts: tpmBurst, steady: false,
+      id: 'burst-tpm',
+      title: 'Burst of 500, TPM-bound (default settings)',
+      limits: DEFAULTS,
+      maxTokens: 8_192,
+      prompts: tpmBurst,
+      steady: false,
       description: `500 prompts at once, 200–20,000 tokens, max_tokens 8,192 (the extension's default); ${describeLimits(DEFAULTS)}`,
     },
     {
-      id: 'steady-80', title: 'Steady arrivals at 80% for an hour', limits: DEFAULTS, maxTokens: 2_048, prompts: steady80.prompts, steady: true,
+      id: 'steady-80',
+      title: 'Steady arrivals at 80% for an hour',
+      limits: DEFAULTS,
+      maxTokens: 2_048,
+      prompts: steady80.prompts,
+      steady: true,
       description: `Poisson arrivals for 60 min at ${steady80.perMinute.toFixed(1)}/min (80% of what TPM lets through), 200–20,000 tokens, max_tokens 2,048; ${describeLimits(DEFAULTS)}`,
     },
     {
-      id: 'steady-130', title: 'Steady arrivals at 130% for an hour', limits: DEFAULTS, maxTokens: 2_048, prompts: steady130.prompts, steady: true,
+      id: 'steady-130',
+      title: 'Steady arrivals at 130% for an hour',
+      limits: DEFAULTS,
+      maxTokens: 2_048,
+      prompts: steady130.prompts,
+      steady: true,
       description: `Poisson arrivals for 60 min at ${steady130.perMinute.toFixed(1)}/min (130%: a backlog builds), 200–20,000 tokens, max_tokens 2,048; ${describeLimits(DEFAULTS)}`,
     },
     {
-      id: 'tier0', title: 'Tier0: concurrency 1, 3 RPM, slow answers', limits: TIER0, maxTokens: 4_096, prompts: tier0, steady: false,
+      id: 'tier0',
+      title: 'Tier0: concurrency 1, 3 RPM, slow answers',
+      limits: TIER0,
+      maxTokens: 4_096,
+      prompts: tier0,
+      steady: false,
       description: `30 prompts at once, 200–20,000 tokens, max_tokens 4,096, answers of 300–2,000 tokens (7–41 s each); ${describeLimits(TIER0)}`,
     },
   ];

@@ -41,7 +41,6 @@ export async function run(): Promise<void> {
   const fake = new FakeMoonshot({ chunkDelayMs: CHUNK_DELAY_MS, apiKey: process.env.MOONSHOT_API_KEY });
   await vscode.workspace.getConfiguration('kimiBudget').update('baseUrl', await fake.start(), vscode.ConfigurationTarget.Global);
   try {
-
     const pauseMs = Number(process.env.KIMI_BENCH_PAUSE_MS ?? 0);
     let tokenizerStartedBeforeFirstSend = false;
     const cold = await sendOnce(api, fake, 0, pauseMs, () => (tokenizerStartedBeforeFirstSend = api.tokenizerStarted()));
@@ -70,15 +69,18 @@ async function sendOnce(api: KimiBudgetApi, fake: FakeMoonshot, i: number, pause
   beforeSend?.();
   const started = performance.now();
   void vscode.commands.executeCommand('kimiBudget.sendPrompt');
-  await until(() => vscode.window.visibleTextEditors.some((e) => {
-    const text = e.document.uri.scheme === 'kimi-answer' ? e.document.getText() : '';
-    return text.includes(`> ${prompt}\n`) && text.includes('finished: ');
-  }));
+  await until(() =>
+    vscode.window.visibleTextEditors.some((e) => {
+      const text = e.document.uri.scheme === 'kimi-answer' ? e.document.getText() : '';
+      return text.includes(`> ${prompt}\n`) && text.includes('finished: ');
+    }),
+  );
   const endToEndMs = performance.now() - started;
   const received = fake.received.find((r) => r.messages.at(-1)?.content === prompt);
   if (!received?.finishedAt) throw new Error(`the server did not answer "${prompt}"`);
   const serverMs = received.finishedAt - received.at;
-  const timeline = typeof api.sendTimelines === 'function' ? api.sendTimelines().find((t) => prompt.startsWith(t.label.replace(/…$/, ''))) : undefined;
+  const timeline =
+    typeof api.sendTimelines === 'function' ? api.sendTimelines().find((t) => prompt.startsWith(t.label.replace(/…$/, ''))) : undefined;
   return { endToEndMs, serverMs, overheadMs: endToEndMs - serverMs, timeline };
 }
 

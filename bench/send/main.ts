@@ -9,7 +9,10 @@ async function main(): Promise<void> {
   const vsix = process.argv[2] ? path.resolve(process.argv[2]) : undefined;
   const result = await measureSendPath((line) => console.log(line), vsix);
   for (const table of result.tables) console.log(`\n${toText(table)}`);
-  for (const goal of result.goals) console.log(`- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`);
+  for (const goal of result.goals)
+    console.log(
+      `- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`,
+    );
   if (result.failure) process.exitCode = 1;
 }
 

@@ -26,7 +26,13 @@ const STEPS: [SendPhase, string][] = [
 ];
 
 interface RunTests {
-  runTests(options: { vsix: string; extensionTestsPath: string; timeoutMs: number; env: Record<string, string>; log: (line: string) => void }): Promise<number>;
+  runTests(options: {
+    vsix: string;
+    extensionTestsPath: string;
+    timeoutMs: number;
+    env: Record<string, string>;
+    log: (line: string) => void;
+  }): Promise<number>;
 }
 
 export interface SendPathResult {
@@ -39,7 +45,10 @@ export interface SendPathResult {
  * The send path in fresh windows of VS Code 1.96.4 (code-server + Chromium, test/vscode): a prompt
  * sent from the command palette right after activation (the tokenizer not loaded), then five more.
  */
-export async function measureSendPath(log: (line: string) => void, vsix = fromRoot('.vscode-test', 'kimi-budget.vsix')): Promise<SendPathResult> {
+export async function measureSendPath(
+  log: (line: string) => void,
+  vsix = fromRoot('.vscode-test', 'kimi-budget.vsix'),
+): Promise<SendPathResult> {
   const runs: SendRun[] = [];
   for (const pauseMs of [AT_ONCE_MS, PERSON_MS]) {
     for (let i = 0; i < WINDOWS; i++) {
@@ -55,7 +64,14 @@ export async function measureSendPath(log: (line: string) => void, vsix = fromRo
   const person = runs.filter((r) => r.pauseMs === PERSON_MS);
   const warm = runs.flatMap((r) => r.warm);
   return {
-    tables: [overheadTable(atOnce, person, warm), phaseTable(atOnce.map((r) => r.cold), person.map((r) => r.cold), warm)],
+    tables: [
+      overheadTable(atOnce, person, warm),
+      phaseTable(
+        atOnce.map((r) => r.cold),
+        person.map((r) => r.cold),
+        warm,
+      ),
+    ],
     goals: goals(atOnce, person, warm),
   };
 }
@@ -74,7 +90,9 @@ async function runInVsCode(vsix: string, pauseMs: number, log: (line: string) =>
     const line = lines.find((l) => l.includes(MARKER));
     if (!line) return `the extension-tests module logged no figures (exit code ${code}); last lines:\n${lines.slice(-15).join('\n')}`;
     const run = JSON.parse(line.slice(line.indexOf(MARKER) + MARKER.length).trim()) as SendRun;
-    log(`  window (first prompt sent ${pauseMs} ms after it was selected): cold overhead ${fmt.ms(run.cold.overheadMs)}, warm ${run.warm.map((w) => fmt.ms(w.overheadMs)).join(', ')}`);
+    log(
+      `  window (first prompt sent ${pauseMs} ms after it was selected): cold overhead ${fmt.ms(run.cold.overheadMs)}, warm ${run.warm.map((w) => fmt.ms(w.overheadMs)).join(', ')}`,
+    );
     return run;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
@@ -91,7 +109,12 @@ function spread(values: number[]): string {
 }
 
 function overheadTable(atOnce: SendRun[], person: SendRun[], warm: SendFigures[]): Table {
-  const row = (what: string, value: (f: SendFigures) => number) => [what, spread(atOnce.map((r) => value(r.cold))), spread(person.map((r) => value(r.cold))), spread(warm.map(value))];
+  const row = (what: string, value: (f: SendFigures) => number) => [
+    what,
+    spread(atOnce.map((r) => value(r.cold))),
+    spread(person.map((r) => value(r.cold))),
+    spread(warm.map(value)),
+  ];
   return {
     title: 'A send from the command palette, in VS Code 1.96.4 (packaged .vsix): median (range)',
     columns: [
@@ -124,11 +147,11 @@ function phaseTable(atOnce: SendFigures[], person: SendFigures[], warm: SendFigu
     return values.every((v) => v !== undefined) ? spread(values as number[]) : 'not kept';
   };
   return {
-    title: 'Where the time of a send goes: the extension\'s own marks, median (range) per step',
+    title: "Where the time of a send goes: the extension's own marks, median (range) per step",
     columns: ['step', 'cold, at once', `cold, after ${fmt.seconds(PERSON_MS)}`, 'warm'],
     rows: [
       ...STEPS.map(([, what], i) => [what, step(atOnce, i), step(person, i), step(warm, i)]),
-      ['(beside) the command to its answer\'s editor shown', shown(atOnce), shown(person), shown(warm)],
+      ["(beside) the command to its answer's editor shown", shown(atOnce), shown(person), shown(warm)],
     ],
     note: 'Each step runs from the end of the one above to a mark the extension keeps for every send (src/ui/sendTimeline.ts). The editor opens beside the send, not on its path: the answer streams into the conversation whether or not the editor is open yet. After the last step, the editor still has to show the final text (VS Code re-reads the document).',
   };
@@ -140,13 +163,17 @@ function goals(atOnce: SendRun[], person: SendRun[], warm: SendFigures[]): Goal[
   const atOnceMs = overhead(atOnce);
   const warmMs = median(warm.map((f) => f.overheadMs));
   const counting = median(atOnce.map((r) => (r.cold.timeline?.ms.counted ?? NaN) - (r.cold.timeline?.ms.key ?? NaN)));
-  const started = (runs: SendRun[]) => `the tokenizer had started before the send in ${runs.filter((r) => r.tokenizerStartedBeforeFirstSend).length} of ${runs.length}`;
+  const started = (runs: SendRun[]) =>
+    `the tokenizer had started before the send in ${runs.filter((r) => r.tokenizerStartedBeforeFirstSend).length} of ${runs.length}`;
   return [
     {
       goal: `A cold first send under ${fmt.ms(COLD_GOAL_MS)} plus the server's time (median of fresh windows, the prompt sent ${fmt.seconds(PERSON_MS)} after it was selected)`,
       met: personMs < COLD_GOAL_MS,
       measured: `${spread(person.map((r) => r.cold.overheadMs))} over the server's time (${started(person)}); sent the instant it was selected: ${spread(atOnce.map((r) => r.cold.overheadMs))} (${started(atOnce)})`,
-      limitedBy: personMs < COLD_GOAL_MS && atOnceMs < COLD_GOAL_MS ? undefined : `sent at once, the first count loads the tokenizer on the send's path (${Number.isNaN(counting) ? 'not kept' : fmt.ms(counting)} while the window starts its first editor beside it)`,
+      limitedBy:
+        personMs < COLD_GOAL_MS && atOnceMs < COLD_GOAL_MS
+          ? undefined
+          : `sent at once, the first count loads the tokenizer on the send's path (${Number.isNaN(counting) ? 'not kept' : fmt.ms(counting)} while the window starts its first editor beside it)`,
     },
     {
       goal: `A warm send under ${fmt.ms(WARM_GOAL_MS)} plus the server's time (median send)`,

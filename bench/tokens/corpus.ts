@@ -52,11 +52,19 @@ export function minifiedLine(): CorpusText {
   const esbuild = require('esbuild') as { transformSync(code: string, options: object): { code: string } };
   const source = fs.readFileSync(path.join(TYPESCRIPT_LIB, 'typescript.js'), 'utf8');
   const minified = esbuild.transformSync(source, { minify: true, loader: 'js' }).code.replace(/\n/g, ' ');
-  return { name: '1 MiB minified line', source: 'node_modules/typescript/lib/typescript.js minified by esbuild, newlines joined, first 1,048,576 characters', text: minified.slice(0, 1 << 20) };
+  return {
+    name: '1 MiB minified line',
+    source: 'node_modules/typescript/lib/typescript.js minified by esbuild, newlines joined, first 1,048,576 characters',
+    text: minified.slice(0, 1 << 20),
+  };
 }
 
 /** typescript.js then _tsc.js, cut at 10,000,000 bytes (both are plain ASCII). */
 export function tenMegabytes(): CorpusText {
   const text = ['typescript.js', '_tsc.js'].map((name) => fs.readFileSync(path.join(TYPESCRIPT_LIB, name), 'utf8')).join('\n');
-  return { name: '10 MB file', source: 'node_modules/typescript/lib/typescript.js followed by _tsc.js, cut at 10,000,000 characters', text: text.slice(0, 10_000_000) };
+  return {
+    name: '10 MB file',
+    source: 'node_modules/typescript/lib/typescript.js followed by _tsc.js, cut at 10,000,000 characters',
+    text: text.slice(0, 10_000_000),
+  };
 }

@@ -14,7 +14,9 @@ export interface Library {
 export function loadLibrary(name: LibraryName): Library {
   switch (name) {
     case 'js-tiktoken': {
-      const { Tiktoken } = require('js-tiktoken/lite') as { Tiktoken: new (ranks: unknown) => { encode(text: string, allowed: string[], disallowed: string[]): number[] } };
+      const { Tiktoken } = require('js-tiktoken/lite') as {
+        Tiktoken: new (ranks: unknown) => { encode(text: string, allowed: string[], disallowed: string[]): number[] };
+      };
       const encoding = new Tiktoken(require('js-tiktoken/ranks/o200k_base'));
       return { count: (text) => encoding.encode(text, [], []).length, reset: () => {} };
     }

@@ -55,10 +55,22 @@ function rate(bytes: number, ms: number): string {
 }
 
 function throughputTable(corpus: Measured[]): Table {
-  const cell = (m: Measured, passMs: number[] | undefined) => (passMs ? `${rate(m.bytes, passMs[0])} / ${rate(m.bytes, passMs[1])}` : '> limit');
+  const cell = (m: Measured, passMs: number[] | undefined) =>
+    passMs ? `${rate(m.bytes, passMs[0])} / ${rate(m.bytes, passMs[1])}` : '> limit';
   const rows = [
-    ['kimi-budget TokenCounter (worker)', ...corpus.map((m) => cell(m, m.extension.passes.map((p) => p.ms)))],
-    ...LIBRARY_NAMES.map((name) => [`${name} (raw)`, ...corpus.map((m) => cell(m, finished(m.libraries[name]) ? m.libraries[name].passMs : undefined))]),
+    [
+      'kimi-budget TokenCounter (worker)',
+      ...corpus.map((m) =>
+        cell(
+          m,
+          m.extension.passes.map((p) => p.ms),
+        ),
+      ),
+    ],
+    ...LIBRARY_NAMES.map((name) => [
+      `${name} (raw)`,
+      ...corpus.map((m) => cell(m, finished(m.libraries[name]) ? m.libraries[name].passMs : undefined)),
+    ]),
   ];
   return {
     title: 'Token counting throughput, o200k_base: first pass / repeated pass',
@@ -75,7 +87,12 @@ function countsTable(corpus: Measured[]): Table {
     rows: corpus.map((m) => {
       const counts = [m.extension.tokens, ...LIBRARY_NAMES.map((n) => (finished(m.libraries[n]) ? m.libraries[n].tokens : NaN))];
       const agree = m.extension.exact && counts.every((c) => c === counts[0]);
-      return [m.text.name, `${fmt.int(m.extension.tokens)}${m.extension.exact ? '' : ' (estimate)'}`, ...counts.slice(1).map((c) => (Number.isNaN(c) ? '—' : fmt.int(c))), agree ? 'yes' : 'NO'];
+      return [
+        m.text.name,
+        `${fmt.int(m.extension.tokens)}${m.extension.exact ? '' : ' (estimate)'}`,
+        ...counts.slice(1).map((c) => (Number.isNaN(c) ? '—' : fmt.int(c))),
+        agree ? 'yes' : 'NO',
+      ];
     }),
   };
 }
@@ -83,7 +100,14 @@ function countsTable(corpus: Measured[]): Table {
 function worstCaseTable(worst: Measured[]): Table {
   return {
     title: 'Worst cases: time to a count, and the longest stall of the calling thread',
-    columns: ['input', 'kimi-budget: time', 'kimi-budget: longest host stall, median (max)', 'idle host, same time', 'kimi-budget: count', ...LIBRARY_NAMES.map((n) => `${n}: time (= stall)`)],
+    columns: [
+      'input',
+      'kimi-budget: time',
+      'kimi-budget: longest host stall, median (max)',
+      'idle host, same time',
+      'kimi-budget: count',
+      ...LIBRARY_NAMES.map((n) => `${n}: time (= stall)`),
+    ],
     rows: worst.map((m) => {
       const reference = LIBRARY_NAMES.map((n) => m.libraries[n]).find(finished);
       const error = reference ? ` (${signedPercent(m.extension.tokens / reference.tokens - 1)} vs exact)` : '';
@@ -103,7 +127,13 @@ function worstCaseTable(worst: Measured[]): Table {
 function startTable(all: Measured[]): Table {
   const starts = all.flatMap((m) => m.starts);
   const spread = (values: number[]) => `${fmt.ms(medianOf(values))} (${fmt.ms(Math.min(...values))}–${fmt.ms(Math.max(...values))})`;
-  const rows = [[`kimi-budget TokenCounter: first count (worker start + o200k load), ${starts.length} starts`, spread(starts.map((s) => s.ms)), spread(starts.map((s) => s.stallMs))]];
+  const rows = [
+    [
+      `kimi-budget TokenCounter: first count (worker start + o200k load), ${starts.length} starts`,
+      spread(starts.map((s) => s.ms)),
+      spread(starts.map((s) => s.stallMs)),
+    ],
+  ];
   for (const name of LIBRARY_NAMES) {
     const loadMs = all[0].libraryLoadMs[name];
     rows.push([`${name}: load + first count`, loadMs === undefined ? '—' : fmt.ms(loadMs), '(on its own thread)']);
@@ -112,7 +142,12 @@ function startTable(all: Measured[]): Table {
 }
 
 function goals(corpus: Measured[], worst: Measured[]): Goal[] {
-  const stalls = [...corpus, ...worst].map((m) => ({ name: m.text.name, medianMs: medianOf(m.stallsMs), maxMs: Math.max(...m.stallsMs), idleMs: m.idleStallMs }));
+  const stalls = [...corpus, ...worst].map((m) => ({
+    name: m.text.name,
+    medianMs: medianOf(m.stallsMs),
+    maxMs: Math.max(...m.stallsMs),
+    idleMs: m.idleStallMs,
+  }));
   const worstMedian = stalls.reduce((a, b) => (b.medianMs > a.medianMs ? b : a));
   const worstSingle = stalls.reduce((a, b) => (b.maxMs > a.maxMs ? b : a));
   const startStalls = [...corpus, ...worst].flatMap((m) => m.starts.map((s) => s.stallMs));
@@ -136,11 +171,12 @@ function goals(corpus: Measured[], worst: Measured[]): Goal[] {
       goal: `No input up to 10 MB stalls the extension host more than ${STALL_GOAL_MS} ms (median of runs)`,
       met: worstMedian.medianMs <= STALL_GOAL_MS,
       measured: `longest stall (median of runs) ${fmt.ms(worstMedian.medianMs)}, on the ${worstMedian.name} (an idle host: ${fmt.ms(worstMedian.idleMs)} over as long); longest single run ${fmt.ms(worstSingle.maxMs)} (${worstSingle.name}); starting the worker and loading o200k (once per session, not an input): ${fmt.ms(medianOf(startStalls))} median, ${fmt.ms(Math.max(...startStalls))} at most`,
-      limitedBy: worstMedian.medianMs <= STALL_GOAL_MS
-        ? undefined
-        : worstMedian.idleMs > STALL_GOAL_MS
-          ? `the machine: an idle event loop was held up ${fmt.ms(worstMedian.idleMs)} over as long`
-          : `the host's own share of a count: copying the text into the worker's message (a structured copy on the host thread) and collecting it afterwards`,
+      limitedBy:
+        worstMedian.medianMs <= STALL_GOAL_MS
+          ? undefined
+          : worstMedian.idleMs > STALL_GOAL_MS
+            ? `the machine: an idle event loop was held up ${fmt.ms(worstMedian.idleMs)} over as long`
+            : `the host's own share of a count: copying the text into the worker's message (a structured copy on the host thread) and collecting it afterwards`,
     },
     {
       goal: `100,000 × "a" gets a count (exact or a bounded, labelled estimate) within ${LONG_RUN_GOAL_MS} ms`,
@@ -149,13 +185,19 @@ function goals(corpus: Measured[], worst: Measured[]): Goal[] {
       limitedBy: longRun.extension.passes[0].ms <= LONG_RUN_GOAL_MS ? undefined : 'the chunked count of the long piece in the worker',
     },
     {
-      goal: 'Throughput on the corpus at least raw js-tiktoken\'s (first pass, median run; a gap within the run-to-run spread counts as a tie)',
+      goal: "Throughput on the corpus at least raw js-tiktoken's (first pass, median run; a gap within the run-to-run spread counts as a tie)",
       met: slower.length === 0,
       measured: [
         throughput
-          .map(({ m, raw }) => (finished(raw) ? `${m.text.name} ${rate(m.bytes, m.extension.passes[0].ms)} vs ${rate(m.bytes, raw.passMs[0])} (${fmt.ratio(raw.passMs[0] / m.extension.passes[0].ms)})` : `${m.text.name}: raw stopped`))
+          .map(({ m, raw }) =>
+            finished(raw)
+              ? `${m.text.name} ${rate(m.bytes, m.extension.passes[0].ms)} vs ${rate(m.bytes, raw.passMs[0])} (${fmt.ratio(raw.passMs[0] / m.extension.passes[0].ms)})`
+              : `${m.text.name}: raw stopped`,
+          )
           .join('; '),
-        ...ties.map(({ m, rawFirstMs }) => `tie on ${m.text.name}: runs ${range(m.bytes, m.extensionFirstMs)} against ${range(m.bytes, rawFirstMs)}`),
+        ...ties.map(
+          ({ m, rawFirstMs }) => `tie on ${m.text.name}: runs ${range(m.bytes, m.extensionFirstMs)} against ${range(m.bytes, rawFirstMs)}`,
+        ),
       ].join('; '),
       limitedBy: slower.length ? slower.map(why).join('; ') : undefined,
     },

@@ -61,7 +61,8 @@ export async function runTokenCounting(log: (line: string) => void): Promise<Tok
       };
     };
     const corpus: Measured[] = [];
-    for (const text of [libDom(), licenses(), chinese()]) if (text) corpus.push(await measure(text, 2, CORPUS_RUNS, CORPUS_RUNS, CORPUS_LIMIT_MS));
+    for (const text of [libDom(), licenses(), chinese()])
+      if (text) corpus.push(await measure(text, 2, CORPUS_RUNS, CORPUS_RUNS, CORPUS_LIMIT_MS));
     const worst: Measured[] = [];
     const cases: CorpusText[] = [
       { name: '100,000 × "a"', source: 'generated', text: 'a'.repeat(100_000) },

@@ -93,13 +93,15 @@ export class Budget {
   /** How long until a send of `tokens` fits every limit at once. */
   waitFor(tokens: number): Wait {
     const now = this.clock.now();
-    const concurrencyFull = this.limits.concurrency > 0 && this.inFlight >= Math.max(1, Math.floor(this.limits.concurrency * this.shareOf('concurrency', now)));
+    const concurrencyFull =
+      this.limits.concurrency > 0 && this.inFlight >= Math.max(1, Math.floor(this.limits.concurrency * this.shareOf('concurrency', now)));
     const wait = this.planWait(this.ledger.since(this.dayStart(now)), now, tokens);
     if (concurrencyFull) return { ms: Infinity, limit: 'concurrency' };
     // While a cut share grows back, room appears before spends return: look again within a tenth of a window.
     const recovering = this.shareOf('requestsPerMinute', now) < 1 || this.shareOf('tokensPerMinute', now) < 1;
     // (a cut concurrency share needs no timer: every send that ends re-plans the queue)
-    if (recovering && wait.ms > this.options.windowMs / 10 && wait.limit !== 'tokensPerDay') return { ms: this.options.windowMs / 10, limit: wait.limit };
+    if (recovering && wait.ms > this.options.windowMs / 10 && wait.limit !== 'tokensPerDay')
+      return { ms: this.options.windowMs / 10, limit: wait.limit };
     return wait;
   }
 
@@ -158,9 +160,12 @@ export class Budget {
     if (limit === 'concurrency' && this.limits.concurrency === 0) return; // no limit set: nothing to take a share of
     // The server is full now: what this engine holds of it is at most what is left for it.
     const minute = this.ledger.since(now - this.minuteSpan);
-    const own = limit === 'requestsPerMinute' ? sum(minute, 'requests') / this.limits.requestsPerMinute
-      : limit === 'tokensPerMinute' ? sum(minute, 'tokens') / this.limits.tokensPerMinute
-      : this.inFlight / this.limits.concurrency;
+    const own =
+      limit === 'requestsPerMinute'
+        ? sum(minute, 'requests') / this.limits.requestsPerMinute
+        : limit === 'tokensPerMinute'
+          ? sum(minute, 'tokens') / this.limits.tokensPerMinute
+          : this.inFlight / this.limits.concurrency;
     const share = Math.min(this.shareOf(limit, now) * SHARE_CUT, own);
     this.cuts[limit] = { share: Math.max(MIN_SHARE, share), at: now };
   }
@@ -197,7 +202,11 @@ export class Budget {
       tokensUsedToday: sum(day, 'tokens'),
       inFlight: this.inFlight,
       nextReturnAt: minute.length ? minute[0].at + this.minuteSpan : undefined,
-      shares: { requestsPerMinute: this.shareOf('requestsPerMinute', now), tokensPerMinute: this.shareOf('tokensPerMinute', now), concurrency: this.shareOf('concurrency', now) },
+      shares: {
+        requestsPerMinute: this.shareOf('requestsPerMinute', now),
+        tokensPerMinute: this.shareOf('tokensPerMinute', now),
+        concurrency: this.shareOf('concurrency', now),
+      },
     };
   }
 
@@ -240,7 +249,14 @@ export class Budget {
     const { requestsPerMinute, tokensPerMinute, tokensPerDay } = this.limits;
     const minute = spends.slice(firstAfter(spends, now - this.minuteSpan));
     let best: Wait = { ms: 0, limit: null };
-    const consider = (limit: LimitName, window: readonly Spend[], span: number, key: 'requests' | 'tokens', capacity: number, cost: number) => {
+    const consider = (
+      limit: LimitName,
+      window: readonly Spend[],
+      span: number,
+      key: 'requests' | 'tokens',
+      capacity: number,
+      cost: number,
+    ) => {
       const ms = timeUntilRoom(window, now, span, key, capacity, cost);
       if (ms > best.ms) best = { ms, limit };
     };
@@ -266,7 +282,14 @@ export class Budget {
  * Milliseconds until `cost` more fits under `capacity`, given the spends inside the window (oldest
  * first) that each come back `span` after they were taken. Infinity if it can never fit.
  */
-function timeUntilRoom(window: readonly Spend[], now: number, span: number, key: 'requests' | 'tokens', capacity: number, cost: number): number {
+function timeUntilRoom(
+  window: readonly Spend[],
+  now: number,
+  span: number,
+  key: 'requests' | 'tokens',
+  capacity: number,
+  cost: number,
+): number {
   let excess = sum(window, key) + cost - capacity;
   if (excess <= 0) return 0;
   for (const spend of window) {

@@ -43,7 +43,9 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
     const value = get(key);
     if (value === undefined || value === null) return undefined;
     if (typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max) return value;
-    problems.push(`kimiBudget.${key} is ${JSON.stringify(value)}, but it must be a number from ${min} to ${max}, or unset; leaving it unset until it is fixed.`);
+    problems.push(
+      `kimiBudget.${key} is ${JSON.stringify(value)}, but it must be a number from ${min} to ${max}, or unset; leaving it unset until it is fixed.`,
+    );
     return undefined;
   };
   const text = (key: string, fallback: string, valid: (v: string) => string | undefined): string => {
@@ -99,7 +101,9 @@ function isLoopback(hostname: string): boolean {
 function parsePrices(value: unknown, problems: string[]): PriceTable {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    problems.push('kimiBudget.prices must be an object of models, e.g. {"kimi-k2.6": {"input": 0.95, "output": 4}}; using the built-in prices.');
+    problems.push(
+      'kimiBudget.prices must be an object of models, e.g. {"kimi-k2.6": {"input": 0.95, "output": 4}}; using the built-in prices.',
+    );
     return {};
   }
   const table: Record<string, PriceTable[string]> = {};
@@ -107,9 +111,15 @@ function parsePrices(value: unknown, problems: string[]): PriceTable {
     const p = price as Record<string, unknown> | null;
     const ok = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
     if (p && typeof p === 'object' && ok(p.input) && ok(p.output) && (p.cachedInput === undefined || ok(p.cachedInput))) {
-      table[model] = { input: p.input as number, output: p.output as number, cachedInput: (p.cachedInput as number | undefined) ?? (p.input as number) };
+      table[model] = {
+        input: p.input as number,
+        output: p.output as number,
+        cachedInput: (p.cachedInput as number | undefined) ?? (p.input as number),
+      };
     } else {
-      problems.push(`kimiBudget.prices["${model}"] needs numbers ≥ 0 for "input" and "output" (and optionally "cachedInput"), in USD per million tokens; using the built-in price.`);
+      problems.push(
+        `kimiBudget.prices["${model}"] needs numbers ≥ 0 for "input" and "output" (and optionally "cachedInput"), in USD per million tokens; using the built-in price.`,
+      );
     }
   }
   return table;

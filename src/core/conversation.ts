@@ -82,7 +82,11 @@ export function summaryRequest(conversation: Conversation, count: number): ChatT
   const transcript = turns.map((e) => `User: ${e.prompt}\n\nAssistant: ${e.answer}`).join('\n\n---\n\n');
   const earlier = conversation.summary ? `${SUMMARY_PREFIX}${conversation.summary}\n\n---\n\n` : '';
   return [
-    { role: 'system', content: 'Summarise the conversation below so that it can replace it as context for its continuation. Keep facts, names, numbers, code identifiers, decisions and open questions; drop pleasantries. Write at most 300 words.' },
+    {
+      role: 'system',
+      content:
+        'Summarise the conversation below so that it can replace it as context for its continuation. Keep facts, names, numbers, code identifiers, decisions and open questions; drop pleasantries. Write at most 300 words.',
+    },
     { role: 'user', content: earlier + transcript },
   ];
 }

@@ -20,7 +20,9 @@ export class History {
   /** A history from what toJSON wrote; entries that do not have the expected shape are skipped. */
   static restore(saved: unknown, limits: HistoryLimits = DEFAULT_HISTORY_LIMITS): History {
     const history = new History(limits);
-    const list = Array.isArray((saved as { conversations?: unknown })?.conversations) ? (saved as { conversations: unknown[] }).conversations : [];
+    const list = Array.isArray((saved as { conversations?: unknown })?.conversations)
+      ? (saved as { conversations: unknown[] }).conversations
+      : [];
     history.conversations = list.filter(isConversation).map((c) => ({ ...c, exchanges: c.exchanges.filter(isExchange) }));
     history.bound();
     return history;
@@ -77,12 +79,26 @@ export class History {
 
 function isConversation(value: unknown): value is Conversation {
   const c = value as Conversation;
-  return typeof c?.id === 'string' && typeof c.title === 'string' && typeof c.systemPrompt === 'string' && Array.isArray(c.exchanges)
-    && Number.isInteger(c.firstSent) && c.firstSent >= 0 && typeof c.createdAt === 'number' && typeof c.updatedAt === 'number'
-    && (c.summary === undefined || typeof c.summary === 'string');
+  return (
+    typeof c?.id === 'string' &&
+    typeof c.title === 'string' &&
+    typeof c.systemPrompt === 'string' &&
+    Array.isArray(c.exchanges) &&
+    Number.isInteger(c.firstSent) &&
+    c.firstSent >= 0 &&
+    typeof c.createdAt === 'number' &&
+    typeof c.updatedAt === 'number' &&
+    (c.summary === undefined || typeof c.summary === 'string')
+  );
 }
 
 function isExchange(value: unknown): value is Exchange {
   const e = value as Exchange;
-  return typeof e?.prompt === 'string' && typeof e.answer === 'string' && typeof e.reasoning === 'string' && typeof e.at === 'number' && typeof e.model === 'string';
+  return (
+    typeof e?.prompt === 'string' &&
+    typeof e.answer === 'string' &&
+    typeof e.reasoning === 'string' &&
+    typeof e.at === 'number' &&
+    typeof e.model === 'string'
+  );
 }

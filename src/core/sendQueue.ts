@@ -69,7 +69,10 @@ export type RejectReason = 'impossible' | 'queueFull' | 'waitTooLong' | 'timedOu
 
 /** A send the queue gave up on (or never took); the message says why and what to change. */
 export class SendRejected extends Error {
-  constructor(readonly reason: RejectReason, message: string) {
+  constructor(
+    readonly reason: RejectReason,
+    message: string,
+  ) {
     super(message);
     this.name = 'SendRejected';
   }
@@ -150,9 +153,22 @@ export class SendQueue<T> {
       resolve = res;
       reject = rej;
     });
-    const entry: Entry<T> = { id: this.nextId++, spec, tokens, enqueuedAt: this.clock.now(), state: 'waiting', attempt: 0, cancelled: false, resolve, reject };
+    const entry: Entry<T> = {
+      id: this.nextId++,
+      spec,
+      tokens,
+      enqueuedAt: this.clock.now(),
+      state: 'waiting',
+      attempt: 0,
+      cancelled: false,
+      resolve,
+      reject,
+    };
     this.waiting.push(entry);
-    const eta = this.budget.plan(this.waiting.map((e) => e.tokens), this.pausedUntil)[this.waiting.length - 1];
+    const eta = this.budget.plan(
+      this.waiting.map((e) => e.tokens),
+      this.pausedUntil,
+    )[this.waiting.length - 1];
     if (eta !== undefined && eta - entry.enqueuedAt > this.options.maxWaitMs) {
       this.waiting.pop();
       throw new SendRejected(
@@ -182,9 +198,18 @@ export class SendQueue<T> {
 
   /** Waiting and running sends, waiting ones in order with their expected start. */
   entries(): QueueEntryView[] {
-    const etas = this.budget.plan(this.waiting.map((e) => e.tokens), this.pausedUntil);
+    const etas = this.budget.plan(
+      this.waiting.map((e) => e.tokens),
+      this.pausedUntil,
+    );
     const view = (e: Entry<T>, eta: number | undefined): QueueEntryView => ({
-      id: e.id, label: e.spec.label, tokens: e.tokens, enqueuedAt: e.enqueuedAt, state: e.state, eta, attempt: e.attempt,
+      id: e.id,
+      label: e.spec.label,
+      tokens: e.tokens,
+      enqueuedAt: e.enqueuedAt,
+      state: e.state,
+      eta,
+      attempt: e.attempt,
     });
     return [...[...this.running.values()].map((e) => view(e, undefined)), ...this.waiting.map((e, i) => view(e, etas[i]))];
   }
@@ -241,10 +266,22 @@ export class SendQueue<T> {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     const now = this.clock.now();
-    this.failWaiting((e) => now - e.enqueuedAt >= this.options.maxWaitMs, (e) =>
-      new SendRejected('timedOut', `The send waited ${seconds(now - e.enqueuedAt)} s without going out, the most kimiBudget.queue.maxWaitSeconds allows; send it again or raise the setting.`));
-    this.failWaiting((e) => this.budget.impossibleReason(e.tokens) !== undefined, (e) =>
-      new SendRejected('impossible', `This prompt can no longer be sent under the new limits: it ${this.budget.impossibleReason(e.tokens)}.`));
+    this.failWaiting(
+      (e) => now - e.enqueuedAt >= this.options.maxWaitMs,
+      (e) =>
+        new SendRejected(
+          'timedOut',
+          `The send waited ${seconds(now - e.enqueuedAt)} s without going out, the most kimiBudget.queue.maxWaitSeconds allows; send it again or raise the setting.`,
+        ),
+    );
+    this.failWaiting(
+      (e) => this.budget.impossibleReason(e.tokens) !== undefined,
+      (e) =>
+        new SendRejected(
+          'impossible',
+          `This prompt can no longer be sent under the new limits: it ${this.budget.impossibleReason(e.tokens)}.`,
+        ),
+    );
     let wake = Infinity;
     while (this.waiting.length) {
       const head = this.waiting[0];
@@ -298,27 +335,31 @@ export class SendQueue<T> {
     } catch (error) {
       run = Promise.reject(error);
     }
-    run.then(
-      (outcome) => {
-        if (outcome.promptTokens !== undefined && outcome.promptTokens > 0) {
-          this.budget.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
-        }
-        this.finish(entry, admission);
-        entry.resolve(outcome.value);
-      },
-      (error: unknown) => {
-        if (!sent) this.budget.refund(admission); // the server never saw it
-        this.finish(entry, admission);
-        if (entry.cancelled) {
-          entry.reject(sent
-            ? new SendRejected('cancelled', 'The send was cancelled while the answer was arriving; its budget stays spent.')
-            : new SendRejected('cancelled', 'The send was cancelled before it went out; no budget was spent.'));
-        } else {
-          const failure = this.retry(entry, this.classify(error), error);
-          if (failure !== undefined) entry.reject(failure);
-        }
-      },
-    ).finally(() => this.pump());
+    run
+      .then(
+        (outcome) => {
+          if (outcome.promptTokens !== undefined && outcome.promptTokens > 0) {
+            this.budget.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
+          }
+          this.finish(entry, admission);
+          entry.resolve(outcome.value);
+        },
+        (error: unknown) => {
+          if (!sent) this.budget.refund(admission); // the server never saw it
+          this.finish(entry, admission);
+          if (entry.cancelled) {
+            entry.reject(
+              sent
+                ? new SendRejected('cancelled', 'The send was cancelled while the answer was arriving; its budget stays spent.')
+                : new SendRejected('cancelled', 'The send was cancelled before it went out; no budget was spent.'),
+            );
+          } else {
+            const failure = this.retry(entry, this.classify(error), error);
+            if (failure !== undefined) entry.reject(failure);
+          }
+        },
+      )
+      .finally(() => this.pump());
   }
 
   private finish(entry: Entry<T>, admission: Admission): void {
@@ -356,9 +397,10 @@ export class SendQueue<T> {
   }
 
   private dayLimitRejection(evidence: string, delay: number): SendRejected {
-    const hint = this.budget.currentLimits.tokensPerDay > 0
-      ? ''
-      : ", and set kimiBudget.limits.tokensPerDay to your tier's daily limit so that sends wait here instead of being refused";
+    const hint =
+      this.budget.currentLimits.tokensPerDay > 0
+        ? ''
+        : ", and set kimiBudget.limits.tokensPerDay to your tier's daily limit so that sends wait here instead of being refused";
     return new SendRejected(
       'waitTooLong',
       `Moonshot's daily token limit (TPD) is reached: "${evidence}". When Moonshot's day rolls over is not known here, and room is only certain in about ${formatWait(delay)}, longer than kimiBudget.queue.maxWaitSeconds (${seconds(this.options.maxWaitMs)} s). Send it again later${hint}.`,

@@ -41,12 +41,7 @@ export class ChatAccumulator {
 
 const MAX_RAW = 1 << 20; // keep at most 1 MiB of a body that turned out not to be SSE
 
-export async function readChatBody(
-  response: Response,
-  acc: ChatAccumulator,
-  handlers: StreamHandlers,
-  io: BodyIO,
-): Promise<ChatResult> {
+export async function readChatBody(response: Response, acc: ChatAccumulator, handlers: StreamHandlers, io: BodyIO): Promise<ChatResult> {
   const isJson = (response.headers.get('content-type') ?? '').includes('json');
   const events: string[] = [];
   const parser = createParser({ onEvent: (event) => events.push(event.data) });

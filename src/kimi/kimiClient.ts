@@ -50,7 +50,9 @@ export class KimiClient {
   streamChat(request: ChatRequest, handlers: StreamHandlers, signal?: AbortSignal): Promise<ChatResult> {
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
       // Without a valid max_tokens Moonshot would charge its own large default to TPM.
-      return Promise.reject(new KimiError({ kind: 'badRequest', message: `maxTokens must be a positive integer (got ${request.maxTokens}).` }));
+      return Promise.reject(
+        new KimiError({ kind: 'badRequest', message: `maxTokens must be a positive integer (got ${request.maxTokens}).` }),
+      );
     }
     const acc = new ChatAccumulator(request.model);
     const body = {
@@ -61,8 +63,9 @@ export class KimiClient {
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
       stream: true,
     };
-    return this.exchange({ method: 'POST', path: '/chat/completions', body, signal, acc, onRequest: handlers.onRequest, onResponse: handlers.onResponse }, (response, io) =>
-      readChatBody(response, acc, handlers, io),
+    return this.exchange(
+      { method: 'POST', path: '/chat/completions', body, signal, acc, onRequest: handlers.onRequest, onResponse: handlers.onResponse },
+      (response, io) => readChatBody(response, acc, handlers, io),
     );
   }
 
@@ -107,7 +110,10 @@ export class KimiClient {
       if (error instanceof HandlerFailure) throw error.error; // the caller's own handler threw
       if (!(error instanceof KimiError)) throw error;
       const safe = redactKey(error, key);
-      this.log(`${exchange.method} ${exchange.path} failed (${safe.kind}${safe.status ? `, HTTP ${safe.status}` : ''}): ${safe.message}`, key);
+      this.log(
+        `${exchange.method} ${exchange.path} failed (${safe.kind}${safe.status ? `, HTTP ${safe.status}` : ''}): ${safe.message}`,
+        key,
+      );
       throw safe;
     }
   }
@@ -118,7 +124,11 @@ export class KimiClient {
   }
 
   /** One HTTP exchange: cancellation and the idle timer cover the headers and the whole body. */
-  private async send<T>({ method, path, body, signal, acc, onRequest, onResponse }: Exchange, key: string, consume: Consume<T>): Promise<T> {
+  private async send<T>(
+    { method, path, body, signal, acc, onRequest, onResponse }: Exchange,
+    key: string,
+    consume: Consume<T>,
+  ): Promise<T> {
     const controller = new AbortController();
     let idled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -192,7 +202,7 @@ async function readJson(response: Response, io: BodyIO, path: string): Promise<u
 }
 
 function unexpectedBody(path: string, body: unknown): KimiError {
-  const shown = (typeof body === 'string' ? body : JSON.stringify(body) ?? '').slice(0, 120);
+  const shown = (typeof body === 'string' ? body : (JSON.stringify(body) ?? '')).slice(0, 120);
   return new KimiError({ kind: 'server', message: `Moonshot answered ${path} with an unexpected body: ${shown}` });
 }
 
@@ -200,7 +210,9 @@ function unexpectedBody(path: string, body: unknown): KimiError {
 function requestLine(method: string, url: string, headers: Record<string, string>): string {
   const redact = (name: string, value: string): string =>
     name.toLowerCase() !== 'authorization' ? value : /^bearer\s/i.test(value) ? 'Bearer [redacted]' : '[redacted]';
-  return `${method} ${url} (${Object.entries(headers).map(([name, value]) => `${name}: ${redact(name, value)}`).join(', ')})`;
+  return `${method} ${url} (${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${redact(name, value)}`)
+    .join(', ')})`;
 }
 
 function hostOf(baseUrl: string): string {

@@ -114,12 +114,7 @@ const HINT: Partial<Record<KimiErrorKind, string>> = {
 };
 
 /** Builds the error for a non-2xx answer (or an error object inside a 200 body). */
-export function errorFromResponse(
-  status: number | undefined,
-  bodyText: string,
-  headers: HeaderSource | undefined,
-  now: number,
-): KimiError {
+export function errorFromResponse(status: number | undefined, bodyText: string, headers: HeaderSource | undefined, now: number): KimiError {
   const { type, message } = readErrorBody(bodyText);
   const kind = kindFor(status, type);
   const wait = kind === 'rateLimited' || kind === 'overloaded' || kind === 'server' ? retryAfterMs(headers, message, now) : undefined;
@@ -128,7 +123,7 @@ export function errorFromResponse(
   const lead = daily ? "Moonshot's daily token limit (TPD) is reached" : LEAD[kind];
   const parts = [`${lead}${where ? ` (${where})` : ''}${message ? `: ${stripPeriod(message)}` : ''}.`];
   if (kind === 'rateLimited' && wait !== undefined) parts.push(`Retry in ${formatSeconds(wait)}.`);
-  else if (daily) parts.push('It frees as the day\'s tokens age out; when Moonshot\'s day rolls over is not stated.');
+  else if (daily) parts.push("It frees as the day's tokens age out; when Moonshot's day rolls over is not stated.");
   if (HINT[kind]) parts.push(HINT[kind]!);
   return new KimiError({ kind, message: parts.join(' '), status, type, retryAfterMs: wait, serverMessage: message });
 }
@@ -184,7 +179,11 @@ function readErrorBody(text: string): { type?: string; message?: string } {
   } catch {
     // not JSON (a proxy's HTML page, say): show the start of it instead
   }
-  const snippet = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
+  const snippet = text
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 200);
   return { message: snippet || undefined };
 }
 
@@ -195,7 +194,6 @@ function describeCause(cause: unknown): { code?: string; detail: string } {
   if (typeof message === 'string' && code && !message.includes(code)) return { code, detail: `${code} (${message})` };
   return { code, detail: String(message ?? code ?? 'unknown network error') };
 }
-
 
 function stripPeriod(text: string): string {
   return text.trim().replace(/\.+$/, '');

@@ -14,7 +14,10 @@ export class HistoryStore implements Disposable {
   private writing: Promise<void> = Promise.resolve();
 
   /** `directory`: the extension's global storage folder. */
-  constructor(directory: string, private readonly onError: (message: string) => void) {
+  constructor(
+    directory: string,
+    private readonly onError: (message: string) => void,
+  ) {
     this.file = path.join(directory, 'history.json');
   }
 
@@ -23,7 +26,9 @@ export class HistoryStore implements Disposable {
       return History.restore(JSON.parse(await fs.readFile(this.file, 'utf8')));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.onError(`Kimi: the answer history in ${this.file} could not be read (${(error as Error).message}); starting a new one. The old file is kept as history.json.bad.`);
+        this.onError(
+          `Kimi: the answer history in ${this.file} could not be read (${(error as Error).message}); starting a new one. The old file is kept as history.json.bad.`,
+        );
         await fs.rename(this.file, `${this.file}.bad`).catch(() => undefined);
       }
       return new History();

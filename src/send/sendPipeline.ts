@@ -86,8 +86,18 @@ export class SendPipeline implements Disposable {
     const leading = messages.length - 1 - 2 * (conversation.exchanges.length - conversation.firstSent);
     const fit = fitContext(estimate.perMessage, leading, maxOutputTokens, contextWindow);
     const price = priceOf(model, prices);
-    const overflow = !fit.fits && fit.dropOldest && contextWindow !== undefined ? { total: fit.total, contextWindow, ...fit.dropOldest } : undefined;
-    return { conversation, prompt, messages, estimate, model, maxOutputTokens, maxCostUsd: price && maxCost(price, estimate.tokens, maxOutputTokens), overflow };
+    const overflow =
+      !fit.fits && fit.dropOldest && contextWindow !== undefined ? { total: fit.total, contextWindow, ...fit.dropOldest } : undefined;
+    return {
+      conversation,
+      prompt,
+      messages,
+      estimate,
+      model,
+      maxOutputTokens,
+      maxCostUsd: price && maxCost(price, estimate.tokens, maxOutputTokens),
+      overflow,
+    };
   }
 
   /**
@@ -131,7 +141,14 @@ export class SendPipeline implements Disposable {
     this.calibrated.dispose();
   }
 
-  private enqueue(messages: ChatMessage[], model: string, maxTokens: number, promptTokens: number, label: string, observer: SendObserver): Queued<ChatResult> {
+  private enqueue(
+    messages: ChatMessage[],
+    model: string,
+    maxTokens: number,
+    promptTokens: number,
+    label: string,
+    observer: SendObserver,
+  ): Queued<ChatResult> {
     const { baseUrl, temperature, topP } = this.parts.config();
     const client = this.clientFor(baseUrl);
     const ticket = this.parts.queue.enqueue({
@@ -141,12 +158,16 @@ export class SendPipeline implements Disposable {
       contextWindow: contextWindowOf(model),
       run: async ({ signal, number, sending, serverAnswered }) => {
         observer.admitted?.(number);
-        const result = await client.streamChat({ model, messages, maxTokens, temperature, topP }, {
-          onRequest: () => (sending(), observer.requestLeft?.()),
-          onResponse: () => (serverAnswered(), observer.responded?.()),
-          onReasoning: observer.reasoning && ((delta) => observer.reasoning?.(delta)),
-          onContent: observer.content && ((delta) => observer.content?.(delta)),
-        }, signal);
+        const result = await client.streamChat(
+          { model, messages, maxTokens, temperature, topP },
+          {
+            onRequest: () => (sending(), observer.requestLeft?.()),
+            onResponse: () => (serverAnswered(), observer.responded?.()),
+            onReasoning: observer.reasoning && ((delta) => observer.reasoning?.(delta)),
+            onContent: observer.content && ((delta) => observer.content?.(delta)),
+          },
+          signal,
+        );
         return { value: result, promptTokens: result.usage?.promptTokens };
       },
     });
@@ -164,7 +185,14 @@ export class SendPipeline implements Disposable {
       this.parts.session.add(costUsd);
     }
     const exchange: Exchange = {
-      prompt: request.prompt, answer: result.content, reasoning: result.reasoning, at: this.parts.now(), model, finishReason, costUsd, attempts,
+      prompt: request.prompt,
+      answer: result.content,
+      reasoning: result.reasoning,
+      at: this.parts.now(),
+      model,
+      finishReason,
+      costUsd,
+      attempts,
       usage: usage && { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens },
     };
     this.parts.conversations.add(request.conversation, exchange);
@@ -173,7 +201,8 @@ export class SendPipeline implements Disposable {
 
   /** One client per base URL: a new one when the setting changes. */
   private clientFor(baseUrl: string): KimiClient {
-    if (this.client?.baseUrl !== baseUrl) this.client = { baseUrl, kimi: new KimiClient({ baseUrl, apiKey: this.parts.apiKey, fetch: this.parts.fetch }) };
+    if (this.client?.baseUrl !== baseUrl)
+      this.client = { baseUrl, kimi: new KimiClient({ baseUrl, apiKey: this.parts.apiKey, fetch: this.parts.fetch }) };
     return this.client.kimi;
   }
 }

@@ -80,7 +80,7 @@ export class PieceCounter {
 export function* chunks(piece: string): Generator<string> {
   let start = 0;
   let bytes = 0;
-  for (let i = 0; i < piece.length; ) {
+  for (let i = 0; i < piece.length;) {
     const code = piece.charCodeAt(i);
     const pair = code >= 0xd800 && code <= 0xdbff && isLowSurrogate(piece.charCodeAt(i + 1));
     const width = code < 0x80 ? 1 : code < 0x800 ? 2 : pair ? 4 : 3;

@@ -8,8 +8,6 @@ export interface TokenCount {
 
 export type WorkerRequest =
   /** The first slices of a long text, ahead of the `count` that carries its last slice. */
-  | { type: 'part'; id: number; text: string }
-  | { type: 'count'; id: number; text: string }
-  | { type: 'cancel'; id: number };
+  { type: 'part'; id: number; text: string } | { type: 'count'; id: number; text: string } | { type: 'cancel'; id: number };
 
 export type WorkerReply = ({ id: number } & TokenCount) | { id: number; error: string };

@@ -45,7 +45,11 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
    * gives it no language of its own: this class decides when it becomes Markdown.
    */
   uriOf(conversation: Conversation): vscode.Uri {
-    const title = conversation.title.replace(/[/\\?#%]/g, ' ').replace(/\./g, '\u2024').trim() || 'conversation';
+    const title =
+      conversation.title
+        .replace(/[/\\?#%]/g, ' ')
+        .replace(/\./g, '\u2024')
+        .trim() || 'conversation';
     return vscode.Uri.from({ scheme: SCHEME, path: `/${conversation.id}/Kimi — ${title}` });
   }
 
@@ -59,7 +63,8 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
     const pending = this.pending.get(id);
     // A first send that never went out is not kept in the history, but its editor says why.
     const conversation = this.conversations.get(id) ?? pending?.conversation;
-    if (!conversation) return '(This conversation is no longer in the history: it was the oldest when the history reached its size limit.)\n';
+    if (!conversation)
+      return '(This conversation is no longer in the history: it was the oldest when the history reached its size limit.)\n';
     return render(conversation, pending?.turn, this.context.get(id));
   }
 
@@ -91,7 +96,10 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
   /** Re-renders soon (at most every 100 ms while an answer streams). */
   refresh(conversation: Conversation): void {
     if (this.timers.has(conversation.id)) return;
-    this.timers.set(conversation.id, setTimeout(() => this.refreshNow(conversation), 100));
+    this.timers.set(
+      conversation.id,
+      setTimeout(() => this.refreshNow(conversation), 100),
+    );
   }
 
   /**
@@ -157,7 +165,9 @@ function render(conversation: Conversation, pending: PendingTurn | undefined, co
   const parts = [`# Kimi · ${conversation.title}`];
   if (conversation.systemPrompt) parts.push(`_System prompt:_\n\n${quote(conversation.systemPrompt)}`);
   if (conversation.firstSent > 0) {
-    parts.push(`_The first ${conversation.firstSent} exchange${conversation.firstSent === 1 ? ' is' : 's are'} no longer sent${conversation.summary ? ': a summary of them is sent instead' : ''}._`);
+    parts.push(
+      `_The first ${conversation.firstSent} exchange${conversation.firstSent === 1 ? ' is' : 's are'} no longer sent${conversation.summary ? ': a summary of them is sent instead' : ''}._`,
+    );
   }
   conversation.exchanges.forEach((exchange, i) => parts.push(...renderExchange(exchange, i < conversation.firstSent)));
   if (pending) {
@@ -173,7 +183,8 @@ function renderExchange(exchange: Exchange, dropped: boolean): string[] {
   const usage = exchange.usage
     ? `${formatCount(exchange.usage.promptTokens)} prompt tokens (server count) · ${formatCount(exchange.usage.completionTokens)} output tokens${exchange.usage.cachedTokens ? ` · ${formatCount(exchange.usage.cachedTokens)} cached` : ''}`
     : 'the server reported no usage';
-  const cost = exchange.costUsd === undefined ? `no price known for ${exchange.model} (kimiBudget.prices)` : `cost ${formatUsd(exchange.costUsd)}`;
+  const cost =
+    exchange.costUsd === undefined ? `no price known for ${exchange.model} (kimiBudget.prices)` : `cost ${formatUsd(exchange.costUsd)}`;
   const parts = [`## You${dropped ? ' (no longer sent)' : ''}`, quote(clip(exchange.prompt)), `## Kimi · ${exchange.model}`];
   if (exchange.reasoning) parts.push(quote(exchange.reasoning));
   const attempts = exchange.attempts && exchange.attempts > 1 ? ` · answered on attempt ${exchange.attempts}` : '';
@@ -186,6 +197,8 @@ function clip(prompt: string): string {
 }
 
 function quote(text: string): string {
-  return text.split('\n').map((line) => `> ${line}`).join('\n');
+  return text
+    .split('\n')
+    .map((line) => `> ${line}`)
+    .join('\n');
 }
-

@@ -39,7 +39,7 @@ export class ApiKey implements vscode.Disposable {
   async prompt(): Promise<boolean> {
     const key = await vscode.window.showInputBox({
       title: 'Kimi: Set API Key',
-      prompt: 'Your Moonshot API key, from the Moonshot platform console. It is kept in VS Code\'s secret storage.',
+      prompt: "Your Moonshot API key, from the Moonshot platform console. It is kept in VS Code's secret storage.",
       placeHolder: 'sk-…',
       password: true,
       ignoreFocusOut: true,

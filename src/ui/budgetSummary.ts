@@ -67,26 +67,48 @@ export function summarize(input: SummaryInput): BudgetSummary {
     `| requests / min | ${formatCount(R)} | ${formatCount(s.requestsUsed)} | ${formatCount(r)} |`,
     `| tokens / min | ${formatCount(T)} | ${formatCount(s.tokensUsed)} | ${formatCount(t)} |`,
   ];
-  if (tokensPerDay > 0) rows.push(`| tokens / day | ${formatCount(tokensPerDay)} | ${formatCount(s.tokensUsedToday)} | ${formatCount(Math.max(0, tokensPerDay - s.tokensUsedToday))} |`);
-  rows.push(`| in flight | ${concurrency > 0 ? formatCount(concurrency) : 'no limit'} | ${formatCount(s.inFlight)} | ${concurrency > 0 ? formatCount(Math.max(0, concurrency - s.inFlight)) : '—'} |`);
+  if (tokensPerDay > 0)
+    rows.push(
+      `| tokens / day | ${formatCount(tokensPerDay)} | ${formatCount(s.tokensUsedToday)} | ${formatCount(Math.max(0, tokensPerDay - s.tokensUsedToday))} |`,
+    );
+  rows.push(
+    `| in flight | ${concurrency > 0 ? formatCount(concurrency) : 'no limit'} | ${formatCount(s.inFlight)} | ${concurrency > 0 ? formatCount(Math.max(0, concurrency - s.inFlight)) : '—'} |`,
+  );
 
   const lines = ['**Kimi budget** — a send costs its prompt tokens + max output tokens, taken when it goes out', '', ...rows, ''];
   if (s.nextReturnAt !== undefined) lines.push(`Next unit comes back in ${duration(s.nextReturnAt - now)}.`, '');
   for (const [limit, share] of Object.entries(s.shares) as [keyof typeof s.shares, number][]) {
-    if (share < 1) lines.push(`Moonshot refused for ${SHARED_NAMES[limit]} while this count had room: another client seems to share the account. Using ${Math.round(share * 100)}% of it for now, growing back while no refusal comes.`, '');
+    if (share < 1)
+      lines.push(
+        `Moonshot refused for ${SHARED_NAMES[limit]} while this count had room: another client seems to share the account. Using ${Math.round(share * 100)}% of it for now, growing back while no refusal comes.`,
+        '',
+      );
   }
-  lines.push(`Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${HELD_BY[input.heldBy]}` : ''}`);
-  for (const e of waiting.slice(0, 5)) lines.push(`- ${escape(e.label)} · ${formatCount(e.tokens)} tokens · ${e.eta === undefined ? 'after a running send' : `in ${duration(e.eta - now)}`}`);
+  lines.push(
+    `Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${HELD_BY[input.heldBy]}` : ''}`,
+  );
+  for (const e of waiting.slice(0, 5))
+    lines.push(
+      `- ${escape(e.label)} · ${formatCount(e.tokens)} tokens · ${e.eta === undefined ? 'after a running send' : `in ${duration(e.eta - now)}`}`,
+    );
   if (waiting.length > 5) lines.push(`- … and ${waiting.length - 5} more`);
   if (input.refusal) {
     const ago = duration(now - input.refusal.at);
-    lines.push('', `Last server refusal ${ago} ago: ${escape(input.refusal.evidence)}${input.refusal.until > now ? ` — paused for ${duration(input.refusal.until - now)}` : ''}`);
+    lines.push(
+      '',
+      `Last server refusal ${ago} ago: ${escape(input.refusal.evidence)}${input.refusal.until > now ? ` — paused for ${duration(input.refusal.until - now)}` : ''}`,
+    );
   }
   const { ratio, samples } = input.calibration;
-  lines.push('', samples > 0
-    ? `Token counts for ${escape(input.model)}: o200k stand-in × ${ratio.toFixed(3)}, calibrated on ${samples} answer${samples === 1 ? '' : 's'}.`
-    : `Token counts for ${escape(input.model)}: o200k stand-in, not yet calibrated (≈).`);
-  lines.push(`Session cost: ${formatUsd(input.sessionCostUsd)}${input.sessionCostKnown ? '' : ' (some models have no price: see kimiBudget.prices)'}`);
+  lines.push(
+    '',
+    samples > 0
+      ? `Token counts for ${escape(input.model)}: o200k stand-in × ${ratio.toFixed(3)}, calibrated on ${samples} answer${samples === 1 ? '' : 's'}.`
+      : `Token counts for ${escape(input.model)}: o200k stand-in, not yet calibrated (≈).`,
+  );
+  lines.push(
+    `Session cost: ${formatUsd(input.sessionCostUsd)}${input.sessionCostKnown ? '' : ' (some models have no price: see kimiBudget.prices)'}`,
+  );
   lines.push('', 'Click to see the queue.');
 
   return {

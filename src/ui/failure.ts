@@ -25,27 +25,59 @@ export function describeFailure(error: unknown, context: { model: string; baseUr
     case 'unauthorized':
       return { severity: 'error', message: `Kimi: ${error.message}`, actions: ['Set API Key'] };
     case 'notFound':
-      return { severity: 'error', message: `Kimi: the server does not know the model "${context.model}" (kimiBudget.model).${server} Pick one the server lists.`, actions: ['Pick a Model'] };
+      return {
+        severity: 'error',
+        message: `Kimi: the server does not know the model "${context.model}" (kimiBudget.model).${server} Pick one the server lists.`,
+        actions: ['Pick a Model'],
+      };
     case 'quotaExhausted':
-      return { severity: 'error', message: `Kimi: your Moonshot balance is used up or the account is suspended; recharge it in Moonshot's console. The send was not retried.${server}`, actions: [] };
+      return {
+        severity: 'error',
+        message: `Kimi: your Moonshot balance is used up or the account is suspended; recharge it in Moonshot's console. The send was not retried.${server}`,
+        actions: [],
+      };
     case 'rateLimited':
-      return { severity: 'error', message: `Kimi: Moonshot still refused for rate${tries}.${server} Your limits in settings may be above your account's tier, or another client shares the account: lower kimiBudget.limits.*.`, actions: ['Open Settings'] };
+      return {
+        severity: 'error',
+        message: `Kimi: Moonshot still refused for rate${tries}.${server} Your limits in settings may be above your account's tier, or another client shares the account: lower kimiBudget.limits.*.`,
+        actions: ['Open Settings'],
+      };
     case 'overloaded':
     case 'server':
-      return { severity: 'error', message: `Kimi: Moonshot failed${tries} (${error.status ?? 'no status'}).${server} Try again in a while.`, actions: [] };
+      return {
+        severity: 'error',
+        message: `Kimi: Moonshot failed${tries} (${error.status ?? 'no status'}).${server} Try again in a while.`,
+        actions: [],
+      };
     case 'network':
       return error.streamed
-        ? { severity: 'error', message: `Kimi: the connection dropped after part of the answer arrived; what arrived is kept in the answer editor. ${error.message}`, actions: [] }
+        ? {
+            severity: 'error',
+            message: `Kimi: the connection dropped after part of the answer arrived; what arrived is kept in the answer editor. ${error.message}`,
+            actions: [],
+          }
         : { severity: 'error', message: `Kimi: ${error.message} (kimiBudget.baseUrl is ${context.baseUrl}.)`, actions: ['Open Settings'] };
     case 'cancelled':
       return { severity: 'info', message: 'Kimi: the send was cancelled.', actions: [] };
     case 'badRequest':
       if (/temperature|top_p/i.test(error.serverMessage ?? '')) {
         const setting = /top_p/i.test(error.serverMessage ?? '') ? 'kimiBudget.topP' : 'kimiBudget.temperature';
-        return { severity: 'error', message: `Kimi: Moonshot refused the sampling settings for ${context.model}.${server} Change or unset ${setting} (thinking models are reported to accept only temperature 1).`, actions: ['Open Settings'] };
+        return {
+          severity: 'error',
+          message: `Kimi: Moonshot refused the sampling settings for ${context.model}.${server} Change or unset ${setting} (thinking models are reported to accept only temperature 1).`,
+          actions: ['Open Settings'],
+        };
       }
-      return { severity: 'error', message: `Kimi: Moonshot refused the request (${error.status ?? error.kind}).${server || ' ' + error.message}`, actions: [] };
+      return {
+        severity: 'error',
+        message: `Kimi: Moonshot refused the request (${error.status ?? error.kind}).${server || ' ' + error.message}`,
+        actions: [],
+      };
     case 'forbidden':
-      return { severity: 'error', message: `Kimi: Moonshot refused the request (${error.status ?? error.kind}).${server || ' ' + error.message}`, actions: [] };
+      return {
+        severity: 'error',
+        message: `Kimi: Moonshot refused the request (${error.status ?? error.kind}).${server || ' ' + error.message}`,
+        actions: [],
+      };
   }
 }

@@ -21,6 +21,11 @@ export async function showHistory(kept: Conversations, answers: AnswerDocuments)
       detail: `${new Date(c.updatedAt).toLocaleString()} · ${formatCount(tokens)} tokens · ${formatUsd(cost)}`,
     };
   });
-  const picked = await vscode.window.showQuickPick(items, { title: 'Kimi: history', placeHolder: 'Reopen a conversation (then "Kimi: Send Follow-up" continues it)', matchOnDescription: true, matchOnDetail: true });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: 'Kimi: history',
+    placeHolder: 'Reopen a conversation (then "Kimi: Send Follow-up" continues it)',
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
   if (picked) await answers.show(picked.conversation);
 }

@@ -23,7 +23,12 @@ export class Notifier implements vscode.Disposable {
     this.recent.push({ severity, text, actions: actions.map((a) => a.title) });
     if (this.recent.length > 50) this.recent.shift();
     (severity === 'error' ? this.log.error : severity === 'warning' ? this.log.warn : this.log.info).call(this.log, text);
-    const show = severity === 'error' ? vscode.window.showErrorMessage : severity === 'warning' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    const show =
+      severity === 'error'
+        ? vscode.window.showErrorMessage
+        : severity === 'warning'
+          ? vscode.window.showWarningMessage
+          : vscode.window.showInformationMessage;
     void show(text, ...actions.map((a) => a.title)).then((picked) => actions.find((a) => a.title === picked)?.run());
   }
 

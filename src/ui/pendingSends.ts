@@ -58,6 +58,11 @@ export class PendingSends {
 
 function isPendingAsk(value: unknown): value is PendingAsk {
   const p = value as PendingAsk;
-  return typeof p?.id === 'string' && typeof p.prompt === 'string' && typeof p.typed === 'string' && typeof p.at === 'number'
-    && (p.conversationId === undefined || typeof p.conversationId === 'string');
+  return (
+    typeof p?.id === 'string' &&
+    typeof p.prompt === 'string' &&
+    typeof p.typed === 'string' &&
+    typeof p.at === 'number' &&
+    (p.conversationId === undefined || typeof p.conversationId === 'string')
+  );
 }

@@ -56,8 +56,12 @@ export class PromptSender {
     const timeline = this.timelines.begin();
     // Taken at once: by the time anything is awaited, the user may have selected the next prompt.
     const editor = vscode.window.activeTextEditor;
-    const selected = editor && !editor.selection.isEmpty && !this.parts.answers.conversationOf(editor.document.uri) ? editor.document.getText(editor.selection) : undefined;
-    const text = selected ?? (await this.ask('Kimi: Send Prompt', 'Nothing is selected: type a prompt (or select text in an editor first).'));
+    const selected =
+      editor && !editor.selection.isEmpty && !this.parts.answers.conversationOf(editor.document.uri)
+        ? editor.document.getText(editor.selection)
+        : undefined;
+    const text =
+      selected ?? (await this.ask('Kimi: Send Prompt', 'Nothing is selected: type a prompt (or select text in an editor first).'));
     if (text !== undefined) await this.send({ prompt: text, typed: text }, timeline);
   }
 
@@ -90,7 +94,13 @@ export class PromptSender {
       this.parts.notifier.notify('info', 'Kimi: there is no conversation to follow up yet. Send a prompt first ("Kimi: Send Prompt").');
       return;
     }
-    const followUp = typeof text === 'string' ? text : await this.ask(`Kimi: Follow-up to "${conversation.title}"`, `Sent with the ${conversation.exchanges.length - conversation.firstSent} earlier exchange(s) of this conversation.`);
+    const followUp =
+      typeof text === 'string'
+        ? text
+        : await this.ask(
+            `Kimi: Follow-up to "${conversation.title}"`,
+            `Sent with the ${conversation.exchanges.length - conversation.firstSent} earlier exchange(s) of this conversation.`,
+          );
     if (followUp !== undefined) await this.send({ conversation, prompt: followUp, typed: followUp }, timeline);
   }
 
@@ -101,12 +111,24 @@ export class PromptSender {
     const resume = 'Send Again';
     const show = 'Show Them';
     const many = leftover.length === 1 ? '1 prompt was' : `${leftover.length} prompts were`;
-    const choice = await vscode.window.showWarningMessage(`Kimi: ${many} waiting or being answered when the window closed: ${leftover.map((p) => `"${firstLine(p.typed)}"`).join(', ')}.`, resume, show, 'Discard');
+    const choice = await vscode.window.showWarningMessage(
+      `Kimi: ${many} waiting or being answered when the window closed: ${leftover.map((p) => `"${firstLine(p.typed)}"`).join(', ')}.`,
+      resume,
+      show,
+      'Discard',
+    );
     if (choice === undefined) return; // dismissed: offered again next time
     this.parts.pending.decided();
     if (choice === resume) {
       const { conversations } = this.parts;
-      await Promise.all(leftover.map((p) => this.send({ conversation: p.conversationId ? conversations.get(p.conversationId) : undefined, prompt: p.prompt, typed: p.typed }, this.timelines.begin())));
+      await Promise.all(
+        leftover.map((p) =>
+          this.send(
+            { conversation: p.conversationId ? conversations.get(p.conversationId) : undefined, prompt: p.prompt, typed: p.typed },
+            this.timelines.begin(),
+          ),
+        ),
+      );
     } else if (choice === show) {
       const text = leftover.map((p) => `# ${firstLine(p.typed)}\n\n${p.prompt}`).join('\n\n---\n\n');
       await vscode.window.showTextDocument(await vscode.workspace.openTextDocument({ content: text, language: 'markdown' }));
@@ -119,12 +141,21 @@ export class PromptSender {
     await conversations.ready;
     timeline.mark('history');
     if (!ask.prompt.trim()) {
-      notifier.notify('warning', 'Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.');
+      notifier.notify(
+        'warning',
+        'Kimi: nothing to send — the selection is empty or only white space. Select the prompt, or run the command with nothing selected to type one.',
+      );
       return;
     }
     if (!(await this.parts.apiKey.get())) {
       this.keep(ask.typed);
-      this.tell(describeFailure(new KimiError({ kind: 'unauthorized', message: 'No Moonshot API key is set. Set one to send prompts.' }), this.context(1)), this.sendAgain(ask));
+      this.tell(
+        describeFailure(
+          new KimiError({ kind: 'unauthorized', message: 'No Moonshot API key is set. Set one to send prompts.' }),
+          this.context(1),
+        ),
+        this.sendAgain(ask),
+      );
       return;
     }
     timeline.mark('key');
@@ -150,24 +181,31 @@ export class PromptSender {
       answers.refresh(conversation);
       let answered: Answered;
       try {
-        answered = await this.withProgress(summary, pipeline.send(request, firstLine(ask.typed), {
-          admitted: (attempt) => {
-            attempts = attempt;
-            timeline.mark('admitted');
-            turn.status = attempt > 1 ? `${summary} · attempt ${attempt}` : summary;
-            turn.reasoning = '';
-            turn.content = '';
-            answers.begin(conversation, turn);
-          },
-          requestLeft: () => timeline.mark('requestLeft'),
-          responded: () => timeline.mark('responded'),
-          reasoning: (d) => ((turn.reasoning += d), answers.refresh(conversation)),
-          content: (d) => ((turn.content += d), answers.refresh(conversation)),
-        }));
+        answered = await this.withProgress(
+          summary,
+          pipeline.send(request, firstLine(ask.typed), {
+            admitted: (attempt) => {
+              attempts = attempt;
+              timeline.mark('admitted');
+              turn.status = attempt > 1 ? `${summary} · attempt ${attempt}` : summary;
+              turn.reasoning = '';
+              turn.content = '';
+              answers.begin(conversation, turn);
+            },
+            requestLeft: () => timeline.mark('requestLeft'),
+            responded: () => timeline.mark('responded'),
+            reasoning: (d) => ((turn.reasoning += d), answers.refresh(conversation)),
+            content: (d) => ((turn.content += d), answers.refresh(conversation)),
+          }),
+        );
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         if (attempts === 0) this.giveUp(conversation, `Not sent: ${reason}`);
-        else answers.settle(conversation, `Not answered: ${reason}${error instanceof KimiError && error.partial ? ' — what arrived is shown below.' : ''}`);
+        else
+          answers.settle(
+            conversation,
+            `Not answered: ${reason}${error instanceof KimiError && error.partial ? ' — what arrived is shown below.' : ''}`,
+          );
         const unanswered = !(error instanceof KimiError && error.streamed);
         if (unanswered) this.keep(ask.typed);
         // Offered again with the reason, so that no prompt of a burst is lost to a failure.
@@ -224,7 +262,9 @@ export class PromptSender {
   private async fitted(conversation: Conversation, prompt: string): Promise<CountedRequest | undefined> {
     const { pipeline, counter } = this.parts;
     for (;;) {
-      const characters = conversation.exchanges.slice(conversation.firstSent).reduce((sum, e) => sum + e.prompt.length + e.answer.length, prompt.length);
+      const characters = conversation.exchanges
+        .slice(conversation.firstSent)
+        .reduce((sum, e) => sum + e.prompt.length + e.answer.length, prompt.length);
       const request = await counter.withProgress(characters, (signal) => pipeline.count(conversation, prompt, signal));
       if (!request?.overflow) return request; // the queue refuses what cannot fit at all, with the numbers
       const { exchanges, freesTokens, total, contextWindow } = request.overflow;
@@ -262,20 +302,22 @@ export class PromptSender {
 
   /** A cancellable notification that counts down while a queued request waits, until it ends. */
   private withProgress<T>(title: string, queued: Queued<T>): Promise<T> {
-    return Promise.resolve(vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Kimi: ${title}`, cancellable: true },
-      async (progress, token) => {
-        token.onCancellationRequested(() => this.parts.pipeline.cancel(queued.id));
-        const tick = () => progress.report({ message: this.progressMessage(queued.id) });
-        tick();
-        const ticker = setInterval(tick, 1000);
-        try {
-          return await queued.outcome;
-        } finally {
-          clearInterval(ticker);
-        }
-      },
-    ));
+    return Promise.resolve(
+      vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Kimi: ${title}`, cancellable: true },
+        async (progress, token) => {
+          token.onCancellationRequested(() => this.parts.pipeline.cancel(queued.id));
+          const tick = () => progress.report({ message: this.progressMessage(queued.id) });
+          tick();
+          const ticker = setInterval(tick, 1000);
+          try {
+            return await queued.outcome;
+          } finally {
+            clearInterval(ticker);
+          }
+        },
+      ),
+    );
   }
 
   /** The answer is in the history: its editor shows it whole, with how full the context is. */
@@ -283,12 +325,21 @@ export class PromptSender {
     const { notifier, answers } = this.parts;
     answers.settle(conversation);
     if (context) {
-      const of = context.window ? ` of ${result.model}'s ${formatCount(context.window)}-token context window (${((100 * context.used) / context.window).toFixed(1)}%)` : '';
-      answers.setContextLine(conversation, `Context: ${formatCount(context.used)} tokens${of}. "Kimi: Send Follow-up" continues this conversation.`);
+      const of = context.window
+        ? ` of ${result.model}'s ${formatCount(context.window)}-token context window (${((100 * context.used) / context.window).toFixed(1)}%)`
+        : '';
+      answers.setContextLine(
+        conversation,
+        `Context: ${formatCount(context.used)} tokens${of}. "Kimi: Send Follow-up" continues this conversation.`,
+      );
     }
     if (result.finishReason === 'length') {
       const { maxOutputTokens } = this.parts.settings.config;
-      notifier.notify('warning', `Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`, openSettings('kimiBudget.maxOutputTokens'));
+      notifier.notify(
+        'warning',
+        `Kimi: the answer stopped at max_tokens (${maxOutputTokens}). Raise kimiBudget.maxOutputTokens for longer answers; each send then costs more of the minute's tokens.`,
+        openSettings('kimiBudget.maxOutputTokens'),
+      );
     }
   }
 
@@ -327,7 +378,10 @@ export class PromptSender {
   private async pickModel(): Promise<void> {
     try {
       const models = await this.parts.pipeline.models();
-      const picked = await vscode.window.showQuickPick(models, { title: 'Kimi: models the server offers', placeHolder: 'Sets kimiBudget.model' });
+      const picked = await vscode.window.showQuickPick(models, {
+        title: 'Kimi: models the server offers',
+        placeHolder: 'Sets kimiBudget.model',
+      });
       if (picked) await this.parts.settings.setModel(picked);
     } catch (error) {
       this.tell(describeFailure(error, this.context(1)));

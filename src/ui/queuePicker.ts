@@ -12,12 +12,17 @@ export async function showQueue(queue: SendQueue<unknown>, summary: () => Budget
     id: e.id,
     label: `${e.state === 'running' ? '$(sync~spin)' : '$(clock)'} ${e.label}`,
     description: `${formatCount(e.tokens)} tokens`,
-    detail: e.state === 'running'
-      ? `Running${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''} — pick to stop it; its budget stays spent`
-      : `${e.eta === undefined ? 'Waits for a running send to finish' : `Goes out in ${duration(e.eta - now)}`} — pick to cancel it; it has spent nothing`,
+    detail:
+      e.state === 'running'
+        ? `Running${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''} — pick to stop it; its budget stays spent`
+        : `${e.eta === undefined ? 'Waits for a running send to finish' : `Goes out in ${duration(e.eta - now)}`} — pick to cancel it; it has spent nothing`,
   }));
   if (!items.length) items.push({ label: '$(check) Nothing is waiting', detail: summary().label });
-  const picked = await vscode.window.showQuickPick(items, { title: `Kimi send queue — ${summary().label}`, placeHolder: 'Pick a send to cancel it', matchOnDetail: true });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `Kimi send queue — ${summary().label}`,
+    placeHolder: 'Pick a send to cancel it',
+    matchOnDetail: true,
+  });
   if (picked?.id === undefined) return;
   if (!queue.cancel(picked.id)) {
     notifier.notify('info', 'Kimi: that send had already finished.');

@@ -28,9 +28,10 @@ export class SelectionCounter {
     const samples = this.calibration.samples(model);
     const tokens = samples > 0 ? Math.ceil(raw.tokens * ratio) : raw.tokens;
     const how = raw.exact ? 'o200k stand-in' : 'o200k stand-in, estimated in bounded time (the text has very long unbroken runs)';
-    const note = samples > 0
-      ? `Counted with the ${how}, × ${ratio.toFixed(3)} calibrated for ${model} on ${samples} answer${samples === 1 ? '' : 's'}.`
-      : `Counted with the ${how}; ${model}'s own tokenizer differs, so this is an estimate until an answer calibrates it.`;
+    const note =
+      samples > 0
+        ? `Counted with the ${how}, × ${ratio.toFixed(3)} calibrated for ${model} on ${samples} answer${samples === 1 ? '' : 's'}.`
+        : `Counted with the ${how}; ${model}'s own tokenizer differs, so this is an estimate until an answer calibrates it.`;
     return { tokens, note };
   }
 
@@ -45,7 +46,10 @@ export class SelectionCounter {
     const { maxOutputTokens } = this.settings.config;
     try {
       const { tokens, note } = await this.count(editor.document.getText(whole ? undefined : editor.selection));
-      this.notifier.notify('info', `Kimi: ${formatCount(tokens)} tokens in the ${whole ? 'whole file' : 'selection'}. Sent as a prompt it takes about ${formatCount(tokens + maxOutputTokens)} of the minute's tokens (with ${formatCount(maxOutputTokens)} max output). ${note}`);
+      this.notifier.notify(
+        'info',
+        `Kimi: ${formatCount(tokens)} tokens in the ${whole ? 'whole file' : 'selection'}. Sent as a prompt it takes about ${formatCount(tokens + maxOutputTokens)} of the minute's tokens (with ${formatCount(maxOutputTokens)} max output). ${note}`,
+      );
     } catch (error) {
       this.notifier.notify('error', `Kimi: could not count tokens: ${(error as Error).message}`);
     }
@@ -55,18 +59,29 @@ export class SelectionCounter {
   async withProgress<T>(characters: number, work: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
     const controller = new AbortController();
     const counting = work(controller.signal);
-    const quick = await Promise.race([counting.then(() => true, () => true), delay(400).then(() => false)]);
+    const quick = await Promise.race([
+      counting.then(
+        () => true,
+        () => true,
+      ),
+      delay(400).then(() => false),
+    ]);
     try {
       if (quick) return await counting;
       return await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Kimi: counting tokens in ${formatCount(characters)} characters…`, cancellable: true },
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Kimi: counting tokens in ${formatCount(characters)} characters…`,
+          cancellable: true,
+        },
         (_progress, token) => {
           token.onCancellationRequested(() => controller.abort());
           return counting;
         },
       );
     } catch (error) {
-      if ((error as Error).name !== 'AbortError') this.notifier.notify('error', `Kimi: could not count the prompt's tokens: ${(error as Error).message}`);
+      if ((error as Error).name !== 'AbortError')
+        this.notifier.notify('error', `Kimi: could not count the prompt's tokens: ${(error as Error).message}`);
       return undefined;
     }
   }

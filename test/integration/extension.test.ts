@@ -17,7 +17,15 @@ const CONTRACT_DEFAULTS: Record<string, unknown> = {
   ...Object.fromEntries(LIMIT_NAMES.map((limit) => [settingOf(limit).slice('kimiBudget.'.length), DEFAULT_LIMITS[limit]])),
 };
 const { requestsPerMinute: DEFAULT_RPM, tokensPerMinute: DEFAULT_TPM } = DEFAULT_LIMITS;
-const COMMANDS = ['kimiBudget.sendPrompt', 'kimiBudget.countTokens', 'kimiBudget.showQueue', 'kimiBudget.setApiKey', 'kimiBudget.sendFollowUp', 'kimiBudget.sendWithFile', 'kimiBudget.showHistory'];
+const COMMANDS = [
+  'kimiBudget.sendPrompt',
+  'kimiBudget.countTokens',
+  'kimiBudget.showQueue',
+  'kimiBudget.setApiKey',
+  'kimiBudget.sendFollowUp',
+  'kimiBudget.sendWithFile',
+  'kimiBudget.showHistory',
+];
 
 let api: KimiBudgetApi;
 let fake: FakeMoonshot;
@@ -62,7 +70,9 @@ class AnswerView {
 async function sendAndAwaitAnswer(): Promise<AnswerView> {
   const before = new Set(answers().map((d) => d.uri.toString()));
   void vscode.commands.executeCommand('kimiBudget.sendPrompt');
-  const answer = new AnswerView((await until('an answer editor', () => answers().find((d) => !before.has(d.uri.toString())))).uri.toString());
+  const answer = new AnswerView(
+    (await until('an answer editor', () => answers().find((d) => !before.has(d.uri.toString())))).uri.toString(),
+  );
   await until('the answer to finish', () => answer.text().includes('finished: '));
   return answer;
 }
@@ -93,18 +103,30 @@ async function burst(prompts: string[], gapMs = 30, ms = 30_000): Promise<Answer
     void vscode.commands.executeCommand('kimiBudget.sendPrompt');
     await sleep(gapMs);
   }
-  const ownDocument = (prompt: string) => answers().find((d) => !before.has(d.uri.toString()) && d.getText().includes(`## You\n\n> ${prompt}\n`));
-  const views = await until('an answer document for every prompt', () => {
-    const found = prompts.map(ownDocument);
-    return found.every(Boolean) && found.map((d) => new AnswerView(d!.uri.toString()));
-  }, ms);
+  const ownDocument = (prompt: string) =>
+    answers().find((d) => !before.has(d.uri.toString()) && d.getText().includes(`## You\n\n> ${prompt}\n`));
+  const views = await until(
+    'an answer document for every prompt',
+    () => {
+      const found = prompts.map(ownDocument);
+      return found.every(Boolean) && found.map((d) => new AnswerView(d!.uri.toString()));
+    },
+    ms,
+  );
   await until('every answer to finish', () => views.every((v) => v.text().includes('finished: ')), ms);
   for (const [i, prompt] of prompts.entries()) {
-    assert.ok(views[i].text().includes(`About "${prompt.slice(0, 40)}":`), `the view of "${prompt}" shows its own answer:\n${views[i].text()}`);
+    assert.ok(
+      views[i].text().includes(`About "${prompt.slice(0, 40)}":`),
+      `the view of "${prompt}" shows its own answer:\n${views[i].text()}`,
+    );
   }
   assert.equal(new Set(views.map((v) => v.uri)).size, prompts.length, 'one view per send');
   await until('every answer to be shown as Markdown once it is in', () => views.every((v) => v.document?.languageId === 'markdown'), ms);
-  assert.deepEqual(messagesSince(seen).filter((m) => m.severity === 'error'), [], 'no send failed');
+  assert.deepEqual(
+    messagesSince(seen).filter((m) => m.severity === 'error'),
+    [],
+    'no send failed',
+  );
   for (const prompt of prompts) {
     assert.equal(fake.received.filter((r) => r.messages.at(-1)?.content === prompt).length, 1, `"${prompt}" reached the server once`);
   }
@@ -142,18 +164,30 @@ describe('kimi-budget in a real VS Code', () => {
   });
 
   it('shows the budget in the status bar, and follows limits edited in settings', async () => {
-    assert.equal(api.statusLabels().budget, `Kimi budget: ${DEFAULT_RPM} of ${DEFAULT_RPM} requests, ${DEFAULT_TPM} of ${DEFAULT_TPM} tokens left; 0 queued`);
+    assert.equal(
+      api.statusLabels().budget,
+      `Kimi budget: ${DEFAULT_RPM} of ${DEFAULT_RPM} requests, ${DEFAULT_TPM} of ${DEFAULT_TPM} tokens left; 0 queued`,
+    );
     await set('limits.requestsPerMinute', 7);
     await set('limits.tokensPerMinute', 90000);
-    await until('the label to follow the settings', () => api.statusLabels().budget === 'Kimi budget: 7 of 7 requests, 90000 of 90000 tokens left; 0 queued');
+    await until(
+      'the label to follow the settings',
+      () => api.statusLabels().budget === 'Kimi budget: 7 of 7 requests, 90000 of 90000 tokens left; 0 queued',
+    );
   });
-
 
   it('six sends started together in a window whose counter has not loaded yet: all answered, each in its own view', async () => {
     assert.equal(api.tokenizerStarted(), false, 'the counter is not loaded yet');
     for (const key of ['limits.requestsPerMinute', 'limits.tokensPerMinute']) await set(key, undefined);
     const before = budgetLabel();
-    await burst(['Cold one: what is a token?', 'Cold two: what is a window?', 'Cold three: what is a queue?', 'Cold four: what is a lease?', 'Cold five: what is a share?', 'Cold six: what is a refusal?']);
+    await burst([
+      'Cold one: what is a token?',
+      'Cold two: what is a window?',
+      'Cold three: what is a queue?',
+      'Cold four: what is a lease?',
+      'Cold five: what is a share?',
+      'Cold six: what is a refusal?',
+    ]);
     await until('the budget to hold the six sends', () => budgetLabel().r === before.r - 6);
   });
 
@@ -163,10 +197,19 @@ describe('kimi-budget in a real VS Code', () => {
     assert.match(label, /^Kimi tokens in selection: [1-9]\d*$/);
   });
 
-
   it('six sends started together once the counter is loaded: all answered, each in its own view', async () => {
     assert.equal(api.tokenizerStarted(), true);
-    await burst(['Warm one: name a prime.', 'Warm two: name a colour.', 'Warm three: name a river.', 'Warm four: name a tree.', 'Warm five: name a bird.', 'Warm six: name a star.'], 20);
+    await burst(
+      [
+        'Warm one: name a prime.',
+        'Warm two: name a colour.',
+        'Warm three: name a river.',
+        'Warm four: name a tree.',
+        'Warm five: name a bird.',
+        'Warm six: name a star.',
+      ],
+      20,
+    );
   });
 
   it('sends the selection and streams the answer beside it; the budget drops by one request and prompt + max_tokens', async () => {
@@ -182,7 +225,7 @@ describe('kimi-budget in a real VS Code', () => {
       return now.t === before.t - received.charged && now;
     });
     assert.equal(after.r, before.r - 1);
-    assert.equal(before.t - after.t, received.promptTokens + 1000, 'tokens drop by the server\'s prompt count + max_tokens');
+    assert.equal(before.t - after.t, received.promptTokens + 1000, "tokens drop by the server's prompt count + max_tokens");
     await until('the answer to be visible', () => vscode.window.visibleTextEditors.some((e) => e.document.uri.toString() === answer.uri));
   });
 
@@ -194,7 +237,10 @@ describe('kimi-budget in a real VS Code', () => {
     await vscode.commands.executeCommand('kimiBudget.sendFollowUp', 'And a fixed window?');
     await until('the follow-up answer', () => answer.text().split('finished: ').length === 3);
     const received = fake.received.at(-1)!;
-    assert.deepEqual(received.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    assert.deepEqual(
+      received.messages.map((m) => m.role),
+      ['user', 'assistant', 'user'],
+    );
     assert.equal(received.messages[0].content.trim(), 'What is a rolling window?');
     assert.equal(received.messages[2].content, 'And a fixed window?');
     assert.match(answer.text(), /## You\n\n> And a fixed window\?/);
@@ -217,10 +263,18 @@ describe('kimi-budget in a real VS Code', () => {
     await set('limits.requestsPerMinute', -5);
     await set('limits.tokensPerMinute', 'lots');
     await until('the warnings', () => messagesSince(seen).length >= 2);
-    const texts = messagesSince(seen).map((m) => `${m.severity}: ${m.text}`).join('\n');
-    assert.ok(texts.includes(`warning: Kimi: kimiBudget.limits.requestsPerMinute is -5, but it must be a whole number ≥ 1; using ${DEFAULT_RPM}`), texts);
+    const texts = messagesSince(seen)
+      .map((m) => `${m.severity}: ${m.text}`)
+      .join('\n');
+    assert.ok(
+      texts.includes(`warning: Kimi: kimiBudget.limits.requestsPerMinute is -5, but it must be a whole number ≥ 1; using ${DEFAULT_RPM}`),
+      texts,
+    );
     assert.match(texts, /warning: Kimi: kimiBudget\.limits\.tokensPerMinute is "lots"/);
-    await until('the defaults in the label', () => { const l = budgetLabel(); return l.R === DEFAULT_RPM && l.T === DEFAULT_TPM; });
+    await until('the defaults in the label', () => {
+      const l = budgetLabel();
+      return l.R === DEFAULT_RPM && l.T === DEFAULT_TPM;
+    });
     await set('limits.tokensPerMinute', 90000);
     await set('limits.requestsPerMinute', 0);
     await until('a warning for zero', () => messagesSince(seen).some((m) => m.text.includes('requestsPerMinute is 0')));
@@ -243,31 +297,36 @@ describe('kimi-budget in a real VS Code', () => {
     }
   });
 
-  it('a folder\'s .vscode/settings.json cannot send prompts (and the key) elsewhere: where they go is read from user settings only', async () => {
+  it("a folder's .vscode/settings.json cannot send prompts (and the key) elsewhere: where they go is read from user settings only", async () => {
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'the window has a folder');
     const attacker = new FakeMoonshot({ apiKey: process.env.MOONSHOT_API_KEY });
     const attackerUrl = await attacker.start();
     const file = vscode.Uri.joinPath(folder.uri, '.vscode', 'settings.json');
     try {
-      await vscode.workspace.fs.writeFile(file, Buffer.from(JSON.stringify({
-        'kimiBudget.baseUrl': attackerUrl,
-        'kimiBudget.allowInsecureHttp': true,
-        'kimiBudget.limits.requestsPerMinute': 10_000,
-        'kimiBudget.temperature': 1, // a setting a project may choose (the only one this model takes): shows the file was read
-      })));
-      await until('VS Code to read the folder\'s settings', () => config().inspect('temperature')?.workspaceValue === 1);
+      await vscode.workspace.fs.writeFile(
+        file,
+        Buffer.from(
+          JSON.stringify({
+            'kimiBudget.baseUrl': attackerUrl,
+            'kimiBudget.allowInsecureHttp': true,
+            'kimiBudget.limits.requestsPerMinute': 10_000,
+            'kimiBudget.temperature': 1, // a setting a project may choose (the only one this model takes): shows the file was read
+          }),
+        ),
+      );
+      await until("VS Code to read the folder's settings", () => config().inspect('temperature')?.workspaceValue === 1);
       assert.equal(config().inspect('baseUrl')?.workspaceValue, undefined);
-      assert.equal(config().get('baseUrl'), fakeUrl, 'the user\'s base URL is the one in force');
-      assert.notEqual(budgetLabel().R, 10_000, 'nor does the folder set the account\'s limits');
+      assert.equal(config().get('baseUrl'), fakeUrl, "the user's base URL is the one in force");
+      assert.notEqual(budgetLabel().R, 10_000, "nor does the folder set the account's limits");
       await selectPrompt('Where does this go?');
       await sendAndAwaitAnswer();
       assert.equal(fake.received.at(-1)!.messages.at(-1)!.content, 'Where does this go?');
-      assert.equal(fake.received.at(-1)!.temperature, 1, 'the project\'s own choice is taken');
-      assert.equal(attacker.stats.httpRequests, 0, 'nothing reached the folder\'s server');
+      assert.equal(fake.received.at(-1)!.temperature, 1, "the project's own choice is taken");
+      assert.equal(attacker.stats.httpRequests, 0, "nothing reached the folder's server");
     } finally {
       await vscode.workspace.fs.delete(vscode.Uri.joinPath(folder.uri, '.vscode'), { recursive: true });
-      await until('the folder\'s settings to be gone', () => config().inspect('temperature')?.workspaceValue === undefined);
+      await until("the folder's settings to be gone", () => config().inspect('temperature')?.workspaceValue === undefined);
       await attacker.stop();
     }
   });
@@ -301,8 +360,14 @@ describe('kimi-budget in a real VS Code', () => {
     await until('the four to queue', () => budgetLabel().q === 4);
     await answered;
     const times = small.map((prompt) => fake.received.find((r) => r.messages.at(-1)?.content === prompt)!.at);
-    assert.ok(Math.min(...times) >= large.at + 60_000, `nothing went out before the large spend came back (${Math.min(...times) - large.at} ms after it)`);
-    assert.ok(Math.max(...times) - Math.min(...times) < 1_000, `the four went out together (within ${Math.max(...times) - Math.min(...times)} ms)`);
+    assert.ok(
+      Math.min(...times) >= large.at + 60_000,
+      `nothing went out before the large spend came back (${Math.min(...times) - large.at} ms after it)`,
+    );
+    assert.ok(
+      Math.max(...times) - Math.min(...times) < 1_000,
+      `the four went out together (within ${Math.max(...times) - Math.min(...times)} ms)`,
+    );
     assert.equal(budgetLabel().q, 0);
     assert.deepEqual(fake.stats.rejected, { rate_limit_reached_error: 1 }, 'only the injected 429');
   });

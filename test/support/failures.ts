@@ -8,11 +8,14 @@ const ACCOUNT = 'Your account org-x<ak-y>';
 
 /** What Moonshot says when it refuses a request, in its own words. */
 export const moonshotSays = {
-  maxRpm: (rpm: number, afterSeconds: number): string => `${ACCOUNT} request reached organization max RPM: ${rpm}, please try again after ${afterSeconds} seconds`,
+  maxRpm: (rpm: number, afterSeconds: number): string =>
+    `${ACCOUNT} request reached organization max RPM: ${rpm}, please try again after ${afterSeconds} seconds`,
   maxConcurrency: (concurrency: number, afterSeconds: number): string =>
     `${ACCOUNT} request reached organization max concurrency: ${concurrency}, please try again after ${afterSeconds} seconds`,
-  tpm: (current: number, limit: number): string => `${ACCOUNT} request reached organization TPM rate limit, current:${current}, limit:${limit}`,
-  tpd: (current: number, limit: number): string => `${ACCOUNT} request reached organization TPD rate limit, current: ${current}, limit: ${limit}`,
+  tpm: (current: number, limit: number): string =>
+    `${ACCOUNT} request reached organization TPM rate limit, current:${current}, limit:${limit}`,
+  tpd: (current: number, limit: number): string =>
+    `${ACCOUNT} request reached organization TPD rate limit, current: ${current}, limit: ${limit}`,
   overloaded: 'The engine is currently overloaded, please try again later',
   suspended: `${ACCOUNT} is suspended, please check your plan and billing details`,
   incorrectKey: (key: string): string => `Incorrect API key provided: ${key}`,
@@ -21,9 +24,24 @@ export const moonshotSays = {
 /** Error answers for `FakeMoonshot.failNext`; `more` aims one at a prompt or adds headers. */
 export const serverFault = {
   rateLimited: (message: string, more: Partial<Fault> = {}): Fault => ({ status: 429, type: 'rate_limit_reached_error', message, ...more }),
-  overloaded: (more: Partial<Fault> = {}): Fault => ({ status: 429, type: 'engine_overloaded_error', message: moonshotSays.overloaded, ...more }),
-  quotaExhausted: (more: Partial<Fault> = {}): Fault => ({ status: 429, type: 'exceeded_current_quota_error', message: moonshotSays.suspended, ...more }),
-  incorrectKey: (key: string, more: Partial<Fault> = {}): Fault => ({ status: 401, type: 'incorrect_api_key_error', message: moonshotSays.incorrectKey(key), ...more }),
+  overloaded: (more: Partial<Fault> = {}): Fault => ({
+    status: 429,
+    type: 'engine_overloaded_error',
+    message: moonshotSays.overloaded,
+    ...more,
+  }),
+  quotaExhausted: (more: Partial<Fault> = {}): Fault => ({
+    status: 429,
+    type: 'exceeded_current_quota_error',
+    message: moonshotSays.suspended,
+    ...more,
+  }),
+  incorrectKey: (key: string, more: Partial<Fault> = {}): Fault => ({
+    status: 401,
+    type: 'incorrect_api_key_error',
+    message: moonshotSays.incorrectKey(key),
+    ...more,
+  }),
   internalError: (more: Partial<Fault> = {}): Fault => ({ status: 500, type: 'server_error', message: 'Internal error', ...more }),
 };
 

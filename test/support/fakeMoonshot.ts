@@ -75,19 +75,20 @@ export interface Fault extends FaultTarget {
 }
 
 /** Ways the next admitted stream misbehaves; `afterChunks` counts text chunks already sent. */
-export type StreamFault = FaultTarget & (
-  | { kind: 'reset'; afterChunks: number } // TCP reset mid-stream
-  | { kind: 'resetBeforeHeaders' } // admitted and charged, then a TCP reset before any byte of the answer
-  | { kind: 'huge'; bytes: number } // an answer of at least this many bytes of content, in 32 KiB chunks
-  | { kind: 'truncate'; afterChunks: number } // clean close with neither finish_reason nor [DONE]
-  | { kind: 'stall'; afterChunks: number } // keeps the socket open and sends nothing more
-  | { kind: 'malformed'; afterChunks: number } // a `data:` line that is not JSON
-  | { kind: 'errorEvent'; afterChunks: number } // `data: {"error":…}` inside the stream
-  | { kind: 'hang' } // admitted, but not even the headers are sent
-  | { kind: 'noDone' } // finish chunk, then close without [DONE]
-  | { kind: 'json' } // a chat.completion JSON body although a stream was asked for
-  | { kind: 'topLevelUsage' } // usage at the top level of the last chunk, none in the choice
-);
+export type StreamFault = FaultTarget &
+  (
+    | { kind: 'reset'; afterChunks: number } // TCP reset mid-stream
+    | { kind: 'resetBeforeHeaders' } // admitted and charged, then a TCP reset before any byte of the answer
+    | { kind: 'huge'; bytes: number } // an answer of at least this many bytes of content, in 32 KiB chunks
+    | { kind: 'truncate'; afterChunks: number } // clean close with neither finish_reason nor [DONE]
+    | { kind: 'stall'; afterChunks: number } // keeps the socket open and sends nothing more
+    | { kind: 'malformed'; afterChunks: number } // a `data:` line that is not JSON
+    | { kind: 'errorEvent'; afterChunks: number } // `data: {"error":…}` inside the stream
+    | { kind: 'hang' } // admitted, but not even the headers are sent
+    | { kind: 'noDone' } // finish chunk, then close without [DONE]
+    | { kind: 'json' } // a chat.completion JSON body although a stream was asked for
+    | { kind: 'topLevelUsage' } // usage at the top level of the last chunk, none in the choice
+  );
 
 type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
 
@@ -261,7 +262,16 @@ export class FakeMoonshot {
   private chat(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
     const at = Date.now();
     this.stats.requests++;
-    const record: ReceivedRequest = { at, model: '', maxTokens: undefined, messages: [], promptTokens: 0, charged: 0, stream: false, status: 0 };
+    const record: ReceivedRequest = {
+      at,
+      model: '',
+      maxTokens: undefined,
+      messages: [],
+      promptTokens: 0,
+      charged: 0,
+      stream: false,
+      status: 0,
+    };
     this.received.push(record);
     res.once('finish', () => (record.finishedAt = Date.now()));
     const refuse = (status: number, type: string | undefined, message: string, headers?: Record<string, string>): void => {
@@ -275,7 +285,14 @@ export class FakeMoonshot {
     if (!this.authorized(req)) return refuse(401, 'invalid_authentication_error', 'Invalid Authentication');
     const parsed = parseChatBody(body);
     if (typeof parsed === 'string') return refuse(400, 'invalid_request_error', `Invalid request: ${parsed}`);
-    Object.assign(record, { model: parsed.model, maxTokens: parsed.maxTokens, messages: parsed.messages, stream: parsed.stream, temperature: parsed.temperature, topP: parsed.topP });
+    Object.assign(record, {
+      model: parsed.model,
+      maxTokens: parsed.maxTokens,
+      messages: parsed.messages,
+      stream: parsed.stream,
+      temperature: parsed.temperature,
+      topP: parsed.topP,
+    });
 
     const lastUser = [...parsed.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     const fault = takeFault(this.faults, lastUser);
@@ -335,7 +352,8 @@ export class FakeMoonshot {
     const prefix = `Your account ${FAKE_ORG} request reached organization`;
     this.admissions = this.admissions.filter((a) => a.at > now - Math.max(this.windowMs, this.dayMs));
     // The concurrency wait cannot be known (a stream ends when it ends); Moonshot says 1 second.
-    if (concurrency && this.stats.inFlight >= concurrency) return `${prefix} max concurrency: ${concurrency}, please try again after 1 seconds`;
+    if (concurrency && this.stats.inFlight >= concurrency)
+      return `${prefix} max concurrency: ${concurrency}, please try again after 1 seconds`;
     const minute = this.admissions.filter((a) => a.at > now - this.windowMs);
     if (rpm && minute.length >= rpm) {
       // Room appears when the (n - rpm + 1)th oldest admission leaves the window.
@@ -414,7 +432,13 @@ export class FakeMoonshot {
   }
 
   private modelList(): WireModelList {
-    const data = this.models.map((m) => ({ id: m.id, object: 'model' as const, created: 1_700_000_000, owned_by: 'moonshot', context_length: m.context_length }));
+    const data = this.models.map((m) => ({
+      id: m.id,
+      object: 'model' as const,
+      created: 1_700_000_000,
+      owned_by: 'moonshot',
+      context_length: m.context_length,
+    }));
     return { object: 'list', data };
   }
 
@@ -475,7 +499,12 @@ function completionBody(model: string, answer: Answer): WireCompletion {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: answer.content.join(''), refusal: null, ...(reasoning ? { reasoning_content: reasoning } : {}) },
+        message: {
+          role: 'assistant',
+          content: answer.content.join(''),
+          refusal: null,
+          ...(reasoning ? { reasoning_content: reasoning } : {}),
+        },
         finish_reason: answer.finishReason,
         logprobs: null,
       },
@@ -513,10 +542,23 @@ function parseChatBody(body: string): ParsedChat | string {
   const cleaned = (messages as { role: string; content: string }[]).map(({ role, content }) => ({ role, content }));
   if (temperature !== undefined && typeof temperature !== 'number') return 'temperature must be a number';
   if (topP !== undefined && typeof topP !== 'number') return 'top_p must be a number';
-  return { model, messages: cleaned, maxTokens: (maxTokens ?? undefined) as number | undefined, stream: stream === true, temperature, topP };
+  return {
+    model,
+    messages: cleaned,
+    maxTokens: (maxTokens ?? undefined) as number | undefined,
+    stream: stream === true,
+    temperature,
+    topP,
+  };
 }
 
-function sendError(res: http.ServerResponse, status: number, type: string | undefined, message: string, headers?: Record<string, string>): void {
+function sendError(
+  res: http.ServerResponse,
+  status: number,
+  type: string | undefined,
+  message: string,
+  headers?: Record<string, string>,
+): void {
   sendJson(res, status, { error: type === undefined ? { message } : { message, type } }, headers);
 }
 

@@ -12,7 +12,11 @@ const TYPESCRIPT_LIB = path.join(__dirname, '../../../node_modules/typescript/li
 /** typescript.js with its lines trimmed and joined: one line of about a megabyte, like minified code. */
 function minifiedLine(): string {
   const source = fs.readFileSync(path.join(TYPESCRIPT_LIB, 'typescript.js'), 'utf8');
-  return source.split('\n').map((line) => line.trim()).join('').slice(0, 1 << 20);
+  return source
+    .split('\n')
+    .map((line) => line.trim())
+    .join('')
+    .slice(0, 1 << 20);
 }
 
 /** The worst case left: one long piece whose chunks never repeat, so the memo cannot help. */
@@ -76,7 +80,9 @@ async function main(): Promise<void> {
     const tokens = encoding.encode(text, [], []).length;
     const took = ms(started);
     const mbPerS = (Buffer.byteLength(text) / 1e6 / ((performance.now() - started) / 1e3)).toFixed(1);
-    console.log(`raw encode   ${name.padEnd(20)}      ${took} (${mbPerS} MB/s) ${tokens} tokens, equal to TokenCounter: ${tokens === counts.get(name)}`);
+    console.log(
+      `raw encode   ${name.padEnd(20)}      ${took} (${mbPerS} MB/s) ${tokens} tokens, equal to TokenCounter: ${tokens === counts.get(name)}`,
+    );
   }
 }
 

@@ -39,7 +39,11 @@ async function runAll(server: FakeMoonshot, limits: Limits, maxTokens: number, t
         promptTokens: estimate.tokens,
         maxTokens,
         run: async ({ signal, sending, serverAnswered }) => {
-          const result = await client.streamChat({ model: MODEL, messages: [{ role: 'user', content: text }], maxTokens }, { onRequest: sending, onResponse: serverAnswered }, signal);
+          const result = await client.streamChat(
+            { model: MODEL, messages: [{ role: 'user', content: text }], maxTokens },
+            { onRequest: sending, onResponse: serverAnswered },
+            signal,
+          );
           if (result.usage) calibration.record(MODEL, counts[i].tokens, 1, result.usage.promptTokens);
           return { value: result, promptTokens: result.usage?.promptTokens };
         },
@@ -62,14 +66,16 @@ describe('budgeted sends against a Moonshot-like server (real time, 2 s windows)
     server = new FakeMoonshot({ rpm: 10, tpm: 1_000_000, concurrency: 4, windowMs: WINDOW_MS, chunkDelayMs: 10 });
     const limits = { requestsPerMinute: 10, tokensPerMinute: 1_000_000, concurrency: 4, tokensPerDay: 0 };
     const { results, seconds } = await runAll(server, limits, 256, prompts(30));
-    console.log(`      RPM-bound: ${results.length} sends, ${server.stats.accepted} accepted, 429s: ${JSON.stringify(server.stats.rejected)}, ${seconds.toFixed(2)} s, server max concurrent ${server.stats.maxConcurrent}`);
+    console.log(
+      `      RPM-bound: ${results.length} sends, ${server.stats.accepted} accepted, 429s: ${JSON.stringify(server.stats.rejected)}, ${seconds.toFixed(2)} s, server max concurrent ${server.stats.maxConcurrent}`,
+    );
     assert.equal(results.length, 30);
     assert.ok(results.every((r) => r.content.length > 0 && r.usage));
     assert.deepEqual(server.stats.rejected, {}, 'the server refused nothing');
     assert.equal(server.stats.requests, 30, 'no retries were needed');
     assert.ok(server.stats.maxConcurrent <= 4);
     // 30 sends at 10 per window: the last ten go when the second ten's units come back.
-    assert.ok(seconds >= 2 * WINDOW_MS / 1000, `finished in ${seconds} s, faster than the limit allows`);
+    assert.ok(seconds >= (2 * WINDOW_MS) / 1000, `finished in ${seconds} s, faster than the limit allows`);
     // No unit lies idle: each send goes out about when the unit of the send ten before it came back
     // (one window plus the margin after the server answered it), not a whole window later.
     const at = server.received.map((r) => r.at);
@@ -85,12 +91,17 @@ describe('budgeted sends against a Moonshot-like server (real time, 2 s windows)
     const limits = { requestsPerMinute: 1_000, tokensPerMinute: 6_000, concurrency: 0, tokensPerDay: 0 };
     const { results, seconds } = await runAll(server, limits, 300, texts);
     const charged = server.received.reduce((sum, r) => sum + r.charged, 0);
-    console.log(`      TPM-bound: ${results.length} sends, ${charged} tokens charged by the server, 429s: ${JSON.stringify(server.stats.rejected)}, ${seconds.toFixed(2)} s`);
+    console.log(
+      `      TPM-bound: ${results.length} sends, ${charged} tokens charged by the server, 429s: ${JSON.stringify(server.stats.rejected)}, ${seconds.toFixed(2)} s`,
+    );
     assert.equal(results.length, 30);
     assert.deepEqual(server.stats.rejected, {});
     assert.equal(server.stats.requests, 30);
-    assert.ok(server.received.every((r) => r.maxTokens === 300), 'max_tokens is always sent');
+    assert.ok(
+      server.received.every((r) => r.maxTokens === 300),
+      'max_tokens is always sent',
+    );
     const windowsNeeded = Math.ceil(charged / 6_000) - 1;
-    assert.ok(seconds >= windowsNeeded * WINDOW_MS / 1000 * 0.9, `${seconds} s for ${charged} tokens at 6,000 per ${WINDOW_MS} ms`);
+    assert.ok(seconds >= ((windowsNeeded * WINDOW_MS) / 1000) * 0.9, `${seconds} s for ${charged} tokens at 6,000 per ${WINDOW_MS} ms`);
   });
 });

@@ -35,10 +35,15 @@ describe('a conversation against a Moonshot-like server', function () {
     counter = new TokenCounter({ workerPath: path.resolve(__dirname, '../../src/tokens/worker.js') });
     const calibration = new Calibration();
     const history = new History();
-    const conversation: Conversation = history.start('c', 'Rate limits', 'You answer questions about API rate limits, briefly.', Date.now());
+    const conversation: Conversation = history.start(
+      'c',
+      'Rate limits',
+      'You answer questions about API rate limits, briefly.',
+      Date.now(),
+    );
     const price = priceOf(MODEL, {})!;
     const questions = [
-      'What does TPM mean for Moonshot\'s API, and how is a request charged against it?',
+      "What does TPM mean for Moonshot's API, and how is a request charged against it?",
       'And if the answer is shorter than max_tokens, is the difference given back?',
       'So what should a client send as max_tokens?',
     ];
@@ -48,19 +53,38 @@ describe('a conversation against a Moonshot-like server', function () {
       const estimate = await estimateRequest((text) => counter.count(text), calibration, MODEL, messages);
       const usedBefore = budget.snapshot().tokensUsed;
       const result = await queue.enqueue({
-        label: question, promptTokens: estimate.tokens, maxTokens: MAX_TOKENS,
+        label: question,
+        promptTokens: estimate.tokens,
+        maxTokens: MAX_TOKENS,
         run: async ({ signal, sending, serverAnswered }) => {
-          const r = await client.streamChat({ model: MODEL, messages, maxTokens: MAX_TOKENS }, { onRequest: sending, onResponse: serverAnswered }, signal);
+          const r = await client.streamChat(
+            { model: MODEL, messages, maxTokens: MAX_TOKENS },
+            { onRequest: sending, onResponse: serverAnswered },
+            signal,
+          );
           return { value: r, promptTokens: r.usage?.promptTokens };
         },
       }).result;
       const received = server.received.at(-1)!;
       assert.deepEqual(received.messages, messages, `turn ${turn + 1} carries the system prompt, every earlier turn and the question`);
       assert.equal(received.messages.length, 2 + 2 * turn);
-      assert.equal(budget.snapshot().tokensUsed - usedBefore, received.charged, 'the budget debits what the server charged: prompt + max_tokens');
-      rows.push(`turn ${turn + 1}: ${messages.length} messages · shown ≈${estimate.tokens} prompt + ${MAX_TOKENS} max output = ${estimate.tokens + MAX_TOKENS} tokens, up to $${maxCost(price, estimate.tokens, MAX_TOKENS).toFixed(5)}${estimate.calibrated ? ' (calibrated)' : ''} · server: ${received.promptTokens} prompt + ${MAX_TOKENS} = ${received.charged} charged, ${result.usage!.completionTokens} output`);
+      assert.equal(
+        budget.snapshot().tokensUsed - usedBefore,
+        received.charged,
+        'the budget debits what the server charged: prompt + max_tokens',
+      );
+      rows.push(
+        `turn ${turn + 1}: ${messages.length} messages · shown ≈${estimate.tokens} prompt + ${MAX_TOKENS} max output = ${estimate.tokens + MAX_TOKENS} tokens, up to $${maxCost(price, estimate.tokens, MAX_TOKENS).toFixed(5)}${estimate.calibrated ? ' (calibrated)' : ''} · server: ${received.promptTokens} prompt + ${MAX_TOKENS} = ${received.charged} charged, ${result.usage!.completionTokens} output`,
+      );
       calibration.record(MODEL, estimate.contentTokens, messages.length, result.usage!.promptTokens);
-      history.add(conversation, { prompt: question, answer: result.content, reasoning: result.reasoning, at: Date.now(), model: MODEL, usage: result.usage });
+      history.add(conversation, {
+        prompt: question,
+        answer: result.content,
+        reasoning: result.reasoning,
+        at: Date.now(),
+        model: MODEL,
+        usage: result.usage,
+      });
     }
     console.log(rows.map((r) => `      ${r}`).join('\n'));
     const charged = server.received.map((r) => r.promptTokens);

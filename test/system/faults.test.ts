@@ -95,8 +95,20 @@ class Rig {
   async start(): Promise<this> {
     const baseUrl = this.setup.baseUrl ?? (await this.fake.start());
     const limits: Limits = { requestsPerMinute: 100, tokensPerMinute: 1_000_000, concurrency: 2, tokensPerDay: 0, ...this.setup.limits };
-    this.budget = new Budget(limits, systemClock, this.ledger, { windowMs: WINDOW_MS, dayMs: this.setup.dayMs ?? 86_400_000, marginMs: MARGIN_MS });
-    const options = { ...DEFAULT_QUEUE_OPTIONS, maxLength: 50, maxWaitMs: 10_000, maxAttempts: 4, backoffBaseMs: 100, backoffMaxMs: 1_000, ...this.setup.queue };
+    this.budget = new Budget(limits, systemClock, this.ledger, {
+      windowMs: WINDOW_MS,
+      dayMs: this.setup.dayMs ?? 86_400_000,
+      marginMs: MARGIN_MS,
+    });
+    const options = {
+      ...DEFAULT_QUEUE_OPTIONS,
+      maxLength: 50,
+      maxWaitMs: 10_000,
+      maxAttempts: 4,
+      backoffBaseMs: 100,
+      backoffMaxMs: 1_000,
+      ...this.setup.queue,
+    };
     this.queue = new SendQueue<ChatResult>(this.budget, systemClock, verdictFor, options, () => 0.5);
     this.client = new KimiClient({ baseUrl, apiKey: async () => KEY, idleTimeoutMs: IDLE_MS, log: (line) => this.logs.push(line) });
     this.started = Date.now();
@@ -136,7 +148,10 @@ class Rig {
   /** Waits for every send to end, then checks what must hold after any fault. */
   async finish(serverSawAll = true): Promise<Outcome[]> {
     const settled = await Promise.allSettled(this.tickets.map((t) => t.result));
-    const outcomes = settled.map((s, i): Outcome => ({ send: this.tickets[i].send, ...(s.status === 'fulfilled' ? { value: s.value } : { error: s.reason }) }));
+    const outcomes = settled.map((s, i): Outcome => ({
+      send: this.tickets[i].send,
+      ...(s.status === 'fulfilled' ? { value: s.value } : { error: s.reason }),
+    }));
     // Nothing leaked: no waiting or running send, no concurrency slot, on either side.
     assert.equal(this.queue.waitingCount, 0);
     assert.equal(this.queue.runningCount, 0);
@@ -148,13 +163,17 @@ class Rig {
       assert.equal(this.fake.stats.requests, this.attempts.length, 'the server saw one request per attempt');
     }
     // No unit counted twice: each spend is settled at most once, from the server's own charge.
-    assert.ok([...this.ledger.settles.values()].every((n) => n === 1), 'a spend was settled twice');
+    assert.ok(
+      [...this.ledger.settles.values()].every((n) => n === 1),
+      'a spend was settled twice',
+    );
     for (const { send, value } of outcomes) {
       const attempts = this.attemptsOf(send);
       attempts.forEach((attempt) => {
         const spend = this.ledger.recorded[this.attempts.indexOf(attempt)];
         const gotTheAnswer = value !== undefined && attempt === attempts[attempts.length - 1];
-        if (!gotTheAnswer) return assert.equal(spend.tokens, estimate(this.texts[send]) + MAX_TOKENS, 'a failed attempt stays spent at its estimate');
+        if (!gotTheAnswer)
+          return assert.equal(spend.tokens, estimate(this.texts[send]) + MAX_TOKENS, 'a failed attempt stays spent at its estimate');
         const charged = this.fake.received.filter((r) => r.messages[0]?.content === this.texts[send])[attempt.number - 1].charged;
         assert.equal(spend.tokens, charged, `send ${send}: settled to the server's charge`);
       });
@@ -172,7 +191,10 @@ class Rig {
       texts.push(String(e), e.message, e.stack ?? '', JSON.stringify(e));
     }
     for (const text of texts) assert.ok(!text.includes(KEY), `the API key leaked into: ${text.slice(0, 300)}`);
-    assert.ok(this.logs.some((l) => l.includes('Authorization: Bearer [redacted]')) || !this.attempts.length, 'requests are logged, redacted');
+    assert.ok(
+      this.logs.some((l) => l.includes('Authorization: Bearer [redacted]')) || !this.attempts.length,
+      'requests are logged, redacted',
+    );
   }
 
   async stop(): Promise<void> {
@@ -279,7 +301,11 @@ const RATE_LIMIT_CASES: FaultCase[] = [
     name: 'still refused on every attempt: fails after maxAttempts as rateLimited, with the server message',
     setup: { queue: { maxAttempts: 3 } },
     faults: times(3, serverFault.rateLimited(moonshotSays.maxRpm(3, 0.1))),
-    fails: { error: KimiError, fields: { kind: 'rateLimited' }, message: [/Moonshot rate limit reached \(HTTP 429 rate_limit_reached_error\): .*max RPM: 3/] },
+    fails: {
+      error: KimiError,
+      fields: { kind: 'rateLimited' },
+      message: [/Moonshot rate limit reached \(HTTP 429 rate_limit_reached_error\): .*max RPM: 3/],
+    },
     attempts: 3,
   },
 ];
@@ -288,7 +314,11 @@ const STATUS_CASES: FaultCase[] = [
   {
     name: '429 exceeded_current_quota_error: never retried, and the message says retrying will not help',
     faults: [serverFault.quotaExhausted()],
-    fails: { error: KimiError, fields: { kind: 'quotaExhausted' }, message: [/balance or quota is exhausted.*suspended.*retrying will not help/] },
+    fails: {
+      error: KimiError,
+      fields: { kind: 'quotaExhausted' },
+      message: [/balance or quota is exhausted.*suspended.*retrying will not help/],
+    },
     attempts: 1,
   },
   {
@@ -300,7 +330,11 @@ const STATUS_CASES: FaultCase[] = [
   {
     name: '500 server_error: retried with backoff; on every attempt it fails after maxAttempts, naming the status',
     faults: [...times(4, serverFault.internalError()), serverFault.internalError({ prompt: 'send 3:' })],
-    fails: { error: KimiError, fields: { kind: 'server', status: 500 }, message: [/Moonshot had a server error \(HTTP 500 server_error\): Internal error/] },
+    fails: {
+      error: KimiError,
+      fields: { kind: 'server', status: 500 },
+      message: [/Moonshot had a server error \(HTTP 500 server_error\): Internal error/],
+    },
     attempts: 4,
     then: (rig) => assert.equal(rig.attemptsOf(3).length, 2),
   },
@@ -315,7 +349,9 @@ const STATUS_CASES: FaultCase[] = [
     fails: {
       error: KimiError,
       fields: { kind: 'unauthorized' },
-      message: [/Moonshot rejected the API key \(HTTP 401 incorrect_api_key_error\): Incorrect API key provided: \[redacted\]\. Set a valid Moonshot API key\./],
+      message: [
+        /Moonshot rejected the API key \(HTTP 401 incorrect_api_key_error\): Incorrect API key provided: \[redacted\]\. Set a valid Moonshot API key\./,
+      ],
     },
     attempts: 1,
     then: (rig) => assert.ok(rig.logs.some((l) => l.includes('failed (unauthorized, HTTP 401)') && l.includes('[redacted]'))),
@@ -336,14 +372,21 @@ const STREAM_CASES: FaultCase[] = [
     fails: {
       error: KimiError,
       fields: { kind: 'network', streamed: false },
-      message: [/^The connection to Moonshot \(127\.0\.0\.1:\d+\) was dropped before it answered: .*(ECONNRESET|other side closed).*send it again/],
+      message: [
+        /^The connection to Moonshot \(127\.0\.0\.1:\d+\) was dropped before it answered: .*(ECONNRESET|other side closed).*send it again/,
+      ],
     },
     attempts: 1,
   },
   {
     name: 'reset in the middle of the stream: fails as network with the partial answer, not retried',
     faults: [{ kind: 'reset', afterChunks: 4 }],
-    fails: { error: KimiError, fields: { kind: 'network', streamed: true }, message: [/broke before the answer finished/], partial: /^About "send 2:/ },
+    fails: {
+      error: KimiError,
+      fields: { kind: 'network', streamed: true },
+      message: [/broke before the answer finished/],
+      partial: /^About "send 2:/,
+    },
     attempts: 1,
   },
   {
@@ -372,7 +415,11 @@ const CONTENT_CASES: FaultCase[] = [
   {
     name: 'a malformed SSE line mid-answer: fails as a server error naming it, not retried',
     faults: [{ kind: 'malformed', afterChunks: 4 }],
-    fails: { error: KimiError, fields: { kind: 'server', streamed: true }, message: [/malformed stream event \(not a JSON object\): "\{"choices"/] },
+    fails: {
+      error: KimiError,
+      fields: { kind: 'server', streamed: true },
+      message: [/malformed stream event \(not a JSON object\): "\{"choices"/],
+    },
     attempts: 1,
   },
   {
@@ -410,7 +457,8 @@ describe('faults from the server, during a queue of several sends (real time, 1 
     const outcomes = await rig.finish();
     if (c.fails) {
       const error = failed<KimiError | SendRejected>(outcomes, 2, c.fails.error);
-      for (const [field, value] of Object.entries(c.fails.fields)) assert.equal((error as unknown as Record<string, unknown>)[field], value, `the error's ${field}`);
+      for (const [field, value] of Object.entries(c.fails.fields))
+        assert.equal((error as unknown as Record<string, unknown>)[field], value, `the error's ${field}`);
       for (const pattern of c.fails.message) assert.match(error.message, pattern);
       if (c.fails.partial) assert.match((error as KimiError).partial!.content, c.fails.partial);
       answered(outcomes, others(2));
@@ -418,7 +466,9 @@ describe('faults from the server, during a queue of several sends (real time, 1 
       answered(outcomes, ALL);
     }
     if (c.attempts !== undefined) assert.equal(rig.attemptsOf(2).length, c.attempts, 'attempts of send 2');
-    c.waits?.forEach((ms, i) => assert.ok(gapAfter(rig, 2, i + 1) >= ms - EARLY_MS, `send 2 waited at least ${ms} ms after attempt ${i + 1}`));
+    c.waits?.forEach((ms, i) =>
+      assert.ok(gapAfter(rig, 2, i + 1) >= ms - EARLY_MS, `send 2 waited at least ${ms} ms after attempt ${i + 1}`),
+    );
     for (const [type, count] of Object.entries(c.rejected ?? {})) assert.equal(rig.fake.stats.rejected[type], count, `${type} refusals`);
     if (c.evidence) assert.match(rig.queue.refusal!.evidence, c.evidence);
     c.then?.(rig);
@@ -439,7 +489,10 @@ describe('faults from the server, during a queue of several sends (real time, 1 
       // After the first refusal, the refused sends go again before any send that had not gone yet, oldest first.
       const firstRefusal = Math.min(...refused.map((a) => a.answeredAt!));
       const after = rig.attempts.filter((a) => a.startedAt >= firstRefusal);
-      assert.deepEqual(after.slice(0, refused.length).map((a) => a.send), refused.map((a) => a.send).sort((a, b) => a - b));
+      assert.deepEqual(
+        after.slice(0, refused.length).map((a) => a.send),
+        refused.map((a) => a.send).sort((a, b) => a - b),
+      );
     });
 
     it('a real TPD refusal with tokensPerDay set: waits until its own spends of the day come back, then answered', async () => {
@@ -457,13 +510,18 @@ describe('faults from the server, during a queue of several sends (real time, 1 
       // The first retry waits for the oldest spend's day to end: its answer + the day + the margin.
       const firstAnswer = Math.min(...rig.attempts.map((a) => a.answeredAt!));
       const retry = rig.attemptsOf(refused[0].send)[refused[0].number];
-      assert.ok(retry.startedAt >= firstAnswer + dayMs + MARGIN_MS - EARLY_MS, `retried ${retry.startedAt - firstAnswer} ms after the first answer`);
+      assert.ok(
+        retry.startedAt >= firstAnswer + dayMs + MARGIN_MS - EARLY_MS,
+        `retried ${retry.startedAt - firstAnswer} ms after the first answer`,
+      );
     });
 
     it('Retry-After as an HTTP date: waits until then', async () => {
       await begin();
       const at = Math.ceil((Date.now() + 1_500) / 1000) * 1000; // HTTP dates have whole seconds
-      rig.fake.failNext(serverFault.rateLimited('slow down', { prompt: 'send 2:', headers: { 'Retry-After': new Date(at).toUTCString() } }));
+      rig.fake.failNext(
+        serverFault.rateLimited('slow down', { prompt: 'send 2:', headers: { 'Retry-After': new Date(at).toUTCString() } }),
+      );
       rig.sendAll();
       answered(await rig.finish(), ALL);
       assert.ok(rig.attemptsOf(2)[1].startedAt >= at - EARLY_MS, `retried ${at - rig.attemptsOf(2)[1].startedAt} ms before the date`);
@@ -523,10 +581,16 @@ describe('faults from the server, during a queue of several sends (real time, 1 
     for (let i = 0; i < 8; i++) rig.send(i, { echoKey: i >= 3 });
     const outcomes = await rig.finish(); // which checks every error, log line and the queue for the key
     const errors = outcomes.filter((o) => o.error).map((o) => o.error as KimiError);
-    assert.deepEqual(errors.map((e) => e.kind), ['unauthorized', 'badRequest', 'network', 'network', 'server', 'network']);
+    assert.deepEqual(
+      errors.map((e) => e.kind),
+      ['unauthorized', 'badRequest', 'network', 'network', 'server', 'network'],
+    );
     assert.ok(errors.slice(0, 2).every((e) => e.message.includes('[redacted]')));
     assert.equal(errors[1].type, '[redacted]');
-    assert.ok(errors.slice(2).every((e) => e.partial!.content.startsWith('About "[redacted] send')), 'partial answers are redacted');
+    assert.ok(
+      errors.slice(2).every((e) => e.partial!.content.startsWith('About "[redacted] send')),
+      'partial answers are redacted',
+    );
     assert.match(rig.queue.refusal!.evidence, /Incorrect API key provided: \[redacted\]/, 'the evidence shown in the status bar');
     answered(outcomes, [1, 7]);
     assert.ok(outcomes[7].value!.content.includes(KEY), "an answer is the user's own text: only errors and logs are redacted");
@@ -536,13 +600,18 @@ describe('faults from the server, during a queue of several sends (real time, 1 
     await begin({ server: { chunkDelayMs: 40 }, limits: { concurrency: 1 } });
     let cancelledAt = 0;
     for (let i = 0; i < SENDS; i++) {
-      rig.send(i, i !== 2 ? {} : {
-        onContent: () => {
-          if (cancelledAt) return;
-          cancelledAt = Date.now();
-          assert.equal(rig.queue.cancel(rig.tickets[2].id), true);
-        },
-      });
+      rig.send(
+        i,
+        i !== 2
+          ? {}
+          : {
+              onContent: () => {
+                if (cancelledAt) return;
+                cancelledAt = Date.now();
+                assert.equal(rig.queue.cancel(rig.tickets[2].id), true);
+              },
+            },
+      );
     }
     const outcomes = await rig.finish();
     const error = failed(outcomes, 2, SendRejected);

@@ -7,7 +7,13 @@ import { ManualClock } from '../support/manualClock';
 const WINDOW = 60_000;
 const MARGIN = 1_000;
 const options = { windowMs: WINDOW, dayMs: 86_400_000, marginMs: MARGIN };
-const limits = (l: Partial<Limits> = {}): Limits => ({ requestsPerMinute: 120, tokensPerMinute: 150_000, concurrency: 0, tokensPerDay: 0, ...l });
+const limits = (l: Partial<Limits> = {}): Limits => ({
+  requestsPerMinute: 120,
+  tokensPerMinute: 150_000,
+  concurrency: 0,
+  tokensPerDay: 0,
+  ...l,
+});
 
 describe('Budget', () => {
   let clock: ManualClock;
@@ -66,7 +72,11 @@ describe('Budget', () => {
     assert.deepEqual(budget.waitFor(1), { ms: WINDOW + MARGIN - 2_000, limit: 'requestsPerMinute' });
     await clock.advance(WINDOW + MARGIN - 2_000);
     budget.admit(1); // the unit of the second request is back: take it again
-    assert.deepEqual(budget.waitFor(1), { ms: 2_000, limit: 'requestsPerMinute' }, 'the confirmed one returns 3 s after it was sent + a window');
+    assert.deepEqual(
+      budget.waitFor(1),
+      { ms: 2_000, limit: 'requestsPerMinute' },
+      'the confirmed one returns 3 s after it was sent + a window',
+    );
   });
 
   it('takes a smaller share of a limit after the server refused for it, once per burst, and grows it back', async () => {
@@ -168,7 +178,10 @@ describe('Budget', () => {
 
   it('starts from the spends a previous window kept, in time order', () => {
     const t0 = clock.now();
-    const ledger = new MemoryLedger([{ at: t0 - 10_000, requests: 1, tokens: 500 }, { at: t0 - 30_000, requests: 1, tokens: 700 }]);
+    const ledger = new MemoryLedger([
+      { at: t0 - 10_000, requests: 1, tokens: 500 },
+      { at: t0 - 30_000, requests: 1, tokens: 700 },
+    ]);
     const budget = new Budget(limits({ requestsPerMinute: 2 }), clock, ledger, options);
     const snap = budget.snapshot();
     assert.equal(snap.requestsUsed, 2);

@@ -6,12 +6,34 @@ import { compact, duration, summarize, SummaryInput } from '../../src/ui/budgetS
 const NOW = 1_000_000;
 const snapshot = (s: Partial<BudgetSnapshot> = {}): BudgetSnapshot => ({
   limits: { requestsPerMinute: 120, tokensPerMinute: 150_000, concurrency: 0, tokensPerDay: 0 },
-  requestsUsed: 0, tokensUsed: 0, tokensUsedToday: 0, inFlight: 0, nextReturnAt: undefined, shares: { requestsPerMinute: 1, tokensPerMinute: 1, concurrency: 1 }, ...s,
+  requestsUsed: 0,
+  tokensUsed: 0,
+  tokensUsedToday: 0,
+  inFlight: 0,
+  nextReturnAt: undefined,
+  shares: { requestsPerMinute: 1, tokensPerMinute: 1, concurrency: 1 },
+  ...s,
 });
-const waiting = (id: number, eta: number | undefined): QueueEntryView => ({ id, label: `p${id}`, tokens: 9_000, enqueuedAt: NOW, state: 'waiting', eta, attempt: 0 });
+const waiting = (id: number, eta: number | undefined): QueueEntryView => ({
+  id,
+  label: `p${id}`,
+  tokens: 9_000,
+  enqueuedAt: NOW,
+  state: 'waiting',
+  eta,
+  attempt: 0,
+});
 const input = (i: Partial<SummaryInput> = {}): SummaryInput => ({
-  snapshot: snapshot(), entries: [], heldBy: undefined, refusal: undefined, now: NOW, model: 'kimi-k2.6',
-  calibration: { ratio: 1, samples: 0 }, sessionCostUsd: 0, sessionCostKnown: true, ...i,
+  snapshot: snapshot(),
+  entries: [],
+  heldBy: undefined,
+  refusal: undefined,
+  now: NOW,
+  model: 'kimi-k2.6',
+  calibration: { ratio: 1, samples: 0 },
+  sessionCostUsd: 0,
+  sessionCostKnown: true,
+  ...i,
 });
 
 describe('budget summary (status bar item)', () => {
@@ -24,11 +46,13 @@ describe('budget summary (status bar item)', () => {
   });
 
   it('counts down what is spent, with the queue and the head ETA, in error colours while sends wait', () => {
-    const s = summarize(input({
-      snapshot: snapshot({ requestsUsed: 118, tokensUsed: 141_500, nextReturnAt: NOW + 30_000 }),
-      entries: [waiting(1, NOW + 42_000), waiting(2, undefined)],
-      heldBy: 'tokensPerMinute',
-    }));
+    const s = summarize(
+      input({
+        snapshot: snapshot({ requestsUsed: 118, tokensUsed: 141_500, nextReturnAt: NOW + 30_000 }),
+        entries: [waiting(1, NOW + 42_000), waiting(2, undefined)],
+        heldBy: 'tokensPerMinute',
+      }),
+    );
     assert.equal(s.label, 'Kimi budget: 2 of 120 requests, 8500 of 150000 tokens left; 2 queued');
     assert.equal(s.text, '$(pulse) 2/120 req · 8.5k/150k tok · $(clock) 2 queued, next 0:42');
     assert.equal(s.pressure, 'error');
@@ -50,11 +74,18 @@ describe('budget summary (status bar item)', () => {
   });
 
   it('shows the server refusal, the day budget, calibration and session cost in the tooltip', () => {
-    const s = summarize(input({
-      snapshot: snapshot({ limits: { requestsPerMinute: 3, tokensPerMinute: 500_000, concurrency: 1, tokensPerDay: 1_500_000 }, tokensUsedToday: 20_000, inFlight: 1 }),
-      refusal: { at: NOW - 2_000, evidence: 'max RPM: 3, please try again after 5 seconds', until: NOW + 3_000 },
-      calibration: { ratio: 1.0734, samples: 3 }, sessionCostUsd: 0.0123,
-    }));
+    const s = summarize(
+      input({
+        snapshot: snapshot({
+          limits: { requestsPerMinute: 3, tokensPerMinute: 500_000, concurrency: 1, tokensPerDay: 1_500_000 },
+          tokensUsedToday: 20_000,
+          inFlight: 1,
+        }),
+        refusal: { at: NOW - 2_000, evidence: 'max RPM: 3, please try again after 5 seconds', until: NOW + 3_000 },
+        calibration: { ratio: 1.0734, samples: 3 },
+        sessionCostUsd: 0.0123,
+      }),
+    );
     assert.match(s.tooltip, /tokens \/ day \| 1,500,000 \| 20,000 \| 1,480,000/);
     assert.match(s.tooltip, /in flight \| 1 \| 1 \| 0/);
     assert.match(s.tooltip, /Last server refusal 0:02 ago: max RPM: 3, please try again after 5 seconds — paused for 0:03/);

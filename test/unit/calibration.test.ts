@@ -10,7 +10,7 @@ describe('Calibration', () => {
     assert.equal(calibration.samples('kimi-k2'), 0);
   });
 
-  it('scales later estimates by the server\'s count over the local count of the same request', () => {
+  it("scales later estimates by the server's count over the local count of the same request", () => {
     const calibration = new Calibration();
     calibration.record('kimi-k2', 200 - FRAMING, 1, 250); // local 200, server 250
     assert.equal(calibration.ratio('kimi-k2'), 1.25);
@@ -39,8 +39,16 @@ describe('Calibration', () => {
   it('ignores nonsense samples', () => {
     const calibration = new Calibration();
     const nonsense: [number, number, number][] = [
-      [100, 1, 0], [100, 1, -5], [100, 1, NaN], [100, 1, Infinity],
-      [NaN, 1, 100], [-1, 1, 100], [Infinity, 1, 100], [100, -1, 100], [100, 1.5, 100], [0, 0, 100],
+      [100, 1, 0],
+      [100, 1, -5],
+      [100, 1, NaN],
+      [100, 1, Infinity],
+      [NaN, 1, 100],
+      [-1, 1, 100],
+      [Infinity, 1, 100],
+      [100, -1, 100],
+      [100, 1.5, 100],
+      [0, 0, 100],
     ];
     for (const [content, messages, server] of nonsense) calibration.record('m', content, messages, server);
     assert.equal(calibration.samples('m'), 0);

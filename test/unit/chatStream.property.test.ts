@@ -37,12 +37,18 @@ const textArb = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 12 }),
   fc.constantFrom('\n\ndata: [DONE]\n\n', '\r\n', 'data: {"x":1}', '答案', '😀', '\\"', ' ', ''),
 );
-const noiseLineArb = fc.oneof(
-  fc.string({ unit: 'grapheme-ascii', maxLength: 20 }).map((s) => `:${s}`),
-  fc.constantFrom('', 'event: message', 'event: ping', 'id: 42', 'retry: 3000', 'x-moonshot-trace: abc', 'ping'),
-).filter((line) => !/[\r\n]/.test(line) && !line.startsWith('data'));
+const noiseLineArb = fc
+  .oneof(
+    fc.string({ unit: 'grapheme-ascii', maxLength: 20 }).map((s) => `:${s}`),
+    fc.constantFrom('', 'event: message', 'event: ping', 'id: 42', 'retry: 3000', 'x-moonshot-trace: abc', 'ping'),
+  )
+  .filter((line) => !/[\r\n]/.test(line) && !line.startsWith('data'));
 const usageArb: fc.Arbitrary<WireUsage> = fc
-  .record({ prompt_tokens: fc.nat(100_000), completion_tokens: fc.nat(100_000), cached_tokens: fc.option(fc.nat(100_000), { nil: undefined }) })
+  .record({
+    prompt_tokens: fc.nat(100_000),
+    completion_tokens: fc.nat(100_000),
+    cached_tokens: fc.option(fc.nat(100_000), { nil: undefined }),
+  })
   .map((u) => ({ ...u, total_tokens: u.prompt_tokens + u.completion_tokens }));
 const specArb: fc.Arbitrary<StreamSpec> = fc.record({
   reasoning: fc.array(textArb, { maxLength: 5 }),
@@ -56,12 +62,22 @@ const specArb: fc.Arbitrary<StreamSpec> = fc.record({
   noise: fc.array(fc.array(noiseLineArb, { maxLength: 3 }), { minLength: 16, maxLength: 16 }),
 });
 /** Where to cut the bytes into network chunks: random positions, or every single byte. */
-const splitsArb = fc.oneof({ weight: 4, arbitrary: fc.array(fc.nat(), { maxLength: 30 }) }, { weight: 1, arbitrary: fc.constant('every byte' as const) });
+const splitsArb = fc.oneof(
+  { weight: 4, arbitrary: fc.array(fc.nat(), { maxLength: 30 }) },
+  { weight: 1, arbitrary: fc.constant('every byte' as const) },
+);
 
 /** The `data:` payloads of a stream, in order ([DONE] not included). */
 function payloads(spec: StreamSpec): string[] {
   const chunk = (choice: object | undefined, usage?: WireUsage) =>
-    JSON.stringify({ id: 'chatcmpl-prop', object: 'chat.completion.chunk', created: 1, model: 'kimi-k2.6', choices: choice ? [{ index: 0, ...choice }] : [], ...(usage ? { usage } : {}) });
+    JSON.stringify({
+      id: 'chatcmpl-prop',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'kimi-k2.6',
+      choices: choice ? [{ index: 0, ...choice }] : [],
+      ...(usage ? { usage } : {}),
+    });
   const inChoice = spec.usageAt === 'choice' || spec.usageAt === 'both' ? { usage: spec.usage } : {};
   const topLevel = spec.usageAt === 'topLevel' || spec.usageAt === 'both' ? spec.usage : undefined;
   const deltas = [...spec.reasoning.map((r) => ({ reasoning_content: r })), ...spec.content.map((c) => ({ content: c }))];
@@ -78,12 +94,15 @@ function sse(spec: StreamSpec, extra?: { at: number; data: string }): string {
   const data = payloads(spec);
   if (extra) data.splice(extra.at, 0, extra.data);
   const { eol } = spec;
-  const lines = data.map((d, i) => [...(spec.noise[i % spec.noise.length] ?? []).map((n) => n + eol), `data:${spec.space ? ' ' : ''}${d}${eol}${eol}`].join(''));
+  const lines = data.map((d, i) =>
+    [...(spec.noise[i % spec.noise.length] ?? []).map((n) => n + eol), `data:${spec.space ? ' ' : ''}${d}${eol}${eol}`].join(''),
+  );
   return lines.join('') + (spec.done ? `data: [DONE]${eol}${eol}` : '');
 }
 
 function split(bytes: Buffer, splits: number[] | 'every byte'): Buffer[] {
-  const cuts = splits === 'every byte' ? Array.from(bytes.keys()) : [...new Set(splits.map((n) => n % (bytes.length + 1)))].sort((a, b) => a - b);
+  const cuts =
+    splits === 'every byte' ? Array.from(bytes.keys()) : [...new Set(splits.map((n) => n % (bytes.length + 1)))].sort((a, b) => a - b);
   const points = [...cuts.filter((c) => c > 0 && c < bytes.length), bytes.length];
   return points.map((end, i) => bytes.subarray(i === 0 ? 0 : points[i - 1], end));
 }
@@ -91,7 +110,12 @@ function split(bytes: Buffer, splits: number[] | 'every byte'): Buffer[] {
 function expectedUsage(spec: StreamSpec) {
   if (spec.usageAt === 'none') return undefined;
   const { prompt_tokens, completion_tokens, total_tokens, cached_tokens } = spec.usage;
-  return { promptTokens: prompt_tokens, completionTokens: completion_tokens, totalTokens: total_tokens, ...(cached_tokens === undefined ? {} : { cachedTokens: cached_tokens }) };
+  return {
+    promptTokens: prompt_tokens,
+    completionTokens: completion_tokens,
+    totalTokens: total_tokens,
+    ...(cached_tokens === undefined ? {} : { cachedTokens: cached_tokens }),
+  };
 }
 
 /** A client whose fetch answers with exactly these chunks (chunk boundaries kept as given). */
@@ -109,7 +133,8 @@ function exactClient(chunks: Buffer[]): KimiClient {
   return new KimiClient({ baseUrl: 'http://moonshot.invalid/v1', apiKey: async () => KEY, fetch, idleTimeoutMs: 2_000 });
 }
 
-const chat = (client: KimiClient): Promise<ChatResult> => client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 100 }, {});
+const chat = (client: KimiClient): Promise<ChatResult> =>
+  client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 100 }, {});
 
 function assertSameAnswer(result: ChatResult, spec: StreamSpec): void {
   assert.equal(result.content, spec.content.join(''));
@@ -164,7 +189,11 @@ describe('stream parsing (property)', function () {
 
   it(`fails as 'server' on a garbage data line anywhere before [DONE], never crashing or hanging (${RUNS.garbage} runs)`, async () => {
     const garbageArb = fc
-      .oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.json({ maxDepth: 2 }), fc.constantFrom('[]', '[{"choices":[]}]', 'null', '{', '{"choices":[{"delta":'))
+      .oneof(
+        fc.string({ unit: 'grapheme', maxLength: 40 }),
+        fc.json({ maxDepth: 2 }),
+        fc.constantFrom('[]', '[{"choices":[]}]', 'null', '{', '{"choices":[{"delta":'),
+      )
       .filter((g) => !/[\r\n]/.test(g) && g.trim() !== '[DONE]' && !isJsonObject(g));
     await fc.assert(
       fc.asyncProperty(specArb, garbageArb, fc.nat(), splitsArb, async (spec, garbage, where, splits) => {
@@ -172,7 +201,9 @@ describe('stream parsing (property)', function () {
         const error = await kimiErrorFrom(chat(exactClient(split(Buffer.from(sse(spec, { at, data: garbage })), splits))));
         assert.equal(error.kind, 'server');
         assert.match(error.message, /malformed stream event/);
-        const before = payloads(spec).slice(0, at).some((p) => /"(content|reasoning_content)":"[^"]/.test(p));
+        const before = payloads(spec)
+          .slice(0, at)
+          .some((p) => /"(content|reasoning_content)":"[^"]/.test(p));
         assert.equal(error.streamed, before, 'streamed says whether part of the answer had arrived');
       }),
       { numRuns: RUNS.garbage },

@@ -19,7 +19,13 @@ describe('parseConfig', () => {
   });
 
   it('takes valid values, trimming a trailing slash from the base URL', () => {
-    const { config, problems } = from({ baseUrl: 'http://127.0.0.1:8080/v1/', 'limits.requestsPerMinute': 3, 'limits.concurrency': 1, 'limits.tokensPerDay': 1_500_000, 'queue.maxWaitSeconds': 60 });
+    const { config, problems } = from({
+      baseUrl: 'http://127.0.0.1:8080/v1/',
+      'limits.requestsPerMinute': 3,
+      'limits.concurrency': 1,
+      'limits.tokensPerDay': 1_500_000,
+      'queue.maxWaitSeconds': 60,
+    });
     assert.deepEqual(problems, []);
     assert.equal(config.baseUrl, 'http://127.0.0.1:8080/v1');
     assert.equal(config.limits.requestsPerMinute, 3);
@@ -27,7 +33,15 @@ describe('parseConfig', () => {
     assert.equal(config.queue.maxWaitMs, 60_000);
   });
 
-  for (const [key, value] of [['limits.requestsPerMinute', -5], ['limits.requestsPerMinute', 0], ['limits.tokensPerMinute', 1.5], ['limits.tokensPerMinute', '150000'], ['limits.concurrency', -1], ['maxOutputTokens', 0], ['queue.maxLength', 5000]] as const) {
+  for (const [key, value] of [
+    ['limits.requestsPerMinute', -5],
+    ['limits.requestsPerMinute', 0],
+    ['limits.tokensPerMinute', 1.5],
+    ['limits.tokensPerMinute', '150000'],
+    ['limits.concurrency', -1],
+    ['maxOutputTokens', 0],
+    ['queue.maxLength', 5000],
+  ] as const) {
     it(`replaces ${key} = ${JSON.stringify(value)} by the default and names the key, the value and the rule`, () => {
       const { config, problems } = from({ [key]: value });
       assert.equal(problems.length, 1);
@@ -66,7 +80,10 @@ describe('parseConfig', () => {
     }
     const remote = from({ baseUrl: 'http://api.example.com/v1' });
     assert.equal(remote.config.baseUrl, DEFAULTS.baseUrl);
-    assert.match(remote.problems[0], /kimiBudget\.baseUrl is "http:\/\/api\.example\.com\/v1", but it would send your API key unencrypted.*kimiBudget\.allowInsecureHttp/);
+    assert.match(
+      remote.problems[0],
+      /kimiBudget\.baseUrl is "http:\/\/api\.example\.com\/v1", but it would send your API key unencrypted.*kimiBudget\.allowInsecureHttp/,
+    );
     assert.equal(from({ baseUrl: 'http://10.0.0.5/v1', allowInsecureHttp: true }).config.baseUrl, 'http://10.0.0.5/v1');
     assert.match(from({ baseUrl: 'ftp://x/v1' }).problems[0], /must start with https:\/\//);
   });

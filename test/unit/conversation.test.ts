@@ -1,11 +1,25 @@
 import * as assert from 'node:assert/strict';
-import { Conversation, dropOldest, Exchange, fitContext, requestMessages, SUMMARY_PREFIX, summaryRequest } from '../../src/core/conversation';
+import {
+  Conversation,
+  dropOldest,
+  Exchange,
+  fitContext,
+  requestMessages,
+  SUMMARY_PREFIX,
+  summaryRequest,
+} from '../../src/core/conversation';
 import { Calibration, FRAMING_TOKENS_PER_MESSAGE } from '../../src/tokens/calibration';
 import { estimateRequest } from '../../src/tokens/requestEstimate';
 
 const exchange = (prompt: string, answer: string): Exchange => ({ prompt, answer, reasoning: '', at: 0, model: 'kimi-k2.6' });
 const conversation = (systemPrompt: string, ...exchanges: Exchange[]): Conversation => ({
-  id: 'c1', title: 't', systemPrompt, exchanges, firstSent: 0, createdAt: 0, updatedAt: 0,
+  id: 'c1',
+  title: 't',
+  systemPrompt,
+  exchanges,
+  firstSent: 0,
+  createdAt: 0,
+  updatedAt: 0,
 });
 /** A stand-in counter: one token per word. */
 const words = async (text: string) => ({ tokens: text.split(/\s+/).filter(Boolean).length, exact: true });
@@ -21,7 +35,11 @@ describe('conversation requests', () => {
       { role: 'assistant', content: 'Requests per minute.' },
       { role: 'user', content: 'And TPD?' },
     ]);
-    assert.deepEqual(requestMessages(conversation(''), 'Hi'), [{ role: 'user', content: 'Hi' }], 'no system message when the setting is empty');
+    assert.deepEqual(
+      requestMessages(conversation(''), 'Hi'),
+      [{ role: 'user', content: 'Hi' }],
+      'no system message when the setting is empty',
+    );
   });
 
   it('leave out dropped turns, and carry a summary in their place', () => {
@@ -47,7 +65,10 @@ describe('conversation requests', () => {
     calibration.record('kimi-k2.6', content, 4, 2 * (content + 4 * FRAMING_TOKENS_PER_MESSAGE));
     const calibrated = await estimateRequest(words, calibration, 'kimi-k2.6', messages);
     assert.equal(calibrated.tokens, 2 * raw.tokens);
-    assert.deepEqual(calibrated.perMessage, raw.perMessage.map((t) => 2 * t));
+    assert.deepEqual(
+      calibrated.perMessage,
+      raw.perMessage.map((t) => 2 * t),
+    );
   });
 
   it('fit the context window, or say how many oldest exchanges to let go and what that frees', () => {

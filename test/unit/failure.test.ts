@@ -13,7 +13,7 @@ describe('describeFailure', () => {
     assert.match(f.message, /refused the API key/);
   });
 
-  it('names the unknown model and the setting, and offers the server\'s list', () => {
+  it("names the unknown model and the setting, and offers the server's list", () => {
     const f = describeFailure(kimiError('notFound', { status: 404, serverMessage: 'Not found the model kimi-k9' }), context);
     assert.deepEqual(f.actions, ['Pick a Model']);
     assert.match(f.message, /"kimi-k9" \(kimiBudget\.model\)/);
@@ -31,13 +31,27 @@ describe('describeFailure', () => {
   });
 
   it('tells a dropped stream (answer kept) from an unreachable server (check the base URL)', () => {
-    assert.match(describeFailure(kimiError('network', { message: 'reset', streamed: true }), context).message, /part of the answer arrived; what arrived is kept/);
-    const unreachable = describeFailure(kimiError('network', { message: 'Could not connect to Moonshot at api.moonshot.ai: ECONNREFUSED. Check the network and the base URL.' }), context);
-    assert.equal(unreachable.message, 'Kimi: Could not connect to Moonshot at api.moonshot.ai: ECONNREFUSED. Check the network and the base URL. (kimiBudget.baseUrl is https://api.moonshot.ai/v1.)');
+    assert.match(
+      describeFailure(kimiError('network', { message: 'reset', streamed: true }), context).message,
+      /part of the answer arrived; what arrived is kept/,
+    );
+    const unreachable = describeFailure(
+      kimiError('network', {
+        message: 'Could not connect to Moonshot at api.moonshot.ai: ECONNREFUSED. Check the network and the base URL.',
+      }),
+      context,
+    );
+    assert.equal(
+      unreachable.message,
+      'Kimi: Could not connect to Moonshot at api.moonshot.ai: ECONNREFUSED. Check the network and the base URL. (kimiBudget.baseUrl is https://api.moonshot.ai/v1.)',
+    );
   });
 
   it('names the sampling setting to change when the server refuses its value', () => {
-    const f = describeFailure(kimiError('badRequest', { status: 400, serverMessage: 'invalid temperature: only 1 is allowed for this model' }), context);
+    const f = describeFailure(
+      kimiError('badRequest', { status: 400, serverMessage: 'invalid temperature: only 1 is allowed for this model' }),
+      context,
+    );
     assert.match(f.message, /Change or unset kimiBudget\.temperature/);
     assert.deepEqual(f.actions, ['Open Settings']);
     const other = describeFailure(kimiError('badRequest', { status: 400, serverMessage: 'content_filter' }), context);
@@ -45,7 +59,10 @@ describe('describeFailure', () => {
   });
 
   it('passes queue refusals through, cancellations as information', () => {
-    assert.equal(describeFailure(new SendRejected('impossible', 'This prompt can never be sent: …'), context).message, 'Kimi: This prompt can never be sent: …');
+    assert.equal(
+      describeFailure(new SendRejected('impossible', 'This prompt can never be sent: …'), context).message,
+      'Kimi: This prompt can never be sent: …',
+    );
     assert.equal(describeFailure(new SendRejected('cancelled', 'cancelled'), context).severity, 'info');
     assert.equal(describeFailure(kimiError('cancelled'), context).severity, 'info');
   });

@@ -102,11 +102,19 @@ describe('FakeMoonshot answers', () => {
   it('serves /models, the token estimate (uncharged) and the balance, all behind the key', async () => {
     const fake = await start();
     const get = (p: string, key = KEY): Promise<Response> => fetch(fake.baseUrl + p, { headers: { Authorization: `Bearer ${key}` } });
-    const models = (await (await get('/models')).json()) as { object: string; data: { id: string; object: string; context_length: number }[] };
+    const models = (await (await get('/models')).json()) as {
+      object: string;
+      data: { id: string; object: string; context_length: number }[];
+    };
     assert.equal(models.object, 'list');
     assert.deepEqual(
       models.data.map((m) => [m.id, m.object, m.context_length]),
-      [['kimi-k2.6', 'model', 262144], ['kimi-k2.5', 'model', 262144], ['kimi-k2-0711-preview', 'model', 131072], ['moonshot-v1-8k', 'model', 8192]],
+      [
+        ['kimi-k2.6', 'model', 262144],
+        ['kimi-k2.5', 'model', 262144],
+        ['kimi-k2-0711-preview', 'model', 131072],
+        ['moonshot-v1-8k', 'model', 8192],
+      ],
     );
     const messages = [{ role: 'user', content: 'count me' }];
     const estimate = await (await post(fake, { messages }, { path: '/tokenizers/estimate-token-count' })).json();
@@ -135,12 +143,15 @@ describe('FakeMoonshot refusals', () => {
       error: { message: 'Invalid request: Your request exceeded model token limit: 8192', type: 'invalid_request_error' },
     });
     assert.equal((await chat(fake, { max_tokens: -3 })).status, 400);
-    assert.deepEqual(fake.received.map((r) => [r.status, r.errorType, r.charged]), [
-      [401, 'invalid_authentication_error', 0],
-      [404, 'resource_not_found_error', 0],
-      [400, 'invalid_request_error', 0],
-      [400, 'invalid_request_error', 0],
-    ]);
+    assert.deepEqual(
+      fake.received.map((r) => [r.status, r.errorType, r.charged]),
+      [
+        [401, 'invalid_authentication_error', 0],
+        [404, 'resource_not_found_error', 0],
+        [400, 'invalid_request_error', 0],
+        [400, 'invalid_request_error', 0],
+      ],
+    );
     assert.deepEqual(fake.stats.rejected, { invalid_authentication_error: 1, resource_not_found_error: 1, invalid_request_error: 2 });
     assert.equal(fake.stats.requests, 4);
     assert.equal(fake.stats.accepted, 0);
@@ -157,14 +168,20 @@ describe('FakeMoonshot refusals', () => {
     assert.deepEqual(await response.json(), { error: { message: fault.message, type: 'engine_overloaded_error' } });
     assert.equal((await chat(fake)).status, 200);
     assert.equal(fake.stats.rejected.engine_overloaded_error, 1);
-    assert.deepEqual(fake.received.map((r) => r.charged > 0), [false, true]);
+    assert.deepEqual(
+      fake.received.map((r) => r.charged > 0),
+      [false, true],
+    );
   });
 });
 
 describe('FakeMoonshot limits', () => {
   it('charges prompt + max_tokens at admission and never refunds the unused output', async () => {
     const fake = await start();
-    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'What is a token?' }];
+    const messages = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'What is a token?' },
+    ];
     const data = sseData(await (await post(fake, { messages, max_tokens: 700 })).text());
     const usage = (JSON.parse(data.at(-2)!) as WireChunk).choices[0].usage!;
     const prompt = fake.countPromptTokens(messages);
@@ -175,17 +192,26 @@ describe('FakeMoonshot limits', () => {
   });
 
   it('charges the server default when max_tokens is omitted, capped to the context', async () => {
-    const fake = await start({ models: [{ id: 'moonshot-v1-8k', context_length: 8192 }, { id: 'kimi-k2.6', context_length: 262144 }, { id: 'tiny', context_length: 100 }] });
+    const fake = await start({
+      models: [
+        { id: 'moonshot-v1-8k', context_length: 8192 },
+        { id: 'kimi-k2.6', context_length: 262144 },
+        { id: 'tiny', context_length: 100 },
+      ],
+    });
     const messages = [{ role: 'user', content: 'hello' }];
     const prompt = fake.countPromptTokens(messages);
     for (const model of ['moonshot-v1-8k', 'kimi-k2.6', 'tiny']) {
       await (await post(fake, { model, max_tokens: undefined })).text();
     }
-    assert.deepEqual(fake.received.map((r) => [r.maxTokens, r.charged]), [
-      [undefined, prompt + 1024],
-      [undefined, prompt + 32768],
-      [undefined, 100],
-    ]);
+    assert.deepEqual(
+      fake.received.map((r) => [r.maxTokens, r.charged]),
+      [
+        [undefined, prompt + 1024],
+        [undefined, prompt + 32768],
+        [undefined, 100],
+      ],
+    );
   });
 
   it('enforces RPM over a rolling window, not a fixed one', async () => {
@@ -236,7 +262,10 @@ describe('FakeMoonshot limits', () => {
     fake.setLimits({ tpd: charge + 1 });
     assert.equal((await chat(fake)).status, 200);
     const refused = await chat(fake);
-    assert.equal(refused.error?.message, `Your account org-fake<ak-fake> request reached organization TPD rate limit, current: ${charge * 2}, limit: ${charge + 1}`);
+    assert.equal(
+      refused.error?.message,
+      `Your account org-fake<ak-fake> request reached organization TPD rate limit, current: ${charge * 2}, limit: ${charge + 1}`,
+    );
     await sleep(420);
     assert.equal((await chat(fake)).status, 200);
   });
@@ -247,7 +276,10 @@ describe('FakeMoonshot limits', () => {
     assert.equal(fake.stats.inFlight, 1);
     const refused = await chat(fake);
     assert.equal(refused.status, 429);
-    assert.equal(refused.error?.message, 'Your account org-fake<ak-fake> request reached organization max concurrency: 1, please try again after 1 seconds');
+    assert.equal(
+      refused.error?.message,
+      'Your account org-fake<ak-fake> request reached organization max concurrency: 1, please try again after 1 seconds',
+    );
     await first.text();
     await until('the first stream to release its slot', () => fake.stats.inFlight === 0);
     const controller = new AbortController();
@@ -273,7 +305,13 @@ describe('FakeMoonshot tokenizer', () => {
     const fake = new FakeMoonshot();
     // cl100k: "hello world" = 2 tokens, "user" = 1, "system" = 1, "Be brief." = 3.
     assert.equal(fake.countPromptTokens([{ role: 'user', content: 'hello world' }]), 4 + 1 + 2 + 3);
-    assert.equal(fake.countPromptTokens([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hello world' }]), 4 + 1 + 3 + 4 + 1 + 2 + 3);
+    assert.equal(
+      fake.countPromptTokens([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hello world' },
+      ]),
+      4 + 1 + 3 + 4 + 1 + 2 + 3,
+    );
   });
 
   it('counts special-token strings as text and bounds the work on long runs', () => {
@@ -304,9 +342,13 @@ describe('FakeMoonshot lifecycle', () => {
   it('runs standalone from the CLI and stops on SIGTERM', async function () {
     this.timeout(5000);
     const cli = path.join(__dirname, '..', 'support', 'fakeMoonshotCli.js');
-    const child = spawn(process.execPath, [cli, '--port', '0', '--rpm', '120', '--tpm', '150000', '--concurrency', '0', '--window-ms', '60000', '--chunk-delay-ms', '1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [cli, '--port', '0', '--rpm', '120', '--tpm', '150000', '--concurrency', '0', '--window-ms', '60000', '--chunk-delay-ms', '1'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (part: Buffer) => (out += part.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

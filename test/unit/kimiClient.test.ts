@@ -12,7 +12,10 @@ const user = (content: string): ChatMessage[] => [{ role: 'user', content }];
 let server: FakeMoonshot | undefined;
 let rawServer: http.Server | undefined;
 
-async function startFake(options: FakeMoonshotOptions = {}, client: Partial<KimiClientOptions> = {}): Promise<{ fake: FakeMoonshot; kimi: KimiClient }> {
+async function startFake(
+  options: FakeMoonshotOptions = {},
+  client: Partial<KimiClientOptions> = {},
+): Promise<{ fake: FakeMoonshot; kimi: KimiClient }> {
   const fake = new FakeMoonshot({ apiKey: KEY, chunkDelayMs: 2, ...options });
   server = fake;
   const baseUrl = await fake.start();
@@ -68,15 +71,20 @@ describe('KimiClient.streamChat', () => {
   it('says when the server answered, before any of the answer, and for a refusal too', async () => {
     const { fake, kimi } = await startFake();
     const events: string[] = [];
-    await kimi.streamChat({ model: 'kimi-k2.6', messages: user('hi'), maxTokens: 50 }, {
-      onResponse: (status) => events.push(`response ${status}`),
-      onReasoning: () => events.push('reasoning'),
-    });
+    await kimi.streamChat(
+      { model: 'kimi-k2.6', messages: user('hi'), maxTokens: 50 },
+      {
+        onResponse: (status) => events.push(`response ${status}`),
+        onReasoning: () => events.push('reasoning'),
+      },
+    );
     assert.equal(events[0], 'response 200');
     assert.ok(events.length > 1);
     fake.failNext(serverFault.rateLimited('max RPM: 3, please try again after 2 seconds'));
     const statuses: number[] = [];
-    await failure(kimi.streamChat({ model: 'kimi-k2.6', messages: user('hi'), maxTokens: 50 }, { onResponse: (status) => statuses.push(status) }));
+    await failure(
+      kimi.streamChat({ model: 'kimi-k2.6', messages: user('hi'), maxTokens: 50 }, { onResponse: (status) => statuses.push(status) }),
+    );
     assert.deepEqual(statuses, [429]);
   });
 
@@ -84,27 +92,50 @@ describe('KimiClient.streamChat', () => {
     const { fake, kimi } = await startFake();
     const messages = user('Why is the sky blue?');
     const events: string[] = [];
-    const result = await kimi.streamChat({ model: 'kimi-k2.6', messages, maxTokens: 500 }, {
-      onReasoning: (d) => events.push(`r:${d}`),
-      onContent: (d) => events.push(`c:${d}`),
-    });
+    const result = await kimi.streamChat(
+      { model: 'kimi-k2.6', messages, maxTokens: 500 },
+      {
+        onReasoning: (d) => events.push(`r:${d}`),
+        onContent: (d) => events.push(`c:${d}`),
+      },
+    );
     const firstContent = events.findIndex((e) => e.startsWith('c:'));
     const lastReasoning = events.map((e) => e[0]).lastIndexOf('r');
     assert.ok(lastReasoning >= 0 && firstContent > lastReasoning, `reasoning first: ${events.join('|')}`);
-    assert.equal(result.reasoning, events.filter((e) => e.startsWith('r:')).map((e) => e.slice(2)).join(''));
-    assert.equal(result.content, events.filter((e) => e.startsWith('c:')).map((e) => e.slice(2)).join(''));
+    assert.equal(
+      result.reasoning,
+      events
+        .filter((e) => e.startsWith('r:'))
+        .map((e) => e.slice(2))
+        .join(''),
+    );
+    assert.equal(
+      result.content,
+      events
+        .filter((e) => e.startsWith('c:'))
+        .map((e) => e.slice(2))
+        .join(''),
+    );
     assert.match(result.content, /Why is the sky blue\?/);
     assert.equal(result.finishReason, 'stop');
     assert.equal(result.model, 'kimi-k2.6');
     const prompt = fake.countPromptTokens(messages);
     assert.ok(result.usage && result.usage.completionTokens > 0);
-    assert.deepEqual(result.usage, { promptTokens: prompt, completionTokens: result.usage.completionTokens, totalTokens: prompt + result.usage.completionTokens, cachedTokens: 0 });
+    assert.deepEqual(result.usage, {
+      promptTokens: prompt,
+      completionTokens: result.usage.completionTokens,
+      totalTokens: prompt + result.usage.completionTokens,
+      cachedTokens: 0,
+    });
   });
 
   it('gives no reasoning for a non-thinking model', async () => {
     const { kimi } = await startFake({ answerChunks: 3 });
     let reasoningCalls = 0;
-    const result = await kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 100 }, { onReasoning: () => reasoningCalls++ });
+    const result = await kimi.streamChat(
+      { model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 100 },
+      { onReasoning: () => reasoningCalls++ },
+    );
     assert.equal(reasoningCalls, 0);
     assert.equal(result.reasoning, '');
     assert.equal(result.content, 'About "hi": point 1 of 2. point 2 of 2.');
@@ -148,10 +179,13 @@ describe('KimiClient.streamChat', () => {
     const { fake, kimi } = await startFake();
     fake.faultNextStream({ kind: 'json' });
     const seen: string[] = [];
-    const result = await kimi.streamChat({ model: 'kimi-k2.6', messages: user('json please'), maxTokens: 200 }, {
-      onReasoning: (d) => seen.push(`r:${d}`),
-      onContent: (d) => seen.push(`c:${d}`),
-    });
+    const result = await kimi.streamChat(
+      { model: 'kimi-k2.6', messages: user('json please'), maxTokens: 200 },
+      {
+        onReasoning: (d) => seen.push(`r:${d}`),
+        onContent: (d) => seen.push(`c:${d}`),
+      },
+    );
     assert.match(result.content, /^About "json please": point 1 of 4\./);
     assert.match(result.reasoning, /json please/);
     assert.deepEqual(seen, [`r:${result.reasoning}`, `c:${result.content}`]);
@@ -243,7 +277,11 @@ describe('KimiClient.streamChat', () => {
     const { fake, kimi } = await startFake({ chunkDelayMs: 20 });
     const controller = new AbortController();
     const error = await failure(
-      kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('stop me'), maxTokens: 100 }, { onContent: () => controller.abort() }, controller.signal),
+      kimi.streamChat(
+        { model: 'moonshot-v1-8k', messages: user('stop me'), maxTokens: 100 },
+        { onContent: () => controller.abort() },
+        controller.signal,
+      ),
     );
     assert.equal(error.kind, 'cancelled');
     assert.equal(error.streamed, true);
@@ -256,7 +294,14 @@ describe('KimiClient.streamChat', () => {
     const { fake, kimi } = await startFake({ chunkDelayMs: 20 });
     const mine = new RangeError('handler bug');
     await assert.rejects(
-      kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('x'), maxTokens: 100 }, { onContent: () => { throw mine; } }),
+      kimi.streamChat(
+        { model: 'moonshot-v1-8k', messages: user('x'), maxTokens: 100 },
+        {
+          onContent: () => {
+            throw mine;
+          },
+        },
+      ),
       (error) => error === mine,
     );
     await until('the slot to be released', () => fake.stats.inFlight === 0);
@@ -286,7 +331,10 @@ describe('KimiClient error mapping', () => {
     assert.equal(error.status, 429);
     assert.equal(error.type, 'rate_limit_reached_error');
     assert.equal(error.retryAfterMs, 2000);
-    assert.equal(error.serverMessage, 'Your account org-fake<ak-fake> request reached organization max RPM: 1, please try again after 2 seconds');
+    assert.equal(
+      error.serverMessage,
+      'Your account org-fake<ak-fake> request reached organization max RPM: 1, please try again after 2 seconds',
+    );
     assert.ok(error.message.includes(error.serverMessage!), error.message);
     assert.equal(fake.stats.rejected.rate_limit_reached_error, 1);
   });
@@ -307,14 +355,38 @@ describe('KimiClient error mapping', () => {
     { name: '429 engine_overloaded_error', fault: serverFault.overloaded(), kind: 'overloaded' },
     { name: '429 exceeded_current_quota_error', fault: serverFault.quotaExhausted(), kind: 'quotaExhausted' },
     { name: '429 without a type', fault: { status: 429, message: 'Too Many Requests' }, kind: 'rateLimited' },
-    { name: '400 invalid_request_error', fault: { status: 400, type: 'invalid_request_error', message: 'Invalid request: temperature must be 1' }, kind: 'badRequest' },
-    { name: '400 content_filter', fault: { status: 400, type: 'content_filter', message: 'The request was rejected because it was considered high risk' }, kind: 'badRequest' },
-    { name: '401 incorrect_api_key_error', fault: { status: 401, type: 'incorrect_api_key_error', message: 'Incorrect API key' }, kind: 'unauthorized' },
-    { name: '403 permission_denied_error', fault: { status: 403, type: 'permission_denied_error', message: 'Permission denied' }, kind: 'forbidden' },
-    { name: '404 resource_not_found_error', fault: { status: 404, type: 'resource_not_found_error', message: 'Not found' }, kind: 'notFound' },
+    {
+      name: '400 invalid_request_error',
+      fault: { status: 400, type: 'invalid_request_error', message: 'Invalid request: temperature must be 1' },
+      kind: 'badRequest',
+    },
+    {
+      name: '400 content_filter',
+      fault: { status: 400, type: 'content_filter', message: 'The request was rejected because it was considered high risk' },
+      kind: 'badRequest',
+    },
+    {
+      name: '401 incorrect_api_key_error',
+      fault: { status: 401, type: 'incorrect_api_key_error', message: 'Incorrect API key' },
+      kind: 'unauthorized',
+    },
+    {
+      name: '403 permission_denied_error',
+      fault: { status: 403, type: 'permission_denied_error', message: 'Permission denied' },
+      kind: 'forbidden',
+    },
+    {
+      name: '404 resource_not_found_error',
+      fault: { status: 404, type: 'resource_not_found_error', message: 'Not found' },
+      kind: 'notFound',
+    },
     { name: '500 server_error', fault: serverFault.internalError(), kind: 'server' },
     { name: '500 unexpected_output', fault: { status: 500, type: 'unexpected_output', message: 'Unexpected output' }, kind: 'server' },
-    { name: '503 engine_overloaded_error (type decides before status)', fault: { status: 503, type: 'engine_overloaded_error', message: 'busy' }, kind: 'overloaded' },
+    {
+      name: '503 engine_overloaded_error (type decides before status)',
+      fault: { status: 503, type: 'engine_overloaded_error', message: 'busy' },
+      kind: 'overloaded',
+    },
     { name: '502 without a type', fault: { status: 502, message: 'Bad gateway' }, kind: 'server' },
     { name: '409 without a type', fault: { status: 409, message: 'Conflict' }, kind: 'badRequest' },
   ];

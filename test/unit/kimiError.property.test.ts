@@ -23,20 +23,53 @@ const waitHeader = fc.oneof(
   fc.nat(100_000).map(String),
   fc.double({ min: -1e6, max: 1e12, noNaN: true }).map(String),
   fc.date({ min: new Date(NOW - DAY_MS), max: new Date(NOW + 2 * DAY_MS), noInvalidDate: true }).map((d) => d.toUTCString()),
-  fc.constantFrom('-1', '1e309', 'Infinity', 'NaN', '', '  7  ', '1m30s', '250ms', '0x10', '99999999999999', 'Wed, 31 Feb 2026 99:99:99 GMT'),
+  fc.constantFrom(
+    '-1',
+    '1e309',
+    'Infinity',
+    'NaN',
+    '',
+    '  7  ',
+    '1m30s',
+    '250ms',
+    '0x10',
+    '99999999999999',
+    'Wed, 31 Feb 2026 99:99:99 GMT',
+  ),
   headerText,
 );
-const text = fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom('please try again after 3 seconds', 'TPD rate limit, current: 1526210, limit: 1500000', 'TPD rate limit, current: 5, limit: 9', `key ${KEY} refused`));
+const text = fc.oneof(
+  fc.string({ maxLength: 60 }),
+  fc.constantFrom(
+    'please try again after 3 seconds',
+    'TPD rate limit, current: 1526210, limit: 1500000',
+    'TPD rate limit, current: 5, limit: 9',
+    `key ${KEY} refused`,
+  ),
+);
 /** Sometimes the server echoes the key: in the message, the type, anywhere in the body. */
-const withKey = (arb: fc.Arbitrary<string>) => fc.oneof({ weight: 4, arbitrary: arb }, { weight: 1, arbitrary: arb.map((s) => `${s}${KEY}`) });
+const withKey = (arb: fc.Arbitrary<string>) =>
+  fc.oneof({ weight: 4, arbitrary: arb }, { weight: 1, arbitrary: arb.map((s) => `${s}${KEY}`) });
 const body = fc.oneof(
-  fc.record({
-    type: fc.option(withKey(fc.oneof(fc.constantFrom(...MOONSHOT_TYPES, 'toString', '__proto__', 'constructor'), fc.string({ maxLength: 20 }))), { nil: undefined }),
-    message: fc.option(withKey(text), { nil: undefined }),
-    code: fc.option(fc.oneof(fc.string({ maxLength: 10 }), fc.integer()), { nil: undefined }),
-  }).map((error) => JSON.stringify({ error })),
+  fc
+    .record({
+      type: fc.option(
+        withKey(fc.oneof(fc.constantFrom(...MOONSHOT_TYPES, 'toString', '__proto__', 'constructor'), fc.string({ maxLength: 20 }))),
+        { nil: undefined },
+      ),
+      message: fc.option(withKey(text), { nil: undefined }),
+      code: fc.option(fc.oneof(fc.string({ maxLength: 10 }), fc.integer()), { nil: undefined }),
+    })
+    .map((error) => JSON.stringify({ error })),
   withKey(fc.string({ maxLength: 200 })), // not JSON at all: a proxy's page, an empty body
-  fc.constantFrom('{"error":null}', '{"error":"flat string"}', '{"error":{"message":42}}', '[]', 'null', '<html><h1>502 Bad Gateway</h1></html>'),
+  fc.constantFrom(
+    '{"error":null}',
+    '{"error":"flat string"}',
+    '{"error":{"message":42}}',
+    '[]',
+    'null',
+    '<html><h1>502 Bad Gateway</h1></html>',
+  ),
 );
 const status = fc.oneof(fc.integer({ min: 400, max: 599 }), fc.constantFrom(300, 301, 302, 429, 500, 503));
 const headers = fc.record(
@@ -45,7 +78,15 @@ const headers = fc.record(
 );
 
 function assertKeyless(error: KimiError, logs: string[]): void {
-  const texts = [error.message, String(error), error.stack ?? '', JSON.stringify(error), error.serverMessage ?? '', error.type ?? '', ...logs];
+  const texts = [
+    error.message,
+    String(error),
+    error.stack ?? '',
+    JSON.stringify(error),
+    error.serverMessage ?? '',
+    error.type ?? '',
+    ...logs,
+  ];
   for (const t of texts) assert.ok(!t.includes(KEY), `the key leaked into: ${t.slice(0, 200)}`);
 }
 
@@ -60,17 +101,31 @@ function assertUsable(error: unknown, logs: string[]): asserts error is KimiErro
   if (error.type !== undefined && Object.hasOwn(KIND_BY_TYPE, error.type)) assert.equal(error.kind, KIND_BY_TYPE[error.type]);
   // The verdict fits the kind: never retry what retrying cannot fix; waits are usable numbers.
   const verdict = verdictFor(error);
-  const expected = error.kind === 'rateLimited' ? ['pause', 'waitForDay'] : error.kind === 'overloaded' || error.kind === 'server' ? ['backoff'] : ['fail'];
+  const expected =
+    error.kind === 'rateLimited'
+      ? ['pause', 'waitForDay']
+      : error.kind === 'overloaded' || error.kind === 'server'
+        ? ['backoff']
+        : ['fail'];
   assert.ok(expected.includes(verdict.action), `${error.kind} → ${verdict.action}`);
   if ('afterMs' in verdict && verdict.afterMs !== undefined) assert.ok(Number.isFinite(verdict.afterMs) && verdict.afterMs >= 0);
-  if (verdict.action === 'waitForDay' && verdict.excessTokens !== undefined) assert.ok(Number.isSafeInteger(verdict.excessTokens) && verdict.excessTokens > 0);
+  if (verdict.action === 'waitForDay' && verdict.excessTokens !== undefined)
+    assert.ok(Number.isSafeInteger(verdict.excessTokens) && verdict.excessTokens > 0);
 }
 
 /** The error the client makes of `response`, which must not be taken for an answer, and what it logged. */
 async function answerWith(response: () => Response): Promise<{ error: KimiError; logs: string[] }> {
   const logs: string[] = [];
-  const client = new KimiClient({ baseUrl: 'http://moonshot.invalid/v1', apiKey: async () => KEY, fetch: async () => response(), now: () => NOW, log: (l) => logs.push(l) });
-  const error = await kimiErrorFrom(client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10 }, {}));
+  const client = new KimiClient({
+    baseUrl: 'http://moonshot.invalid/v1',
+    apiKey: async () => KEY,
+    fetch: async () => response(),
+    now: () => NOW,
+    log: (l) => logs.push(l),
+  });
+  const error = await kimiErrorFrom(
+    client.streamChat({ model: 'kimi-k2.6', messages: [{ role: 'user', content: 'hi' }], maxTokens: 10 }, {}),
+  );
   return { error, logs };
 }
 
@@ -84,7 +139,9 @@ describe('error mapping (property)', function () {
     assert.equal(kindFor(429, 'exceeded_current_quota_error'), 'quotaExhausted');
     await fc.assert(
       fc.asyncProperty(status, body, headers, async (code, text, extra) => {
-        const { error, logs } = await answerWith(() => new Response(text, { status: code, headers: { 'content-type': 'application/json', ...extra } }));
+        const { error, logs } = await answerWith(
+          () => new Response(text, { status: code, headers: { 'content-type': 'application/json', ...extra } }),
+        );
         assertUsable(error, logs);
         if (code === 429 && error.type === undefined) assert.equal(error.kind, 'rateLimited', 'an untyped 429 still means slow down');
       }),
@@ -93,7 +150,10 @@ describe('error mapping (property)', function () {
   });
 
   it(`maps an error object inside a 200 body (JSON or a stream event) the same way (${RUNS / 2} runs)`, async () => {
-    const errorBody = fc.record({ type: fc.option(fc.constantFrom(...MOONSHOT_TYPES), { nil: undefined }), message: fc.option(withKey(text), { nil: undefined }) });
+    const errorBody = fc.record({
+      type: fc.option(fc.constantFrom(...MOONSHOT_TYPES), { nil: undefined }),
+      message: fc.option(withKey(text), { nil: undefined }),
+    });
     await fc.assert(
       fc.asyncProperty(errorBody, fc.boolean(), async (error, asStream) => {
         const payload = JSON.stringify({ error });
@@ -109,7 +169,10 @@ describe('error mapping (property)', function () {
   });
 
   it(`looks names from outside (an error type, a model id) up as data, never as Object.prototype members (${RUNS} runs)`, () => {
-    const name = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('toString', '__proto__', 'constructor', 'hasOwnProperty', 'valueOf', 'kimi-k2.6'));
+    const name = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom('toString', '__proto__', 'constructor', 'hasOwnProperty', 'valueOf', 'kimi-k2.6'),
+    );
     fc.assert(
       fc.property(name, fc.option(fc.integer({ min: 100, max: 599 }), { nil: undefined }), (id, code) => {
         assert.ok(KIMI_ERROR_KINDS.includes(kindFor(code, id)));

@@ -8,14 +8,17 @@ const root = path.resolve(__dirname, '../../..');
 function importsOf(file: string): string[] {
   const source = fs.readFileSync(file, 'utf8');
   const found: string[] = [];
-  for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:require|import)\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+  for (const m of source.matchAll(
+    /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:require|import)\(\s*['"]([^'"]+)['"]\s*\)/g,
+  )) {
     found.push(m[1] ?? m[2]);
   }
   return found;
 }
 
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
+  return fs
+    .readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts'))
     .map((f) => path.join(root, dir, f));
 }

@@ -32,9 +32,11 @@ describe('the settings package.json declares', () => {
     assert.deepEqual(Object.keys(declared).map(key).sort(), [...read].sort());
   });
 
-  it('keeps where prompts go, the limits and the prices out of any folder\'s settings (machine scope)', () => {
+  it("keeps where prompts go, the limits and the prices out of any folder's settings (machine scope)", () => {
     for (const name of USER_ONLY) assert.equal(declared[`kimiBudget.${name}`]?.scope, 'machine', `kimiBudget.${name}`);
-    const others = Object.keys(declared).map(key).filter((k) => !USER_ONLY.includes(k));
+    const others = Object.keys(declared)
+      .map(key)
+      .filter((k) => !USER_ONLY.includes(k));
     for (const name of others) assert.equal(declared[`kimiBudget.${name}`].scope, 'window', `kimiBudget.${name} is a project's to choose`);
   });
 

@@ -29,7 +29,11 @@ async function rig(limits: Partial<Limits> = {}, settings: Record<string, unknow
   const baseUrl = await fake.start();
   const clock = new ManualClock();
   let config: Config = parseConfig((k) => ({ baseUrl, maxOutputTokens: 200, ...settings })[k]).config;
-  const budget = new Budget({ ...config.limits, ...limits }, clock, undefined, { windowMs: WINDOW_MS, dayMs: 86_400_000, marginMs: MARGIN_MS });
+  const budget = new Budget({ ...config.limits, ...limits }, clock, undefined, {
+    windowMs: WINDOW_MS,
+    dayMs: 86_400_000,
+    marginMs: MARGIN_MS,
+  });
   const queue = new SendQueue<ChatResult>(budget, clock, verdictFor, DEFAULT_QUEUE_OPTIONS, () => 0.5);
   const calibration = new Calibration();
   const conversations = new Conversations();
@@ -39,7 +43,10 @@ async function rig(limits: Partial<Limits> = {}, settings: Record<string, unknow
     config: () => config,
     apiKey: async () => key,
     count,
-    calibration, queue, conversations, session,
+    calibration,
+    queue,
+    conversations,
+    session,
     now: () => clock.now(),
   });
   const events = { conversations: 0, session: 0, calibrated: [] as string[] };
@@ -47,7 +54,15 @@ async function rig(limits: Partial<Limits> = {}, settings: Record<string, unknow
   session.onDidChange(() => events.session++);
   pipeline.onDidCalibrate((model) => events.calibrated.push(model));
   return {
-    fake, clock, budget, queue, calibration, conversations, session, pipeline, events,
+    fake,
+    clock,
+    budget,
+    queue,
+    calibration,
+    conversations,
+    session,
+    pipeline,
+    events,
     setKey: (value: string | undefined) => (key = value),
     setConfig: (change: Partial<Config>) => (config = { ...config, ...change }),
     stop: () => (queue.dispose(), fake.stop()),
@@ -65,18 +80,22 @@ describe('SendPipeline', () => {
   let r: Rig;
   afterEach(async () => r?.stop());
 
-  it('counts the whole request, queues it, streams it, settles the budget to the server\'s count, calibrates, costs and keeps it', async () => {
+  it("counts the whole request, queues it, streams it, settles the budget to the server's count, calibrates, costs and keeps it", async () => {
     r = await rig();
     const conversation = r.conversations.start('A question', '', r.clock.now());
     const request = await r.pipeline.count(conversation, 'What is a rolling window?');
     const local = countTextTokens('What is a rolling window?');
-    assert.equal(request.estimate.tokens, local + 4, 'the content and one message\'s framing, uncalibrated');
-    assert.equal(request.maxCostUsd, ((local + 4) * 0.95 + 200 * 4) / 1e6, 'kimi-k2.6\'s built-in price, every output token used');
+    assert.equal(request.estimate.tokens, local + 4, "the content and one message's framing, uncalibrated");
+    assert.equal(request.maxCostUsd, ((local + 4) * 0.95 + 200 * 4) / 1e6, "kimi-k2.6's built-in price, every output token used");
     assert.equal(r.budget.snapshot().requestsUsed, 0, 'counting spends nothing');
 
     const deltas: string[] = [];
     const queued = r.pipeline.send(request, 'A question', { content: (d) => deltas.push(d) });
-    assert.deepEqual([r.budget.snapshot().requestsUsed, r.budget.snapshot().tokensUsed], [1, local + 4 + 200], 'admitted at once: the estimate + max_tokens');
+    assert.deepEqual(
+      [r.budget.snapshot().requestsUsed, r.budget.snapshot().tokensUsed],
+      [1, local + 4 + 200],
+      'admitted at once: the estimate + max_tokens',
+    );
     const { result, exchange, context } = await queued.outcome;
 
     const served = r.fake.received.at(-1)!;
@@ -103,17 +122,25 @@ describe('SendPipeline', () => {
     const first = await (await ask(r, 'Name a prime.')).outcome;
     const conversation = r.conversations.latest()!;
     const request = await r.pipeline.count(conversation, 'And another?');
-    assert.deepEqual(request.messages.map((m) => m.content), ['Name a prime.', first.result.content, 'And another?']);
+    assert.deepEqual(
+      request.messages.map((m) => m.content),
+      ['Name a prime.', first.result.content, 'And another?'],
+    );
     assert.equal(request.estimate.calibrated, true);
     assert.equal(request.estimate.tokens, r.calibration.estimate('kimi-k2.6', request.estimate.contentTokens, 3).tokens);
     await r.pipeline.send(request, 'And another?').outcome;
-    assert.deepEqual(r.fake.received.at(-1)!.messages.map((m) => m.content), ['Name a prime.', first.result.content, 'And another?']);
+    assert.deepEqual(
+      r.fake.received.at(-1)!.messages.map((m) => m.content),
+      ['Name a prime.', first.result.content, 'And another?'],
+    );
     assert.equal(conversation.exchanges.length, 2);
   });
 
   it('a send over the limit waits in the queue, reaches the server only once a unit is back, and is answered', async () => {
     r = await rig({ requestsPerMinute: 1 });
-    await (await ask(r, 'First.')).outcome;
+    await (
+      await ask(r, 'First.')
+    ).outcome;
     const second = await ask(r, 'Second.');
     await settle();
     assert.equal(r.fake.stats.requests, 1, 'nothing more is sent while the minute is spent');
@@ -145,7 +172,9 @@ describe('SendPipeline', () => {
 
   it('cancelling a waiting send rejects it as cancelled and sends nothing', async () => {
     r = await rig({ requestsPerMinute: 1 });
-    await (await ask(r, 'First.')).outcome;
+    await (
+      await ask(r, 'First.')
+    ).outcome;
     const waiting = await ask(r, 'Cancelled while it waits.');
     assert.equal(r.pipeline.cancel(waiting.id), true);
     await assert.rejects(waiting.outcome, (e: SendRejected) => e.reason === 'cancelled');
@@ -155,18 +184,27 @@ describe('SendPipeline', () => {
 
   it('an overflowing follow-up says how many of the oldest exchanges to let go of; a budgeted summary replaces them', async () => {
     r = await rig();
-    await (await ask(r, `One: ${'word '.repeat(400)}`)).outcome;
+    await (
+      await ask(r, `One: ${'word '.repeat(400)}`)
+    ).outcome;
     const conversation = r.conversations.latest()!;
     await r.pipeline.send(await r.pipeline.count(conversation, 'Two.'), 'Two.').outcome;
     const whole = await r.pipeline.count(conversation, 'Three.');
     assert.equal(whole.overflow, undefined);
     r.setConfig({ maxOutputTokens: 262_144 - whole.estimate.tokens + whole.estimate.perMessage[0] + whole.estimate.perMessage[1] - 10 });
     const over = await r.pipeline.count(conversation, 'Three.');
-    assert.deepEqual(over.overflow && { exchanges: over.overflow.exchanges, freesTokens: over.overflow.freesTokens }, { exchanges: 1, freesTokens: whole.estimate.perMessage[0] + whole.estimate.perMessage[1] });
+    assert.deepEqual(over.overflow && { exchanges: over.overflow.exchanges, freesTokens: over.overflow.freesTokens }, {
+      exchanges: 1,
+      freesTokens: whole.estimate.perMessage[0] + whole.estimate.perMessage[1],
+    });
     r.setConfig({ maxOutputTokens: 200 });
     const requests = r.fake.stats.requests;
     const summary = await r.pipeline.summarise(conversation, 1, 'summary');
-    assert.match((await summary.outcome) ?? '', /^About "User: One: word/, 'the model\'s answer to the summary request, which carries the oldest exchange');
+    assert.match(
+      (await summary.outcome) ?? '',
+      /^About "User: One: word/,
+      "the model's answer to the summary request, which carries the oldest exchange",
+    );
     assert.equal(r.fake.stats.requests, requests + 1, 'one extra request, through the budget');
     assert.equal(r.budget.snapshot().requestsUsed, requests + 1);
     assert.equal(conversation.exchanges.length, 2, 'the summary is not an exchange of the conversation');

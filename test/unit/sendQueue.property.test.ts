@@ -63,10 +63,24 @@ const attemptArb: fc.Arbitrary<PlannedAttempt> = fc.record({
   outcome: outcomeArb,
 });
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant('enqueue' as const), promptTokens: fc.integer({ min: 1, max: 1_500 }), maxTokens: fc.integer({ min: 1, max: 1_000 }), attempts: fc.array(attemptArb, { maxLength: 3 }) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant('enqueue' as const),
+      promptTokens: fc.integer({ min: 1, max: 1_500 }),
+      maxTokens: fc.integer({ min: 1, max: 1_000 }),
+      attempts: fc.array(attemptArb, { maxLength: 3 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('cancel' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('limits' as const), limits: limitsArb }) },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: 0, max: 1_500_000 })) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('advance' as const),
+      ms: fc.oneof(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: 0, max: 1_500_000 })),
+    }),
+  },
 );
 
 class Refusal extends Error {
@@ -88,7 +102,13 @@ interface Spend {
 async function check(initial: Limits, commands: Command[], Engine: typeof Budget = Budget): Promise<void> {
   const clock = new ManualClock();
   const budget = new Engine(initial, clock, undefined, { windowMs: WINDOW_MS, dayMs: DAY_MS, marginMs: MARGIN_MS });
-  const queue = new SendQueue<number>(budget, clock, (e) => (e instanceof Refusal ? e.verdict : { action: 'fail' }), OPTIONS, () => 0.5);
+  const queue = new SendQueue<number>(
+    budget,
+    clock,
+    (e) => (e instanceof Refusal ? e.verdict : { action: 'fail' }),
+    OPTIONS,
+    () => 0.5,
+  );
   const log: Spend[] = [];
   const broken: string[] = [];
   const accepted: number[] = [];
@@ -105,7 +125,8 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
     const { requestsPerMinute, tokensPerMinute, concurrency, tokensPerDay } = budget.currentLimits;
     const minute = windowOf(spend.at, SPAN);
     if (minute.length + 1 > requestsPerMinute) broken.push(`admitted request ${minute.length + 1} in a window, RPM ${requestsPerMinute}`);
-    if (sum(minute) + spend.cost > tokensPerMinute) broken.push(`admitted ${sum(minute) + spend.cost} tokens in a window, TPM ${tokensPerMinute}`);
+    if (sum(minute) + spend.cost > tokensPerMinute)
+      broken.push(`admitted ${sum(minute) + spend.cost} tokens in a window, TPM ${tokensPerMinute}`);
     const day = sum(windowOf(spend.at, DAY_SPAN)) + spend.cost;
     if (tokensPerDay > 0 && day > tokensPerDay) broken.push(`admitted ${day} tokens in a day, TPD ${tokensPerDay}`);
     if (concurrency > 0 && queue.runningCount > concurrency) broken.push(`${queue.runningCount} running, concurrency ${concurrency}`);
@@ -160,11 +181,15 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
               if (number < OPTIONS.maxAttempts) notePause(outcome, number);
               reject(outcome.kind === 'fail' ? new Error('refused for good') : new Refusal(verdictOf(outcome)));
             };
-            signal.addEventListener('abort', () => {
-              stop();
-              if (!left) spend.unsent = true;
-              reject(new Error('aborted'));
-            }, { once: true });
+            signal.addEventListener(
+              'abort',
+              () => {
+                stop();
+                if (!left) spend.unsent = true;
+                reject(new Error('aborted'));
+              },
+              { once: true },
+            );
             if (plan.prepMs === 0) leave();
             else stop = clock.setTimer(plan.prepMs, leave);
           });
@@ -194,10 +219,13 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
     if (snapshot.inFlight !== queue.runningCount) broken.push(`inFlight ${snapshot.inFlight} but ${queue.runningCount} running`);
     const minute = windowOf(clock.now(), SPAN);
     if (snapshot.requestsUsed !== minute.length || snapshot.tokensUsed !== sum(minute)) {
-      broken.push(`snapshot says ${snapshot.requestsUsed} requests / ${snapshot.tokensUsed} tokens, the reference ${minute.length} / ${sum(minute)}`);
+      broken.push(
+        `snapshot says ${snapshot.requestsUsed} requests / ${snapshot.tokensUsed} tokens, the reference ${minute.length} / ${sum(minute)}`,
+      );
     }
     const day = sum(windowOf(clock.now(), DAY_SPAN));
-    if (snapshot.limits.tokensPerDay > 0 && snapshot.tokensUsedToday !== day) broken.push(`snapshot says ${snapshot.tokensUsedToday} tokens today, the reference ${day}`);
+    if (snapshot.limits.tokensPerDay > 0 && snapshot.tokensUsedToday !== day)
+      broken.push(`snapshot says ${snapshot.tokensUsedToday} tokens today, the reference ${day}`);
   };
 
   for (const command of commands) {
@@ -267,9 +295,21 @@ describe('the budget engine under random traffic (property)', function () {
       }
     }
     const limits = { requestsPerMinute: 5, tokensPerMinute: 6_000, concurrency: 0, tokensPerDay: 0 };
-    const attempt = (leaves: boolean): PlannedAttempt => ({ prepMs: 100, leaves, durationMs: 100, answer: 'start', outcome: { kind: 'fail' } });
-    const unsent: Command[] = [{ op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [attempt(false)] }, { op: 'advance', ms: 1_000 }];
-    const sent: Command[] = [{ op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [attempt(true)] }, { op: 'advance', ms: 1_000 }];
+    const attempt = (leaves: boolean): PlannedAttempt => ({
+      prepMs: 100,
+      leaves,
+      durationMs: 100,
+      answer: 'start',
+      outcome: { kind: 'fail' },
+    });
+    const unsent: Command[] = [
+      { op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [attempt(false)] },
+      { op: 'advance', ms: 1_000 },
+    ];
+    const sent: Command[] = [
+      { op: 'enqueue', promptTokens: 10, maxTokens: 10, attempts: [attempt(true)] },
+      { op: 'advance', ms: 1_000 },
+    ];
     await check(limits, unsent);
     await check(limits, sent);
     await assert.rejects(check(limits, unsent, NoRefundBudget), /snapshot says 1 requests \/ 20 tokens, the reference 0 \/ 0/);

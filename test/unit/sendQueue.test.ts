@@ -5,7 +5,13 @@ import { DEFAULT_QUEUE_OPTIONS, QueueOptions, SendQueue, SendRejected, SendSpec,
 import { ManualClock, settle } from '../support/manualClock';
 
 const SPAN = 61_000; // one window plus the margin
-const limits = (l: Partial<Limits> = {}): Limits => ({ requestsPerMinute: 120, tokensPerMinute: 10_000_000, concurrency: 0, tokensPerDay: 0, ...l });
+const limits = (l: Partial<Limits> = {}): Limits => ({
+  requestsPerMinute: 120,
+  tokensPerMinute: 10_000_000,
+  concurrency: 0,
+  tokensPerDay: 0,
+  ...l,
+});
 
 class RateLimited extends Error {
   constructor(readonly afterMs?: number) {
@@ -14,9 +20,11 @@ class RateLimited extends Error {
 }
 class Overloaded extends Error {}
 const classify = (error: unknown): Verdict =>
-  error instanceof RateLimited ? { action: 'pause', afterMs: error.afterMs, evidence: 'max RPM reached' }
-  : error instanceof Overloaded ? { action: 'backoff', evidence: 'engine overloaded' }
-  : { action: 'fail' };
+  error instanceof RateLimited
+    ? { action: 'pause', afterMs: error.afterMs, evidence: 'max RPM reached' }
+    : error instanceof Overloaded
+      ? { action: 'backoff', evidence: 'engine overloaded' }
+      : { action: 'fail' };
 
 /** A queue over a manual clock whose sends take `durationMs` of clock time and can be told to fail. */
 function harness(l: Partial<Limits>, opts: Partial<QueueOptions> = {}, durationMs = 0) {
@@ -28,7 +36,9 @@ function harness(l: Partial<Limits>, opts: Partial<QueueOptions> = {}, durationM
   const signals: AbortSignal[] = [];
   let serverPromptTokens: number | undefined;
   const spec = (label: string, promptTokens = 100, maxTokens = 100): SendSpec<string> => ({
-    label, promptTokens, maxTokens,
+    label,
+    promptTokens,
+    maxTokens,
     run: ({ signal, number: attempt, sending }) => {
       started.push({ label, at: clock.now(), attempt });
       sending();
@@ -45,7 +55,13 @@ function harness(l: Partial<Limits>, opts: Partial<QueueOptions> = {}, durationM
     },
   });
   return {
-    clock, budget, queue, started, failures, signals, spec,
+    clock,
+    budget,
+    queue,
+    started,
+    failures,
+    signals,
+    spec,
     setServerPromptTokens: (n: number) => (serverPromptTokens = n),
     send: (label: string, promptTokens?: number, maxTokens?: number) => queue.enqueue(spec(label, promptTokens, maxTokens)),
   };
@@ -62,7 +78,11 @@ describe('SendQueue', () => {
     await h.clock.advance(1);
     assert.equal(h.started.length, 200);
     assert.ok(h.started.slice(120).every((s) => s.at === t0 + SPAN));
-    assert.deepEqual(h.started.map((s) => s.label), tickets.map((_, i) => `p${i}`), 'FIFO order');
+    assert.deepEqual(
+      h.started.map((s) => s.label),
+      tickets.map((_, i) => `p${i}`),
+      'FIFO order',
+    );
     assert.equal((await Promise.all(tickets.map((t) => t.result))).length, 200);
   });
 
@@ -78,7 +98,10 @@ describe('SendQueue', () => {
       assert.ok(tokens <= 10_000, `window ending ${s.at} holds ${tokens} tokens`);
     }
     // The first two fill 9,000; the third (2,000) must wait for the first 3,000 to come back.
-    assert.deepEqual(h.started.slice(0, 3).map((s) => s.at - h.started[0].at), [0, 0, SPAN]);
+    assert.deepEqual(
+      h.started.slice(0, 3).map((s) => s.at - h.started[0].at),
+      [0, 0, SPAN],
+    );
   });
 
   it('concurrency 1 runs sends one after another, each starting when the previous ends', async () => {
@@ -86,7 +109,10 @@ describe('SendQueue', () => {
     const t0 = h.clock.now();
     for (let i = 0; i < 3; i++) h.send(`c${i}`);
     await h.clock.advance(10_000);
-    assert.deepEqual(h.started.map((s) => s.at - t0), [0, 2_000, 4_000]);
+    assert.deepEqual(
+      h.started.map((s) => s.at - t0),
+      [0, 2_000, 4_000],
+    );
     assert.equal(h.budget.snapshot().inFlight, 0);
   });
 
@@ -98,7 +124,10 @@ describe('SendQueue', () => {
     assert.equal(h.started.length, 2);
     assert.equal(h.queue.headHeldBy, 'tokensPerDay');
     await h.clock.advance(86_400_000);
-    assert.deepEqual(h.started.map((s) => s.at - t0), [0, SPAN, 86_401_000]);
+    assert.deepEqual(
+      h.started.map((s) => s.at - t0),
+      [0, SPAN, 86_401_000],
+    );
   });
 
   it('settles the prompt part from the server count: a lower count lets the next send out sooner', async () => {
@@ -114,10 +143,17 @@ describe('SendQueue', () => {
 
   it('refuses at once, with the numbers, a send that can never fit a limit or the context window', () => {
     const h = harness({ tokensPerMinute: 5_000 });
-    assert.throws(() => h.send('big', 4_800, 400), (e: SendRejected) =>
-      e.reason === 'impossible' && /needs 5200 tokens but kimiBudget\.limits\.tokensPerMinute is 5000 \(200 over\)/.test(e.message));
-    assert.throws(() => h.queue.enqueue({ ...h.spec('ctx', 3_000, 1_000), contextWindow: 3_500 }), (e: SendRejected) =>
-      e.reason === 'impossible' && /3000 prompt tokens \+ 1000 max output tokens = 4000, above the model's context window of 3500/.test(e.message));
+    assert.throws(
+      () => h.send('big', 4_800, 400),
+      (e: SendRejected) =>
+        e.reason === 'impossible' && /needs 5200 tokens but kimiBudget\.limits\.tokensPerMinute is 5000 \(200 over\)/.test(e.message),
+    );
+    assert.throws(
+      () => h.queue.enqueue({ ...h.spec('ctx', 3_000, 1_000), contextWindow: 3_500 }),
+      (e: SendRejected) =>
+        e.reason === 'impossible' &&
+        /3000 prompt tokens \+ 1000 max output tokens = 4000, above the model's context window of 3500/.test(e.message),
+    );
     assert.equal(h.queue.waitingCount, 0);
     assert.equal(h.started.length, 0);
   });
@@ -130,7 +166,14 @@ describe('SendQueue', () => {
     h.queue.cancel(b.id);
     await assert.rejects(b.result, (e: SendRejected) => e.reason === 'cancelled');
     await h.clock.advance(SPAN);
-    assert.deepEqual(h.started.map((s) => [s.label, s.at - h.started[0].at]), [['a', 0], ['c', SPAN]], 'b took no unit');
+    assert.deepEqual(
+      h.started.map((s) => [s.label, s.at - h.started[0].at]),
+      [
+        ['a', 0],
+        ['c', SPAN],
+      ],
+      'b took no unit',
+    );
   });
 
   it('cancelling a running send aborts it, frees its slot and keeps its units spent', async () => {
@@ -142,7 +185,10 @@ describe('SendQueue', () => {
     assert.equal(h.signals[0].aborted, true);
     await assert.rejects(a.result, (e: SendRejected) => e.reason === 'cancelled');
     await h.clock.advance(0);
-    assert.deepEqual(h.started.map((s) => s.label), ['a', 'b']);
+    assert.deepEqual(
+      h.started.map((s) => s.label),
+      ['a', 'b'],
+    );
     assert.equal(h.budget.snapshot().requestsUsed, 2);
   });
 
@@ -158,7 +204,10 @@ describe('SendQueue', () => {
     h.queue.replan();
     await assert.rejects(huge.result, (e: SendRejected) => e.reason === 'impossible' && /no longer.*21000 tokens/.test(e.message));
     await h.clock.advance(0);
-    assert.deepEqual(h.started.map((s) => s.label), ['r0', 'r1', 'r2', 'r3']);
+    assert.deepEqual(
+      h.started.map((s) => s.label),
+      ['r0', 'r1', 'r2', 'r3'],
+    );
     assert.equal(h.queue.waitingCount, 0);
   });
 
@@ -166,10 +215,13 @@ describe('SendQueue', () => {
     const h = harness({ requestsPerMinute: 2, tokensPerMinute: 10_000 });
     const failing = (label: string, leaves: boolean): SendSpec<string> => ({
       ...h.spec(label),
-      run: ({ sending }) => new Promise((_, reject) => h.clock.setTimer(500, () => {
-        if (leaves) sending();
-        reject(new Error(leaves ? 'the connection dropped' : 'the answer view could not open'));
-      })),
+      run: ({ sending }) =>
+        new Promise((_, reject) =>
+          h.clock.setTimer(500, () => {
+            if (leaves) sending();
+            reject(new Error(leaves ? 'the connection dropped' : 'the answer view could not open'));
+          }),
+        ),
     });
     const unsent = h.queue.enqueue(failing('unsent', false));
     const sent = h.queue.enqueue(failing('sent', true));
@@ -181,17 +233,22 @@ describe('SendQueue', () => {
     assert.deepEqual([after.requestsUsed, after.tokensUsed, after.inFlight], [1, 200, 0], 'only the send that left stays spent');
     h.send('next');
     await h.clock.advance(0);
-    assert.deepEqual(h.started.map((s) => [s.label, s.at - h.clock.now()]), [['next', 0]], 'the unit given back is used at once');
+    assert.deepEqual(
+      h.started.map((s) => [s.label, s.at - h.clock.now()]),
+      [['next', 0]],
+      'the unit given back is used at once',
+    );
   });
 
   it('cancelling an admitted send before its request leaves gives its units back, and says so', async () => {
     const h = harness({ requestsPerMinute: 1 });
     const slowToLeave: SendSpec<string> = {
       ...h.spec('slow to leave'),
-      run: ({ signal, sending }) => new Promise((resolve, reject) => {
-        const stop = h.clock.setTimer(2_000, () => (sending(), resolve({ value: 'never' })));
-        signal.addEventListener('abort', () => (stop(), reject(new Error('aborted'))));
-      }),
+      run: ({ signal, sending }) =>
+        new Promise((resolve, reject) => {
+          const stop = h.clock.setTimer(2_000, () => (sending(), resolve({ value: 'never' })));
+          signal.addEventListener('abort', () => (stop(), reject(new Error('aborted'))));
+        }),
     };
     const a = h.queue.enqueue(slowToLeave);
     h.send('b');
@@ -199,9 +256,16 @@ describe('SendQueue', () => {
     assert.equal(h.budget.snapshot().requestsUsed, 1);
     assert.equal(h.started.length, 0, 'b waits for the unit a holds');
     h.queue.cancel(a.id);
-    await assert.rejects(a.result, (e: SendRejected) => e.reason === 'cancelled' && /before it went out; no budget was spent/.test(e.message));
+    await assert.rejects(
+      a.result,
+      (e: SendRejected) => e.reason === 'cancelled' && /before it went out; no budget was spent/.test(e.message),
+    );
     await h.clock.advance(0);
-    assert.deepEqual(h.started.map((s) => s.label), ['b'], 'b takes the unit a gave back, at once');
+    assert.deepEqual(
+      h.started.map((s) => s.label),
+      ['b'],
+      'b takes the unit a gave back, at once',
+    );
   });
 
   it('a 429 pauses all dispatch for the stated time and retries that send first, through the budget', async () => {
@@ -216,7 +280,14 @@ describe('SendQueue', () => {
     await h.clock.advance(4_999);
     assert.equal(h.started.length, 1);
     await h.clock.advance(1);
-    assert.deepEqual(h.started.map((s) => [s.label, s.at - t0, s.attempt]), [['a', 0, 1], ['a', 5_000, 2], ['b', 5_000, 1]]);
+    assert.deepEqual(
+      h.started.map((s) => [s.label, s.at - t0, s.attempt]),
+      [
+        ['a', 0, 1],
+        ['a', 5_000, 2],
+        ['b', 5_000, 1],
+      ],
+    );
     assert.equal(await a.result, 'answer to a');
     assert.equal(h.budget.snapshot().requestsUsed, 3, 'the refused attempt stays spent');
   });
@@ -224,15 +295,24 @@ describe('SendQueue', () => {
   it('a send the server answered late keeps its units until one window after the answer', async () => {
     const h = harness({ requestsPerMinute: 1 });
     const t0 = h.clock.now();
-    h.queue.enqueue({ ...h.spec('slow'), run: ({ serverAnswered }) => new Promise((resolve) => h.clock.setTimer(4_000, () => {
-      serverAnswered();
-      resolve({ value: 'late' });
-    })) });
+    h.queue.enqueue({
+      ...h.spec('slow'),
+      run: ({ serverAnswered }) =>
+        new Promise((resolve) =>
+          h.clock.setTimer(4_000, () => {
+            serverAnswered();
+            resolve({ value: 'late' });
+          }),
+        ),
+    });
     h.send('next');
     await h.clock.advance(SPAN);
     assert.equal(h.started.length, 0, 'the slow send took its unit when the server answered, 4 s in');
     await h.clock.advance(4_000);
-    assert.deepEqual(h.started.map((s) => [s.label, s.at - t0]), [['next', 4_000 + SPAN]]);
+    assert.deepEqual(
+      h.started.map((s) => [s.label, s.at - t0]),
+      [['next', 4_000 + SPAN]],
+    );
   });
 
   it('overload backs off exponentially (with jitter) and gives up after the last attempt', async () => {
@@ -244,7 +324,10 @@ describe('SendQueue', () => {
     await h.clock.advance(10_000);
     await outcome;
     // random() = 0: half of 1 s, then half of 2 s.
-    assert.deepEqual(h.started.map((s) => s.at - t0), [0, 500, 1_500]);
+    assert.deepEqual(
+      h.started.map((s) => s.at - t0),
+      [0, 500, 1_500],
+    );
   });
 
   it('does not retry what the verdict says to fail (quota, bad request, auth)', async () => {
@@ -260,17 +343,26 @@ describe('SendQueue', () => {
     const h = harness({ requestsPerMinute: 1 }, { maxLength: 2, maxWaitMs: 100_000 });
     h.send('a');
     const b = h.send('b');
-    assert.throws(() => h.send('c'), (e: SendRejected) => e.reason === 'waitTooLong' && /about 122 s.*maxWaitSeconds \(100 s\)/.test(e.message));
+    assert.throws(
+      () => h.send('c'),
+      (e: SendRejected) => e.reason === 'waitTooLong' && /about 122 s.*maxWaitSeconds \(100 s\)/.test(e.message),
+    );
     const full = harness({ requestsPerMinute: 1 }, { maxLength: 1 });
     full.send('a');
     full.send('b');
-    assert.throws(() => full.send('c'), (e: SendRejected) => e.reason === 'queueFull' && /maxLength/.test(e.message));
+    assert.throws(
+      () => full.send('c'),
+      (e: SendRejected) => e.reason === 'queueFull' && /maxLength/.test(e.message),
+    );
     // A 429 pause pushes b past its maximum wait (it was queued at t0): it fails at t0 + 100 s.
     const t0 = h.clock.now();
     h.failures.push(new RateLimited(200_000));
     const timedOut = assert.rejects(b.result, (e: SendRejected) => e.reason === 'timedOut' && /waited 100 s/.test(e.message));
     await h.clock.advance(SPAN);
-    assert.deepEqual(h.started.map((s) => s.label), ['a', 'b']);
+    assert.deepEqual(
+      h.started.map((s) => s.label),
+      ['a', 'b'],
+    );
     await h.clock.advance(100_000 - SPAN - 1);
     assert.equal(h.queue.waitingCount, 1);
     await h.clock.advance(1);
@@ -294,10 +386,23 @@ describe('SendQueue', () => {
     const t0 = h.clock.now();
     for (let i = 0; i < 3; i++) h.send(`e${i}`);
     await settle();
-    assert.deepEqual(h.queue.entries().map((e) => [e.label, e.state, e.eta]), [['e0', 'running', undefined], ['e1', 'waiting', t0 + SPAN], ['e2', 'waiting', t0 + 2 * SPAN]]);
+    assert.deepEqual(
+      h.queue.entries().map((e) => [e.label, e.state, e.eta]),
+      [
+        ['e0', 'running', undefined],
+        ['e1', 'waiting', t0 + SPAN],
+        ['e2', 'waiting', t0 + 2 * SPAN],
+      ],
+    );
     const serial = harness({ concurrency: 1 }, {}, 5_000);
     serial.send('a');
     serial.send('b');
-    assert.deepEqual(serial.queue.entries().map((e) => [e.label, e.state, e.eta]), [['a', 'running', undefined], ['b', 'waiting', undefined]]);
+    assert.deepEqual(
+      serial.queue.entries().map((e) => [e.label, e.state, e.eta]),
+      [
+        ['a', 'running', undefined],
+        ['b', 'waiting', undefined],
+      ],
+    );
   });
 });

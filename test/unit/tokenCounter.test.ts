@@ -55,7 +55,7 @@ describe('TokenCounter', function () {
       code: 'export function add(a: number, b: number): number {\n  return a + b; // sum\n}\n\n\tconst x = [1, 2, 3].map((n) => n ** 2);\r\n',
       cjk: '日本語のテキストと中文文本，还有한국어 문장。漢字かなカナ混じり文！',
       emoji: '👍🏽 family: 👨‍👩‍👧‍👦 flag: 🇯🇵 ✨🚀 lone surrogates: \ud800 \udc00 end',
-      specials: '<|endoftext|> then <|endofprompt|> and Kimi\'s <|im_user|>user<|im_middle|>hi<|im_end|>',
+      specials: "<|endoftext|> then <|endofprompt|> and Kimi's <|im_user|>user<|im_middle|>hi<|im_end|>",
       whitespace: '   \n\n\n\t\t  x  \r\n\r\n    ',
       binary: Array.from({ length: 2_000 }, (_, i) => String.fromCharCode((i * 7919) % 256)).join('') + '\u0000\ufffd\ufeff\u200b',
     };
@@ -72,7 +72,7 @@ describe('TokenCounter', function () {
       assert.ok(count.tokens > 1, 'not the single special token');
     });
 
-    it('real TypeScript source, counted twice (the second time from the worker\'s piece memo)', async () => {
+    it("real TypeScript source, counted twice (the second time from the worker's piece memo)", async () => {
       const source = fs.readFileSync(path.join(TYPESCRIPT_LIB, 'typescript.js'), 'utf8').slice(0, 300_000);
       const expected = { tokens: referenceCount(source), exact: true };
       assert.deepEqual(await counter.count(source), expected);
@@ -82,7 +82,10 @@ describe('TokenCounter', function () {
     it('answers concurrent counts each with its own result', async () => {
       const texts = Array.from({ length: 30 }, (_, i) => `request ${i}: ${'word '.repeat(i)}${i * 7919}`);
       const counts = await Promise.all(texts.map((text) => counter.count(text)));
-      assert.deepEqual(counts, texts.map((text) => ({ tokens: referenceCount(text), exact: true })));
+      assert.deepEqual(
+        counts,
+        texts.map((text) => ({ tokens: referenceCount(text), exact: true })),
+      );
     });
   });
 
@@ -196,7 +199,10 @@ require(${JSON.stringify(WORKER)});
     });
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    for (const [marker, cause] of [['THROW', /crashed: simulated crash/], ['EXIT', /exited unexpectedly \(exit code 7\)/]] as const) {
+    for (const [marker, cause] of [
+      ['THROW', /crashed: simulated crash/],
+      ['EXIT', /exited unexpectedly \(exit code 7\)/],
+    ] as const) {
       it(`rejects the pending counts and starts afresh (${marker})`, async () => {
         const crashing = new TokenCounter({ workerPath: crashingWorker });
         try {

@@ -17,7 +17,10 @@ describe('chunks of an over-long piece', () => {
         assert.ok(part.length > 0 && utf8(part) <= 128, `${utf8(part)} bytes`);
         assert.ok(!/[\ud800-\udbff]$/.test(part) && !/^[\udc00-\udfff]/.test(part), 'split surrogate pair');
       }
-      assert.ok(parts.slice(0, -1).every((part) => utf8(part) > 124), 'chunks are filled');
+      assert.ok(
+        parts.slice(0, -1).every((part) => utf8(part) > 124),
+        'chunks are filled',
+      );
     });
   }
 });

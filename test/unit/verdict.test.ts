@@ -3,9 +3,14 @@ import { verdictFor } from '../../src/kimi/verdict';
 import { kimiError, moonshotSays, rateLimitedError } from '../support/failures';
 
 describe('verdictFor', () => {
-  it('names the limit a rate refusal was for, from Moonshot\'s messages', () => {
+  it("names the limit a rate refusal was for, from Moonshot's messages", () => {
     const rpm = moonshotSays.maxRpm(20, 1);
-    assert.deepEqual(verdictFor(rateLimitedError(rpm, 1_000)), { action: 'pause', afterMs: 1_000, evidence: rpm, limit: 'requestsPerMinute' });
+    assert.deepEqual(verdictFor(rateLimitedError(rpm, 1_000)), {
+      action: 'pause',
+      afterMs: 1_000,
+      evidence: rpm,
+      limit: 'requestsPerMinute',
+    });
     assert.equal((verdictFor(rateLimitedError(moonshotSays.tpm(1410, 100))) as { limit?: string }).limit, 'tokensPerMinute');
     assert.equal((verdictFor(rateLimitedError(moonshotSays.maxConcurrency(1, 1), 1_000)) as { limit?: string }).limit, 'concurrency');
     assert.equal((verdictFor(rateLimitedError('slow down')) as { limit?: string }).limit, undefined);

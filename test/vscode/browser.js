@@ -43,8 +43,15 @@ const CHROMIUM_FLAGS = [
  *   echoConsole?: boolean | ((line: string) => void) }} [opts]
  */
 async function openWorkbench(url, opts = {}) {
-  const { folder, payload, screenshotsDir, timeoutMs = 60000, viewport = { width: 1400, height: 900 }, headless = true,
-    echoConsole = false } = opts;
+  const {
+    folder,
+    payload,
+    screenshotsDir,
+    timeoutMs = 60000,
+    viewport = { width: 1400, height: 900 },
+    headless = true,
+    echoConsole = false,
+  } = opts;
   if (!fs.existsSync(paths.chromium)) {
     throw new Error(`${paths.chromium} not found: apt-get update && apt-get install -y chromium`);
   }
@@ -124,11 +131,14 @@ async function openWorkbench(url, opts = {}) {
   let automationExit = null;
   /** @type {Set<(exit: AutomationExit) => void>} */
   const exitWaiters = new Set();
-  await page.exposeFunction('codeAutomationExit', /** @param {number} code @param {unknown} logs */ (code, logs) => {
-    automationExit = { code, logs };
-    pushLine(`[codeAutomationExit] ${code}`);
-    for (const w of [...exitWaiters]) w(automationExit);
-  });
+  await page.exposeFunction(
+    'codeAutomationExit',
+    /** @param {number} code @param {unknown} logs */ (code, logs) => {
+      automationExit = { code, logs };
+      pushLine(`[codeAutomationExit] ${code}`);
+      for (const w of [...exitWaiters]) w(automationExit);
+    },
+  );
   page.on('console', (msg) => pushLine(`[${msg.type()}] ${msg.text()}`));
   page.on('pageerror', (err) => pushLine(`[pageerror] ${err.message}`));
   page.on('crash', () => pushLine('[crash] page crashed'));
@@ -151,45 +161,47 @@ async function openWorkbench(url, opts = {}) {
   };
 
   /** @param {RegExp} re @param {number} [ms] @returns {Promise<string>} */
-  const waitForConsoleLine = (re, ms = 60000) => new Promise((resolve, reject) => {
-    const found = consoleLines.find((l) => re.test(l));
-    if (found) return resolve(found);
-    /** @type {NodeJS.Timeout | undefined} */
-    let timer;
-    /** @param {string} line */
-    const w = (line) => {
-      if (re.test(line)) {
-        clearTimeout(timer);
+  const waitForConsoleLine = (re, ms = 60000) =>
+    new Promise((resolve, reject) => {
+      const found = consoleLines.find((l) => re.test(l));
+      if (found) return resolve(found);
+      /** @type {NodeJS.Timeout | undefined} */
+      let timer;
+      /** @param {string} line */
+      const w = (line) => {
+        if (re.test(line)) {
+          clearTimeout(timer);
+          waiters.delete(w);
+          resolve(line);
+        }
+      };
+      timer = setTimeout(() => {
         waiters.delete(w);
-        resolve(line);
-      }
-    };
-    timer = setTimeout(() => {
-      waiters.delete(w);
-      reject(new Error(`no console line matching ${re} within ${ms} ms; last lines:\n${consoleLines.slice(-30).join('\n')}`));
-    }, ms);
-    waiters.add(w);
-  });
+        reject(new Error(`no console line matching ${re} within ${ms} ms; last lines:\n${consoleLines.slice(-30).join('\n')}`));
+      }, ms);
+      waiters.add(w);
+    });
 
   /**
    * Resolves with the exit code of the extension-tests run (0 when run() resolved) once the workbench reports it.
    * @param {number} [ms]
    * @returns {Promise<number>}
    */
-  const waitForTestsExit = (ms = 600000) => new Promise((resolve, reject) => {
-    if (automationExit) return resolve(automationExit.code);
-    const timer = setTimeout(() => {
-      exitWaiters.delete(w);
-      reject(new Error(`the extension tests did not finish within ${ms} ms; last console lines:\n${consoleLines.slice(-30).join('\n')}`));
-    }, ms);
-    /** @param {AutomationExit} r */
-    const w = (r) => {
-      clearTimeout(timer);
-      exitWaiters.delete(w);
-      resolve(r.code);
-    };
-    exitWaiters.add(w);
-  });
+  const waitForTestsExit = (ms = 600000) =>
+    new Promise((resolve, reject) => {
+      if (automationExit) return resolve(automationExit.code);
+      const timer = setTimeout(() => {
+        exitWaiters.delete(w);
+        reject(new Error(`the extension tests did not finish within ${ms} ms; last console lines:\n${consoleLines.slice(-30).join('\n')}`));
+      }, ms);
+      /** @param {AutomationExit} r */
+      const w = (r) => {
+        clearTimeout(timer);
+        exitWaiters.delete(w);
+        resolve(r.code);
+      };
+      exitWaiters.add(w);
+    });
 
   /** @param {string} name @param {string} [file] */
   const screenshot = async (name, file) => {
@@ -205,10 +217,23 @@ async function openWorkbench(url, opts = {}) {
   } catch (e) {
     if (screenshotsDir) await screenshot('workbench-load-failed').catch(() => {});
     await close();
-    throw new Error(`workbench did not load from ${workbenchUrl}: ${/** @type {Error} */ (e).message}\nconsole:\n${consoleLines.slice(-30).join('\n')}`, { cause: e });
+    throw new Error(
+      `workbench did not load from ${workbenchUrl}: ${/** @type {Error} */ (e).message}\nconsole:\n${consoleLines.slice(-30).join('\n')}`,
+      { cause: e },
+    );
   }
-  return { page, browser: context, context, url: workbenchUrl, consoleLines, waitForConsoleLine, waitForTestsExit,
-    testsExit: () => automationExit, screenshot, close };
+  return {
+    page,
+    browser: context,
+    context,
+    url: workbenchUrl,
+    consoleLines,
+    waitForConsoleLine,
+    waitForTestsExit,
+    testsExit: () => automationExit,
+    screenshot,
+    close,
+  };
 }
 
 /** @typedef {Awaited<ReturnType<typeof openWorkbench>>} Workbench */
@@ -218,8 +243,9 @@ async function openWorkbench(url, opts = {}) {
  * @param {Page} page
  */
 function statusBarLabels(page) {
-  return page.$$eval('.statusbar-item', (els) => els.map((el) => el.getAttribute('aria-label')
-    || el.querySelector('[aria-label]')?.getAttribute('aria-label') || ''));
+  return page.$$eval('.statusbar-item', (els) =>
+    els.map((el) => el.getAttribute('aria-label') || el.querySelector('[aria-label]')?.getAttribute('aria-label') || ''),
+  );
 }
 
 /**

@@ -91,9 +91,12 @@ function commonArgs({ userDataDir, extensionsDir }) {
   return [
     paths.entry,
     // Our own config file, so code-server neither reads nor writes ~/.config/code-server/config.yaml.
-    '--config', paths.config,
-    '--user-data-dir', path.resolve(userDataDir),
-    '--extensions-dir', path.resolve(extensionsDir),
+    '--config',
+    paths.config,
+    '--user-data-dir',
+    path.resolve(userDataDir),
+    '--extensions-dir',
+    path.resolve(extensionsDir),
   ];
 }
 
@@ -128,9 +131,18 @@ function childEnv(env, userDataDir) {
  */
 async function startCodeServer(opts) {
   assertInstalled();
-  const { workspace, userDataDir, extensionsDir, settings = {}, env = {}, extensionDevelopmentPath, extensionTestsPath,
-    timeoutMs = 60000 } = opts;
-  if (!workspace || !userDataDir || !extensionsDir) throw new Error('startCodeServer: workspace, userDataDir and extensionsDir are required');
+  const {
+    workspace,
+    userDataDir,
+    extensionsDir,
+    settings = {},
+    env = {},
+    extensionDevelopmentPath,
+    extensionTestsPath,
+    timeoutMs = 60000,
+  } = opts;
+  if (!workspace || !userDataDir || !extensionsDir)
+    throw new Error('startCodeServer: workspace, userDataDir and extensionsDir are required');
   for (const d of [workspace, userDataDir, extensionsDir]) fs.mkdirSync(d, { recursive: true });
   const userDir = path.join(userDataDir, 'User');
   fs.mkdirSync(userDir, { recursive: true });
@@ -141,7 +153,17 @@ async function startCodeServer(opts) {
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort();
     try {
-      return await launch({ port, workspace, userDataDir, extensionsDir, env, extensionDevelopmentPath, extensionTestsPath, timeoutMs, logFile });
+      return await launch({
+        port,
+        workspace,
+        userDataDir,
+        extensionsDir,
+        env,
+        extensionDevelopmentPath,
+        extensionTestsPath,
+        timeoutMs,
+        logFile,
+      });
     } catch (e) {
       lastError = e;
       if (!/EADDRINUSE/.test(/** @type {Error} */ (e).message)) throw e; // another process took the port meanwhile: retry
@@ -154,11 +176,23 @@ async function startCodeServer(opts) {
  * @param {{ port: number, workspace: string, userDataDir: string, extensionsDir: string, env: NodeJS.ProcessEnv,
  *   extensionDevelopmentPath?: string, extensionTestsPath?: string, timeoutMs: number, logFile: string }} options
  */
-async function launch({ port, workspace, userDataDir, extensionsDir, env, extensionDevelopmentPath, extensionTestsPath, timeoutMs, logFile }) {
+async function launch({
+  port,
+  workspace,
+  userDataDir,
+  extensionsDir,
+  env,
+  extensionDevelopmentPath,
+  extensionTestsPath,
+  timeoutMs,
+  logFile,
+}) {
   const args = [
     ...commonArgs({ userDataDir, extensionsDir }),
-    '--auth', 'none',
-    '--bind-addr', `127.0.0.1:${port}`,
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-workspace-trust',
@@ -189,10 +223,12 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
   let exited = /** @type {{ code: number | null, signal: NodeJS.Signals | null } | null} */ (null); // set by the 'exit' listener
-  const exitPromise = new Promise((resolve) => child.on('exit', (code, signal) => {
-    exited = { code, signal };
-    resolve(exited);
-  }));
+  const exitPromise = new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    }),
+  );
 
   let stopped = false;
   const stop = async () => {
@@ -212,7 +248,9 @@ async function launch({ port, workspace, userDataDir, extensionsDir, env, extens
   for (;;) {
     if (exited) {
       await stop();
-      throw new Error(`code-server exited before answering (code ${exited.code}, signal ${exited.signal}); log ${logFile}:\n${output.slice(-4000)}`);
+      throw new Error(
+        `code-server exited before answering (code ${exited.code}, signal ${exited.signal}); log ${logFile}:\n${output.slice(-4000)}`,
+      );
     }
     if ((await httpStatus(`${url}healthz`)) === 200) break;
     if (Date.now() > deadline) {

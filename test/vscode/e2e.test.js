@@ -15,7 +15,12 @@ const root = path.resolve(__dirname, '../..');
 const { FakeMoonshot } = require('../../out/test/support/fakeMoonshot');
 const artifacts = path.join(root, 'artifacts');
 const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
-const PROMPTS = ['Explain in one sentence why max_tokens is charged up front.', 'Name two kinds of rate-limit windows.', 'Say hello in Japanese.', 'What is a token bucket?'];
+const PROMPTS = [
+  'Explain in one sentence why max_tokens is charged up front.',
+  'Name two kinds of rate-limit windows.',
+  'Say hello in Japanese.',
+  'What is a token bucket?',
+];
 
 /** @type {import('../support/fakeMoonshot').FakeMoonshot} */
 let fake;
@@ -140,7 +145,12 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     const env = { MOONSHOT_API_KEY: fake.apiKey };
     dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions'), workspace };
     await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
-    const settings = { ...QUIET_SETTINGS, 'kimiBudget.baseUrl': baseUrl, 'kimiBudget.limits.requestsPerMinute': 2, 'kimiBudget.maxOutputTokens': 500 };
+    const settings = {
+      ...QUIET_SETTINGS,
+      'kimiBudget.baseUrl': baseUrl,
+      'kimiBudget.limits.requestsPerMinute': 2,
+      'kimiBudget.maxOutputTokens': 500,
+    };
     server = await startCodeServer({ ...dirs, env, settings });
     workbench = await openWorkbench(server.url, { folder: workspace });
     page = workbench.page;
@@ -201,12 +211,24 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     const text = await page.locator('.statusbar-item', { hasText: 'queued' }).first().innerText();
     assert.match(text, /1 queued, next \d+:\d\d/);
     assert.equal(fake.stats.requests, 2, 'nothing is sent while the minute is spent');
-    await until('the queue notification', async () => (await page.locator('.notification-toast', { hasText: 'goes out in' }).count()) > 0, 10_000);
+    await until(
+      'the queue notification',
+      async () => (await page.locator('.notification-toast', { hasText: 'goes out in' }).count()) > 0,
+      10_000,
+    );
     // Its editor is open already, and says why nothing has arrived yet.
-    await until('the waiting send\'s editor', async () => (await answerTabs()) === 3 && (await page.locator('.view-lines', { hasText: 'waiting for budget' }).count()) > 0);
+    await until(
+      "the waiting send's editor",
+      async () => (await answerTabs()) === 3 && (await page.locator('.view-lines', { hasText: 'waiting for budget' }).count()) > 0,
+    );
     await shot('queued');
     await until('the third answer, sent by itself when a unit came back', async () => fake.stats.completed === completed + 1, 75_000);
-    await until('the third answer in its editor', async () => (await page.locator('.view-lines', { hasText: 'About "Say hello in Japanese' }).count()) > 0 && (await page.locator('.view-lines', { hasText: 'finished:' }).count()) > 0);
+    await until(
+      'the third answer in its editor',
+      async () =>
+        (await page.locator('.view-lines', { hasText: 'About "Say hello in Japanese' }).count()) > 0 &&
+        (await page.locator('.view-lines', { hasText: 'finished:' }).count()) > 0,
+    );
     assert.equal((await budget()).q, 0);
     assert.deepEqual(fake.stats.rejected, {}, 'the server refused nothing');
   });
@@ -234,7 +256,10 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     await offer.getByRole('button', { name: 'Send Again' }).click();
     await until('the resent prompt to be answered', async () => fake.stats.completed === answered + 1, 90_000);
     assert.equal(fake.received.at(-1)?.messages.at(-1)?.content, 'What is a token bucket?');
-    await until('its answer tab', async () => (await page.locator('.tabs-container .tab', { hasText: 'What is a token bucket' }).count()) > 0);
+    await until(
+      'its answer tab',
+      async () => (await page.locator('.tabs-container .tab', { hasText: 'What is a token bucket' }).count()) > 0,
+    );
   });
 
   it('never writes the key: no file of the profile (history, state, logs), the extensions or the workspace holds it', async () => {
@@ -243,7 +268,13 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const { hits, read } = filesContaining([dirs.userDataDir, dirs.extensionsDir, dirs.workspace], KEY);
     assert.deepEqual(hits, []);
-    assert.ok(read.some((f) => f.endsWith(path.join('kimi-budget.kimi-budget', 'history.json'))), 'the scan read the answer history the extension wrote');
-    assert.ok(read.some((f) => /Kimi Budget\.log$/.test(f)), `the scan read the extension's log (${read.length} files)`);
+    assert.ok(
+      read.some((f) => f.endsWith(path.join('kimi-budget.kimi-budget', 'history.json'))),
+      'the scan read the answer history the extension wrote',
+    );
+    assert.ok(
+      read.some((f) => /Kimi Budget\.log$/.test(f)),
+      `the scan read the extension's log (${read.length} files)`,
+    );
   });
 });

@@ -48,7 +48,11 @@ const DEBIAN_PACKAGES = [
   ['libkrb5-dev', 'headers to rebuild the kerberos native module'],
 ];
 // Needed to compile the native modules (node-gyp); present on the node machine image.
-const BUILD_TOOLS = [['make', 'make'], ['g++', 'g++'], ['python3', 'python3']];
+const BUILD_TOOLS = [
+  ['make', 'make'],
+  ['g++', 'g++'],
+  ['python3', 'python3'],
+];
 
 class InstallError extends Error {}
 
@@ -107,7 +111,7 @@ function checkSystemPackages(allowAptInstall = true) {
       return checkSystemPackages(false);
     }
     throw new InstallError(
-      `missing Debian packages:\n${lines}\nInstall them with:\n  apt-get update && apt-get install -y ${names.join(' ')}`
+      `missing Debian packages:\n${lines}\nInstall them with:\n  apt-get update && apt-get install -y ${names.join(' ')}`,
     );
   }
 }
@@ -123,8 +127,14 @@ function run(cmd, args, cwd, extraEnv = {}, timeoutMs = 20 * 60 * 1000) {
   const line = `$ (cd ${cwd} && ${cmd} ${args.join(' ')})`;
   appendLog(`\n${line}\n`);
   /** @type {NodeJS.ProcessEnv} */
-  const env = { ...process.env, npm_config_unsafe_perm: 'true', npm_config_audit: 'false', npm_config_fund: 'false',
-    npm_config_update_notifier: 'false', ...extraEnv };
+  const env = {
+    ...process.env,
+    npm_config_unsafe_perm: 'true',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+    ...extraEnv,
+  };
   // node-gyp must find Node's headers locally (it would otherwise download them from nodejs.org).
   if (!env.npm_config_nodedir) {
     const prefix = path.dirname(path.dirname(process.execPath));
@@ -211,7 +221,11 @@ function placeRipgrep() {
 function linkAsar() {
   const link = path.join(VSCODE_DIR, 'node_modules.asar');
   let st = null;
-  try { st = fs.lstatSync(link); } catch { /* absent */ }
+  try {
+    st = fs.lstatSync(link);
+  } catch {
+    /* absent */
+  }
   if (st && st.isSymbolicLink() && fs.readlinkSync(link) === 'node_modules') return;
   if (st) fs.rmSync(link, { recursive: true, force: true });
   fs.symlinkSync('node_modules', link);
@@ -219,7 +233,10 @@ function linkAsar() {
 
 /** The symlinks code-server's own postinstall.sh makes (for `code` in the integrated terminal, and opening a browser). */
 function linkBinScripts() {
-  for (const [dir, source, dest] of [['remote-cli', 'code-linux.sh', 'code-server'], ['helpers', 'browser-linux.sh', 'browser.sh']]) {
+  for (const [dir, source, dest] of [
+    ['remote-cli', 'code-linux.sh', 'code-server'],
+    ['helpers', 'browser-linux.sh', 'browser.sh'],
+  ]) {
     const link = path.join(VSCODE_DIR, 'bin', dir, dest);
     fs.rmSync(link, { force: true });
     fs.symlinkSync(source, link);
@@ -233,10 +250,16 @@ function writeConfig() {
 function markerOk() {
   try {
     const m = readJson(paths.marker);
-    return m.format === MARKER_FORMAT && m.codeServer === CODE_SERVER_VERSION && m.playwrightCore === PLAYWRIGHT_CORE_VERSION
-      && m.node === process.versions.modules // native modules are built for this Node ABI
-      && fs.existsSync(paths.entry) && fs.existsSync(paths.config) && fs.existsSync(path.join(paths.playwrightCore, 'package.json'))
-      && fs.existsSync(path.join(VSCODE_DIR, 'node_modules', '@vscode', 'ripgrep', 'bin', 'rg'));
+    return (
+      m.format === MARKER_FORMAT &&
+      m.codeServer === CODE_SERVER_VERSION &&
+      m.playwrightCore === PLAYWRIGHT_CORE_VERSION &&
+      m.node === process.versions.modules && // native modules are built for this Node ABI
+      fs.existsSync(paths.entry) &&
+      fs.existsSync(paths.config) &&
+      fs.existsSync(path.join(paths.playwrightCore, 'package.json')) &&
+      fs.existsSync(path.join(VSCODE_DIR, 'node_modules', '@vscode', 'ripgrep', 'bin', 'rg'))
+    );
   } catch {
     return false;
   }
@@ -269,8 +292,10 @@ function ensureInstalled({ force = false, quiet = false } = {}) {
 
   step('check Debian packages (chromium ripgrep libkrb5-dev)', checkSystemPackages);
   if (!force && markerOk()) {
-    say(`cached install found (${path.relative(REPO_ROOT, paths.marker)}): code-server ${CODE_SERVER_VERSION}, ` +
-      `playwright-core ${PLAYWRIGHT_CORE_VERSION}; total ${fmt(Date.now() - t0)}`);
+    say(
+      `cached install found (${path.relative(REPO_ROOT, paths.marker)}): code-server ${CODE_SERVER_VERSION}, ` +
+        `playwright-core ${PLAYWRIGHT_CORE_VERSION}; total ${fmt(Date.now() - t0)}`,
+    );
     return paths;
   }
   // Others may run this at the same time in the same checkout: one installs, the rest wait for it.
@@ -352,8 +377,10 @@ function installLocked(step, say, t0) {
     npm(['install', `playwright-core@${PLAYWRIGHT_CORE_VERSION}`, '--ignore-scripts', '--save-exact', '--no-audit', '--no-fund'], CS_DIR);
   });
   step('write harness-config.yaml', writeConfig);
-  step('lib/vscode: point @vscode/proxy-agent at the registry tarball in npm-shrinkwrap.json',
-    () => `${fixShrinkwrap()} entr(y/ies) changed`);
+  step(
+    'lib/vscode: point @vscode/proxy-agent at the registry tarball in npm-shrinkwrap.json',
+    () => `${fixShrinkwrap()} entr(y/ies) changed`,
+  );
   step('lib/vscode: npm install --omit=dev --ignore-scripts', () => {
     npm(['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], VSCODE_DIR);
   });
@@ -362,7 +389,7 @@ function installLocked(step, say, t0) {
     npm(['rebuild', 'node-pty', '@vscode/spdlog', 'kerberos', '@parcel/watcher', 'native-watchdog', '@vscode/deviceid'], VSCODE_DIR);
   });
   step('lib/vscode: node_modules.asar -> node_modules', linkAsar);
-  step('lib/vscode: bin/remote-cli/code-server, bin/helpers/browser.sh (as code-server\'s postinstall.sh)', linkBinScripts);
+  step("lib/vscode: bin/remote-cli/code-server, bin/helpers/browser.sh (as code-server's postinstall.sh)", linkBinScripts);
   step('lib/vscode/extensions: npm install --omit=dev', () => {
     npm(['install', '--omit=dev', '--no-audit', '--no-fund'], path.join(VSCODE_DIR, 'extensions'));
   });
@@ -370,8 +397,9 @@ function installLocked(step, say, t0) {
     npm(['rebuild', 'argon2'], CS_DIR);
   });
   step('check: code-server --version', () => {
-    const out = run(process.execPath, [paths.entry, '--config', paths.config, '--version'], CS_DIR,
-      { XDG_DATA_HOME: path.join(CS_DIR, 'xdg-data') }); // not ~/.local/share/code-server
+    const out = run(process.execPath, [paths.entry, '--config', paths.config, '--version'], CS_DIR, {
+      XDG_DATA_HOME: path.join(CS_DIR, 'xdg-data'),
+    }); // not ~/.local/share/code-server
     const line = out.split('\n').find((l) => /^\d+\.\d+\.\d+ /.test(l)) || out.trim();
     // e.g. "4.96.4 <commit> with Code 1.96.4"
     if (!line.startsWith(CODE_SERVER_VERSION) || !/Code 1\.96\.4\b/.test(line)) {
@@ -379,12 +407,23 @@ function installLocked(step, say, t0) {
     }
     return line;
   });
-  step('check: require playwright-core', () => require(paths.playwrightCore).chromium ? 'ok' : 'no chromium export');
+  step('check: require playwright-core', () => (require(paths.playwrightCore).chromium ? 'ok' : 'no chromium export'));
 
-  fs.writeFileSync(paths.marker, JSON.stringify({
-    format: MARKER_FORMAT, codeServer: CODE_SERVER_VERSION, playwrightCore: PLAYWRIGHT_CORE_VERSION,
-    node: process.versions.modules, nodeVersion: process.version, finishedAt: new Date().toISOString(),
-  }, null, 2) + '\n');
+  fs.writeFileSync(
+    paths.marker,
+    JSON.stringify(
+      {
+        format: MARKER_FORMAT,
+        codeServer: CODE_SERVER_VERSION,
+        playwrightCore: PLAYWRIGHT_CORE_VERSION,
+        node: process.versions.modules,
+        nodeVersion: process.version,
+        finishedAt: new Date().toISOString(),
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   say(`install complete in ${fmt(Date.now() - t0)} (log: ${path.relative(REPO_ROOT, paths.log)})`);
   return paths;
 }
@@ -394,8 +433,15 @@ function requirePlaywright() {
   return require(paths.playwrightCore);
 }
 
-module.exports = { ensureInstalled, requirePlaywright, checkSystemPackages, paths, InstallError,
-  CODE_SERVER_VERSION, PLAYWRIGHT_CORE_VERSION };
+module.exports = {
+  ensureInstalled,
+  requirePlaywright,
+  checkSystemPackages,
+  paths,
+  InstallError,
+  CODE_SERVER_VERSION,
+  PLAYWRIGHT_CORE_VERSION,
+};
 
 if (require.main === module) {
   try {

@@ -4,17 +4,20 @@
 export const chromium: BrowserType;
 
 export interface BrowserType {
-  launchPersistentContext(userDataDir: string, options?: {
-    executablePath?: string;
-    headless?: boolean;
-    args?: string[];
-    viewport?: { width: number; height: number } | null;
-    timeout?: number;
-    env?: NodeJS.ProcessEnv;
-    handleSIGINT?: boolean;
-    handleSIGTERM?: boolean;
-    handleSIGHUP?: boolean;
-  }): Promise<BrowserContext>;
+  launchPersistentContext(
+    userDataDir: string,
+    options?: {
+      executablePath?: string;
+      headless?: boolean;
+      args?: string[];
+      viewport?: { width: number; height: number } | null;
+      timeout?: number;
+      env?: NodeJS.ProcessEnv;
+      handleSIGINT?: boolean;
+      handleSIGTERM?: boolean;
+      handleSIGHUP?: boolean;
+    },
+  ): Promise<BrowserContext>;
 }
 
 export interface BrowserContext {

@@ -175,7 +175,11 @@ function installHandlers() {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', () => killAllSync(500));
-  for (const [signal, code] of /** @type {const} */ ([['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]])) {
+  for (const [signal, code] of /** @type {const} */ ([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ])) {
     process.on(signal, () => {
       process.stderr.write(`\n[vscode-harness] ${signal}: stopping ${tracked.size} started process group(s)\n`);
       killAllSync(2000);
@@ -216,5 +220,16 @@ function pidsWithCmdline(needle) {
   return out;
 }
 
-module.exports = { track, untrack, killTree, killTreeSync, descendants, alive, pidsWithCmdline, installHandlers, tracked,
-  removeOnExit, forgetTempDir };
+module.exports = {
+  track,
+  untrack,
+  killTree,
+  killTreeSync,
+  descendants,
+  alive,
+  pidsWithCmdline,
+  installHandlers,
+  tracked,
+  removeOnExit,
+  forgetTempDir,
+};

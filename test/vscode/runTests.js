@@ -26,7 +26,8 @@ const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer')
 const { openWorkbench } = require('./browser');
 const processes = require('./processes');
 
-const NOISE = /Resolving connection token|Resolved connection token|Creating a socket|Updating additional builtin extensions cache|\[Service Worker\]|same-origin iframe|allow-scripts and allow-same-origin|vsda|open-vsx|Failed to load resource|Long running operations during shutdown|\[codeAutomationExit\]/;
+const NOISE =
+  /Resolving connection token|Resolved connection token|Creating a socket|Updating additional builtin extensions cache|\[Service Worker\]|same-origin iframe|allow-scripts and allow-same-origin|vsda|open-vsx|Failed to load resource|Long running operations during shutdown|\[codeAutomationExit\]/;
 
 /**
  * Optional in the type: runTests itself says when extensionTestsPath is missing (from the command line, say).
@@ -44,7 +45,11 @@ const NOISE = /Resolving connection token|Resolved connection token|Creating a s
  */
 async function runTests(opts) {
   const { extensionTestsPath, workspace, env, timeoutMs = 10 * 60 * 1000, screenshotsDir } = opts;
-  const log = opts.log || ((line) => { if (!NOISE.test(line)) process.stdout.write(`${line}\n`); });
+  const log =
+    opts.log ||
+    ((line) => {
+      if (!NOISE.test(line)) process.stdout.write(`${line}\n`);
+    });
   if (!extensionTestsPath) throw new Error('runTests: extensionTestsPath is required');
   ensureInstalled({ quiet: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vscode-harness-run-'));
@@ -62,14 +67,25 @@ async function runTests(opts) {
     if (!devPath) {
       devPath = path.join(tmp, 'tests-host');
       fs.mkdirSync(devPath);
-      fs.writeFileSync(path.join(devPath, 'package.json'), JSON.stringify({
-        name: 'tests-host', publisher: 'vscode-harness', version: '0.0.0', engines: { vscode: '^1.96.0' },
-      }));
+      fs.writeFileSync(
+        path.join(devPath, 'package.json'),
+        JSON.stringify({
+          name: 'tests-host',
+          publisher: 'vscode-harness',
+          version: '0.0.0',
+          engines: { vscode: '^1.96.0' },
+        }),
+      );
     }
     const ws = workspace || path.join(tmp, 'workspace');
     cs = await startCodeServer({
-      workspace: ws, userDataDir, extensionsDir, env, settings: { ...QUIET_SETTINGS, ...(opts.settings || {}) },
-      extensionDevelopmentPath: path.resolve(devPath), extensionTestsPath: path.resolve(extensionTestsPath),
+      workspace: ws,
+      userDataDir,
+      extensionsDir,
+      env,
+      settings: { ...QUIET_SETTINGS, ...(opts.settings || {}) },
+      extensionDevelopmentPath: path.resolve(devPath),
+      extensionTestsPath: path.resolve(extensionTestsPath),
     });
     let counts = null; // the last "N passed, N failed" line the tests module logged
     /** @param {string} line */
@@ -129,11 +145,14 @@ if (require.main === module) {
     process.stderr.write(`[vscode-runTests] ${/** @type {Error} */ (e).message}\n`);
     process.exit(2);
   }
-  runTests(opts).then((code) => {
-    process.stdout.write(`[vscode-runTests] extension tests exit code ${code}\n`);
-    process.exit(code);
-  }, (e) => {
-    process.stderr.write(`[vscode-runTests] FAILED: ${e && e.stack ? e.stack : e}\n`);
-    process.exit(2);
-  });
+  runTests(opts).then(
+    (code) => {
+      process.stdout.write(`[vscode-runTests] extension tests exit code ${code}\n`);
+      process.exit(code);
+    },
+    (e) => {
+      process.stderr.write(`[vscode-runTests] FAILED: ${e && e.stack ? e.stack : e}\n`);
+      process.exit(2);
+    },
+  );
 }

@@ -22,7 +22,13 @@ export const bottleneckClient: Client = {
     const { rpm, tpm, concurrency } = workload.limits;
     const windowMs = server.rules.windowMs;
     const options = (capacity: number, maxConcurrent: number | null) =>
-      ({ reservoir: capacity, reservoirRefreshAmount: capacity, reservoirRefreshInterval: windowMs, maxConcurrent, heartbeatInterval: HEARTBEAT_MS }) as Bottleneck.ConstructorOptions;
+      ({
+        reservoir: capacity,
+        reservoirRefreshAmount: capacity,
+        reservoirRefreshInterval: windowMs,
+        maxConcurrent,
+        heartbeatInterval: HEARTBEAT_MS,
+      }) as Bottleneck.ConstructorOptions;
     const tokens = new Bottleneck(options(tpm, null));
     const requests = new Bottleneck(options(rpm, concurrency || null));
     const submit = (prompt: Prompt, attempt: number): void => {

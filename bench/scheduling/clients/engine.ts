@@ -19,7 +19,12 @@ export const engineClient: Client = {
   description: `Budget + SendQueue from src/core with DEFAULT_BUDGET_OPTIONS (60 s window, ${DEFAULT_BUDGET_OPTIONS.marginMs} ms margin) and DEFAULT_QUEUE_OPTIONS (maxAttempts ${DEFAULT_QUEUE_OPTIONS.maxAttempts}, backoff ${DEFAULT_QUEUE_OPTIONS.backoffBaseMs / 1000}–${DEFAULT_QUEUE_OPTIONS.backoffMaxMs / 1000} s) except maxLength ${ENGINE_QUEUE_OPTIONS.maxLength.toLocaleString('en-US')} and maxWait 24 h; errors mapped by verdictFor; limits set to the account's`,
   start({ clock, server, workload, random, finished, gaveUp }) {
     const { rpm, tpm, concurrency, tpd } = workload.limits;
-    const budget = new Budget({ requestsPerMinute: rpm, tokensPerMinute: tpm, concurrency, tokensPerDay: tpd }, clock, new MemoryLedger(), DEFAULT_BUDGET_OPTIONS);
+    const budget = new Budget(
+      { requestsPerMinute: rpm, tokensPerMinute: tpm, concurrency, tokensPerDay: tpd },
+      clock,
+      new MemoryLedger(),
+      DEFAULT_BUDGET_OPTIONS,
+    );
     const queue = new SendQueue<Answer>(budget, clock, verdictFor, ENGINE_QUEUE_OPTIONS, random);
     const send = (prompt: Prompt): void => {
       const ticket = queue.enqueue({

@@ -9,7 +9,8 @@ import { callFor, Client, exponentialBackoff } from './client';
  */
 export const fixedDelayClient: Client = {
   name: 'fixed delay',
-  description: 'one request every 60/RPM s, in order, blind to tokens and concurrency; a 429 puts the prompt back first, retried after the stated wait or 1, 2, 4 … 60 s',
+  description:
+    'one request every 60/RPM s, in order, blind to tokens and concurrency; a 429 puts the prompt back first, retried after the stated wait or 1, 2, 4 … 60 s',
   start({ clock, server, workload, random, finished }) {
     const spacing = 60_000 / workload.limits.rpm;
     const waiting: { prompt: Prompt; attempt: number }[] = [];

@@ -9,7 +9,8 @@ import { callFor, Client } from './client';
  */
 export const oracleClient: Client = {
   name: 'oracle',
-  description: 'sends each prompt, in order, so that it reaches the server at the first instant the server would admit it (computed from the server model\'s state); never refused',
+  description:
+    "sends each prompt, in order, so that it reaches the server at the first instant the server would admit it (computed from the server model's state); never refused",
   start({ clock, server, workload, finished }) {
     const waiting: Prompt[] = [];
     let cancel: (() => void) | undefined;
