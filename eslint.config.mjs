@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Which layers each layer of src/ may import; `vscode` only in the adapters (ui). */
-const LAYERS = {
+export const LAYERS = {
   core: [],
   tokens: ['core'],
   kimi: ['core'],

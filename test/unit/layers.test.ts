@@ -1,72 +1,50 @@
+// The layering of src/ is a lint rule (eslint.config.mjs, said once there). These tests show the
+// rule bites: an import that points upwards, in any form, and `vscode` below the adapters.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ESLint } from 'eslint';
 
 const root = path.resolve(__dirname, '../../..');
+/** The rule's own table: which layers each layer of src/ may import. */
+const { LAYERS } = require(path.join(root, 'eslint.config.mjs')) as { LAYERS: Record<string, string[]> };
 
-/** Every relative or bare module a TypeScript file imports or requires. */
-function importsOf(file: string): string[] {
-  const source = fs.readFileSync(file, 'utf8');
-  const found: string[] = [];
-  for (const m of source.matchAll(
-    /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:require|import)\(\s*['"]([^'"]+)['"]\s*\)/g,
-  )) {
-    found.push(m[1] ?? m[2]);
+/** What the linter says of `source` as if it were a file of `layer` (a file that exists there, so that type information is at hand). */
+async function restrictedImports(eslint: ESLint, layer: string, source: string): Promise<string[]> {
+  const file = (
+    { core: 'clock.ts', tokens: 'protocol.ts', kimi: 'json.ts', send: 'sessionCost.ts', ui: 'api.ts' } as Record<string, string>
+  )[layer];
+  const [result] = await eslint.lintText(source, { filePath: path.join(root, 'src', layer, file) });
+  return result.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+describe('layering (the lint rule)', function () {
+  this.timeout(60_000);
+  const eslint = new ESLint({ cwd: root });
+
+  it('the table keeps core at the bottom and every layer below ui', () => {
+    assert.deepEqual(LAYERS.core, []);
+    for (const [layer, may] of Object.entries(LAYERS)) assert.ok(!may.includes('ui'), `${layer} may not import ui`);
+  });
+
+  for (const [layer, may] of Object.entries(LAYERS)) {
+    const others = Object.keys(LAYERS).filter((other) => other !== layer && !may.includes(other));
+    it(`src/${layer} may import ${[layer, ...may].join(', ')}${others.length ? `, not ${others.join(' or ')}` : ''}${layer === 'ui' ? '' : ', nor vscode'}`, async () => {
+      const importsOf = (other: string) => [
+        `import { a } from '../${other}/x';`,
+        `import '../${other}/y';`,
+        `export * from '../${other}';`,
+      ];
+      const allowed = [layer, ...may].flatMap(importsOf);
+      const refused = others.flatMap(importsOf);
+      assert.deepEqual(await restrictedImports(eslint, layer, allowed.join('\n')), [], 'imports downwards and within the layer pass');
+      const said = await restrictedImports(eslint, layer, refused.join('\n'));
+      assert.equal(
+        said.length,
+        refused.length,
+        `every other import is refused, side-effect and re-export forms included: ${said.join(' / ')}`,
+      );
+      const vscode = await restrictedImports(eslint, layer, "import * as vscode from 'vscode';\nexport const v = vscode;");
+      assert.equal(vscode.length, layer === 'ui' ? 0 : 1, vscode.join(' / '));
+    });
   }
-  return found;
-}
-
-function filesUnder(dir: string): string[] {
-  return fs
-    .readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts'))
-    .map((f) => path.join(root, dir, f));
-}
-
-/** Which layers a layer may import: imports only point downwards. */
-const allowed: Record<string, string[]> = {
-  core: ['core'],
-  tokens: ['tokens', 'core'],
-  kimi: ['kimi', 'core'],
-  send: ['send', 'kimi', 'tokens', 'core'],
-  ui: ['ui', 'send', 'kimi', 'tokens', 'core'],
-};
-
-describe('layering', () => {
-  it('finds the source files it checks', () => {
-    for (const layer of Object.keys(allowed)) assert.ok(filesUnder(`src/${layer}`).length > 0, layer);
-  });
-
-  it('src/core, src/tokens and src/send never import vscode', () => {
-    for (const file of [...filesUnder('src/core'), ...filesUnder('src/tokens'), ...filesUnder('src/send')]) {
-      assert.ok(!importsOf(file).includes('vscode'), `${path.relative(root, file)} imports vscode`);
-    }
-  });
-
-  it('src/kimi imports neither vscode nor src/ui, and every layer imports only downwards', () => {
-    for (const [layer, may] of Object.entries(allowed)) {
-      for (const file of filesUnder(`src/${layer}`)) {
-        for (const spec of importsOf(file)) {
-          if (spec === 'vscode') {
-            assert.equal(layer, 'ui', `${path.relative(root, file)} imports vscode`);
-            continue;
-          }
-          if (!spec.startsWith('.')) continue;
-          const target = path.relative(path.join(root, 'src'), path.resolve(path.dirname(file), spec)).split(path.sep)[0];
-          assert.ok(may.includes(target), `${path.relative(root, file)} (${layer}) imports ${spec} (${target})`);
-        }
-      }
-    }
-  });
-
-  it('the import scanner sees both import forms', () => {
-    const probe = path.join(root, 'out', 'layers-probe.ts');
-    fs.mkdirSync(path.dirname(probe), { recursive: true });
-    fs.writeFileSync(probe, "import * as vscode from 'vscode';\nconst x = require('vscode');\nexport { y } from '../ui/z';\n");
-    try {
-      assert.deepEqual(importsOf(probe), ['vscode', 'vscode', '../ui/z']);
-    } finally {
-      fs.rmSync(probe);
-    }
-  });
 });
