@@ -1,6 +1,6 @@
 import { Clock } from './clock';
 import { firstAfter, Ledger, MemoryLedger, Spend } from './ledger';
-import { LimitName, Limits, settingOf } from './limits';
+import { LimitName, Limits } from './limits';
 
 export interface BudgetOptions {
   /** Length of the per-minute window (shortened only in tests). */
@@ -18,6 +18,13 @@ export interface Admission {
   readonly spendId: number;
   tokens: number;
   released: boolean;
+}
+
+/** A send's cost against the whole of a limit it is larger than. */
+export interface Exceeded {
+  readonly limit: 'tokensPerMinute' | 'tokensPerDay' | 'contextWindow';
+  readonly tokens: number;
+  readonly capacity: number;
 }
 
 export interface Wait {
@@ -78,15 +85,11 @@ export class Budget {
     this.limits = limits;
   }
 
-  /** Why a send of this many tokens can never be admitted under the current limits, if so. */
-  impossibleReason(tokens: number): string | undefined {
+  /** Which limit a send of this many tokens is larger than the whole of, if any: it can never be admitted. */
+  exceeds(tokens: number): Exceeded | undefined {
     const { tokensPerMinute, tokensPerDay } = this.limits;
-    if (tokens > tokensPerMinute) {
-      return `needs ${tokens} tokens but ${settingOf('tokensPerMinute')} is ${tokensPerMinute} (${tokens - tokensPerMinute} over)`;
-    }
-    if (tokensPerDay > 0 && tokens > tokensPerDay) {
-      return `needs ${tokens} tokens but ${settingOf('tokensPerDay')} is ${tokensPerDay} (${tokens - tokensPerDay} over)`;
-    }
+    if (tokens > tokensPerMinute) return { limit: 'tokensPerMinute', tokens, capacity: tokensPerMinute };
+    if (tokensPerDay > 0 && tokens > tokensPerDay) return { limit: 'tokensPerDay', tokens, capacity: tokensPerDay };
     return undefined;
   }
 

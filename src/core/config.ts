@@ -25,41 +25,61 @@ export const DEFAULTS = {
   maxWaitSeconds: DEFAULT_QUEUE_OPTIONS.maxWaitMs / 1000,
 } as const;
 
+/** What a setting's value should have been. */
+export type Expected =
+  | { readonly kind: 'integer'; readonly min: number; readonly max?: number }
+  /** A number in range, or unset (the setting is then left unset). */
+  | { readonly kind: 'number'; readonly min: number; readonly max: number }
+  | { readonly kind: 'string' }
+  | { readonly kind: 'nonEmpty' }
+  | { readonly kind: 'url' }
+  | { readonly kind: 'https' }
+  /** http:// to another machine, which would carry the key in clear, without allowInsecureHttp. */
+  | { readonly kind: 'notInsecureHttp' }
+  | { readonly kind: 'prices' }
+  | { readonly kind: 'price'; readonly model: string };
+
+/** A setting whose value could not be used: its key below `kimiBudget.`, the value, what was expected, and what is used instead. */
+export interface SettingProblem {
+  readonly key: string;
+  readonly value: unknown;
+  readonly expected: Expected;
+  /** Used until the value is fixed; undefined when the setting is left unset. */
+  readonly fallback?: unknown;
+}
+
 /**
  * Reads the settings through `get` (a key below `kimiBudget.`, undefined when unset) and replaces
- * each invalid value by its default, with one problem line per value naming the key and the fix.
+ * each invalid value by its default, with one problem per value that says what was expected.
  */
-export function parseConfig(get: (key: string) => unknown): { config: Config; problems: string[] } {
-  const problems: string[] = [];
+export function parseConfig(get: (key: string) => unknown): { config: Config; problems: SettingProblem[] } {
+  const problems: SettingProblem[] = [];
   const integer = (key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const value = get(key);
     if (value === undefined || value === null) return fallback;
     if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value;
-    const range = max === Number.MAX_SAFE_INTEGER ? `a whole number ≥ ${min}` : `a whole number from ${min} to ${max}`;
-    problems.push(`kimiBudget.${key} is ${JSON.stringify(value)}, but it must be ${range}; using ${fallback} until it is fixed.`);
+    problems.push({ key, value, expected: { kind: 'integer', min, ...(max === Number.MAX_SAFE_INTEGER ? {} : { max }) }, fallback });
     return fallback;
   };
   const optionalNumber = (key: string, min: number, max: number): number | undefined => {
     const value = get(key);
     if (value === undefined || value === null) return undefined;
     if (typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max) return value;
-    problems.push(
-      `kimiBudget.${key} is ${JSON.stringify(value)}, but it must be a number from ${min} to ${max}, or unset; leaving it unset until it is fixed.`,
-    );
+    problems.push({ key, value, expected: { kind: 'number', min, max } });
     return undefined;
   };
-  const text = (key: string, fallback: string, valid: (v: string) => string | undefined): string => {
+  const text = (key: string, fallback: string, valid: (v: string) => Expected | undefined): string => {
     const value = get(key);
     if (value === undefined || value === null) return fallback;
-    const fault = typeof value !== 'string' ? 'must be a string' : valid(value.trim());
-    if (!fault) return (value as string).trim();
-    problems.push(`kimiBudget.${key} is ${JSON.stringify(value)}, but it ${fault}; using "${fallback}" until it is fixed.`);
+    const expected: Expected | undefined = typeof value !== 'string' ? { kind: 'string' } : valid(value.trim());
+    if (!expected) return (value as string).trim();
+    problems.push({ key, value, expected, fallback });
     return fallback;
   };
 
   const config: Config = {
     baseUrl: text('baseUrl', DEFAULTS.baseUrl, (v) => baseUrlFault(v, get('allowInsecureHttp') === true)).replace(/\/+$/, ''),
-    model: text('model', DEFAULTS.model, (v) => (v ? undefined : 'must not be empty')),
+    model: text('model', DEFAULTS.model, (v) => (v ? undefined : { kind: 'nonEmpty' })),
     maxOutputTokens: integer('maxOutputTokens', DEFAULTS.maxOutputTokens, 1),
     systemPrompt: text('systemPrompt', '', () => undefined),
     temperature: optionalNumber('temperature', 0, 2),
@@ -80,30 +100,28 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
   return { config, problems };
 }
 
-function baseUrlFault(value: string, allowInsecureHttp: boolean): string | undefined {
+function baseUrlFault(value: string, allowInsecureHttp: boolean): Expected | undefined {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return 'is not a URL (expected something like https://api.moonshot.ai/v1)';
+    return { kind: 'url' };
   }
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol !== 'http:') return 'must start with https://';
+  if (url.protocol !== 'http:') return { kind: 'https' };
   // Over plain http the key would cross the network readable by anyone on the way: only this machine is safe.
   if (isLoopback(url.hostname) || allowInsecureHttp) return undefined;
-  return 'would send your API key unencrypted over http:// to another machine; use https://, or set kimiBudget.allowInsecureHttp to true if you accept that';
+  return { kind: 'notInsecureHttp' };
 }
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
-function parsePrices(value: unknown, problems: string[]): PriceTable {
+function parsePrices(value: unknown, problems: SettingProblem[]): PriceTable {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    problems.push(
-      'kimiBudget.prices must be an object of models, e.g. {"kimi-k2.6": {"input": 0.95, "output": 4}}; using the built-in prices.',
-    );
+    problems.push({ key: 'prices', value, expected: { kind: 'prices' } });
     return {};
   }
   const table: Record<string, PriceTable[string]> = {};
@@ -117,9 +135,7 @@ function parsePrices(value: unknown, problems: string[]): PriceTable {
         cachedInput: (p.cachedInput as number | undefined) ?? (p.input as number),
       };
     } else {
-      problems.push(
-        `kimiBudget.prices["${model}"] needs numbers ≥ 0 for "input" and "output" (and optionally "cachedInput"), in USD per million tokens; using the built-in price.`,
-      );
+      problems.push({ key: 'prices', value: price, expected: { kind: 'price', model } });
     }
   }
   return table;

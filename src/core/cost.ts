@@ -32,8 +32,3 @@ export function actualCost(price: Price, usage: { promptTokens: number; completi
   const cached = Math.min(usage.cachedTokens ?? 0, usage.promptTokens);
   return ((usage.promptTokens - cached) * price.input + cached * price.cachedInput + usage.completionTokens * price.output) / 1e6;
 }
-
-export function formatUsd(usd: number): string {
-  if (usd === 0) return '$0';
-  return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
-}

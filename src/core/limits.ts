@@ -19,8 +19,3 @@ export type LimitName = 'requestsPerMinute' | 'tokensPerMinute' | 'concurrency' 
 
 /** Every limit, in the order the settings list them. */
 export const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as readonly LimitName[];
-
-/** How a limit is named to the user: the settings key it comes from. */
-export function settingOf(limit: LimitName): string {
-  return `kimiBudget.limits.${limit}`;
-}

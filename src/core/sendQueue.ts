@@ -1,4 +1,4 @@
-import { Admission, Budget } from './budget';
+import { Admission, Budget, Exceeded } from './budget';
 import { Clock } from './clock';
 import { Emitter, Event } from './event';
 import { LimitName } from './limits';
@@ -65,16 +65,40 @@ export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
   backoffMaxMs: 60_000,
 };
 
-export type RejectReason = 'impossible' | 'queueFull' | 'waitTooLong' | 'timedOut' | 'cancelled';
+/** Why the queue gave up on a send, or never took it: data, for the UI to put into words. */
+export type Rejection =
+  /** Larger than the whole of a limit (or the model's context window): it can never go. */
+  | ({
+      readonly kind: 'impossible';
+      readonly promptTokens: number;
+      readonly maxTokens: number;
+      readonly underNewLimits: boolean;
+    } & Exceeded)
+  | { readonly kind: 'queueFull'; readonly waiting: number; readonly maxLength: number }
+  | { readonly kind: 'waitTooLong'; readonly waitMs: number; readonly maxWaitMs: number }
+  | { readonly kind: 'timedOut'; readonly waitedMs: number; readonly maxWaitMs: number }
+  /** The server's per-day limit refused it, and room is certain only after the longest wait allowed. */
+  | {
+      readonly kind: 'dayLimit';
+      readonly evidence: string;
+      readonly roomInMs: number;
+      readonly maxWaitMs: number;
+      readonly tokensPerDaySet: boolean;
+    }
+  /** Cancelled while it waited, once admitted but before its request left, while its answer arrived, or because the extension stopped. */
+  | { readonly kind: 'cancelled'; readonly when: 'waiting' | 'beforeSending' | 'answering' | 'stopped' };
 
-/** A send the queue gave up on (or never took); the message says why and what to change. */
+export type RejectReason = Rejection['kind'];
+
+/** A send the queue gave up on (or never took); `rejection` says why, in numbers. */
 export class SendRejected extends Error {
-  constructor(
-    readonly reason: RejectReason,
-    message: string,
-  ) {
-    super(message);
+  constructor(readonly rejection: Rejection) {
+    super(`send rejected: ${rejection.kind}`);
     this.name = 'SendRejected';
+  }
+
+  get reason(): RejectReason {
+    return this.rejection.kind;
   }
 }
 
@@ -139,13 +163,17 @@ export class SendQueue<T> {
   /** Queues a send, or throws SendRejected at once when it could never go or would wait too long. */
   enqueue(spec: SendSpec<T>): Ticket<T> {
     const tokens = spec.promptTokens + spec.maxTokens;
-    const impossible = this.impossibleReason(spec, tokens);
-    if (impossible) throw new SendRejected('impossible', `This prompt can never be sent: it ${impossible}.`);
+    const exceeded = this.exceeds(spec, tokens);
+    if (exceeded)
+      throw new SendRejected({
+        kind: 'impossible',
+        ...exceeded,
+        promptTokens: spec.promptTokens,
+        maxTokens: spec.maxTokens,
+        underNewLimits: false,
+      });
     if (this.waiting.length >= this.options.maxLength) {
-      throw new SendRejected(
-        'queueFull',
-        `${this.waiting.length} sends are already waiting, the most kimiBudget.queue.maxLength allows. Wait for some to go, cancel some with "Kimi: Show Send Queue", or raise the setting.`,
-      );
+      throw new SendRejected({ kind: 'queueFull', waiting: this.waiting.length, maxLength: this.options.maxLength });
     }
     let resolve!: (value: T) => void;
     let reject!: (error: unknown) => void;
@@ -171,10 +199,7 @@ export class SendQueue<T> {
     )[this.waiting.length - 1];
     if (eta !== undefined && eta - entry.enqueuedAt > this.options.maxWaitMs) {
       this.waiting.pop();
-      throw new SendRejected(
-        'waitTooLong',
-        `This send would wait about ${seconds(eta - entry.enqueuedAt)} s for budget, longer than kimiBudget.queue.maxWaitSeconds (${seconds(this.options.maxWaitMs)} s). Send less at once, or raise the setting.`,
-      );
+      throw new SendRejected({ kind: 'waitTooLong', waitMs: eta - entry.enqueuedAt, maxWaitMs: this.options.maxWaitMs });
     }
     this.pump();
     return { id: entry.id, result };
@@ -185,7 +210,7 @@ export class SendQueue<T> {
     const i = this.waiting.findIndex((e) => e.id === id);
     if (i >= 0) {
       const [entry] = this.waiting.splice(i, 1);
-      entry.reject(new SendRejected('cancelled', 'The send was cancelled before it went out; no budget was spent.'));
+      entry.reject(new SendRejected({ kind: 'cancelled', when: 'waiting' }));
       this.pump();
       return true;
     }
@@ -248,17 +273,16 @@ export class SendQueue<T> {
   dispose(): void {
     this.cancelTimer?.();
     for (const entry of this.waiting.splice(0)) {
-      entry.reject(new SendRejected('cancelled', 'The send was cancelled because the extension stopped.'));
+      entry.reject(new SendRejected({ kind: 'cancelled', when: 'stopped' }));
     }
     for (const id of [...this.running.keys()]) this.cancel(id);
     this.changed.dispose();
   }
 
-  private impossibleReason(spec: SendSpec<T>, tokens: number): string | undefined {
-    if (spec.contextWindow !== undefined && tokens > spec.contextWindow) {
-      return `needs ${spec.promptTokens} prompt tokens + ${spec.maxTokens} max output tokens = ${tokens}, above the model's context window of ${spec.contextWindow} (${tokens - spec.contextWindow} over); shorten the prompt or lower kimiBudget.maxOutputTokens`;
-    }
-    return this.budget.impossibleReason(tokens);
+  private exceeds(spec: SendSpec<T>, tokens: number): Exceeded | undefined {
+    if (spec.contextWindow !== undefined && tokens > spec.contextWindow)
+      return { limit: 'contextWindow', tokens, capacity: spec.contextWindow };
+    return this.budget.exceeds(tokens);
   }
 
   /** Starts every send that fits now, then sets one timer for the next moment something can change. */
@@ -268,19 +292,18 @@ export class SendQueue<T> {
     const now = this.clock.now();
     this.failWaiting(
       (e) => now - e.enqueuedAt >= this.options.maxWaitMs,
-      (e) =>
-        new SendRejected(
-          'timedOut',
-          `The send waited ${seconds(now - e.enqueuedAt)} s without going out, the most kimiBudget.queue.maxWaitSeconds allows; send it again or raise the setting.`,
-        ),
+      (e) => new SendRejected({ kind: 'timedOut', waitedMs: now - e.enqueuedAt, maxWaitMs: this.options.maxWaitMs }),
     );
     this.failWaiting(
-      (e) => this.budget.impossibleReason(e.tokens) !== undefined,
+      (e) => this.budget.exceeds(e.tokens) !== undefined,
       (e) =>
-        new SendRejected(
-          'impossible',
-          `This prompt can no longer be sent under the new limits: it ${this.budget.impossibleReason(e.tokens)}.`,
-        ),
+        new SendRejected({
+          kind: 'impossible',
+          ...this.budget.exceeds(e.tokens)!,
+          promptTokens: e.spec.promptTokens,
+          maxTokens: e.spec.maxTokens,
+          underNewLimits: true,
+        }),
     );
     let wake = Infinity;
     while (this.waiting.length) {
@@ -348,11 +371,7 @@ export class SendQueue<T> {
           if (!sent) this.budget.refund(admission); // the server never saw it
           this.finish(entry, admission);
           if (entry.cancelled) {
-            entry.reject(
-              sent
-                ? new SendRejected('cancelled', 'The send was cancelled while the answer was arriving; its budget stays spent.')
-                : new SendRejected('cancelled', 'The send was cancelled before it went out; no budget was spent.'),
-            );
+            entry.reject(new SendRejected({ kind: 'cancelled', when: sent ? 'answering' : 'beforeSending' }));
           } else {
             const failure = this.retry(entry, this.classify(error), error);
             if (failure !== undefined) entry.reject(failure);
@@ -397,14 +416,13 @@ export class SendQueue<T> {
   }
 
   private dayLimitRejection(evidence: string, delay: number): SendRejected {
-    const hint =
-      this.budget.currentLimits.tokensPerDay > 0
-        ? ''
-        : ", and set kimiBudget.limits.tokensPerDay to your tier's daily limit so that sends wait here instead of being refused";
-    return new SendRejected(
-      'waitTooLong',
-      `Moonshot's daily token limit (TPD) is reached: "${evidence}". When Moonshot's day rolls over is not known here, and room is only certain in about ${formatWait(delay)}, longer than kimiBudget.queue.maxWaitSeconds (${seconds(this.options.maxWaitMs)} s). Send it again later${hint}.`,
-    );
+    return new SendRejected({
+      kind: 'dayLimit',
+      evidence,
+      roomInMs: delay,
+      maxWaitMs: this.options.maxWaitMs,
+      tokensPerDaySet: this.budget.currentLimits.tokensPerDay > 0,
+    });
   }
 
   /** Exponential backoff with "equal jitter": half fixed, half random. */
@@ -416,13 +434,4 @@ export class SendQueue<T> {
   private emit(): void {
     this.changed.fire();
   }
-}
-
-function seconds(ms: number): number {
-  return Math.ceil(ms / 1000);
-}
-
-function formatWait(ms: number): string {
-  if (ms < 120_000) return `${seconds(ms)} s`;
-  return ms < 2 * 3_600_000 ? `${Math.ceil(ms / 60_000)} min` : `${Math.ceil(ms / 3_600_000)} h`;
 }

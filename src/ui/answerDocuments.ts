@@ -1,8 +1,7 @@
 import * as vscode from 'vscode';
 import { Conversation, Exchange } from '../core/conversation';
-import { formatUsd } from '../core/cost';
 import type { Conversations } from '../send/conversations';
-import { formatCount } from './budgetSummary';
+import { formatCount, formatUsd } from './words';
 
 const SCHEME = 'kimi-answer';
 /** Tries at opening an answer's editor, and the pause before the second (growing after it). */

@@ -1,8 +1,8 @@
 // What the budget status item says, computed without `vscode` so that it is unit-tested.
 import { BudgetSnapshot } from '../core/budget';
-import { formatUsd } from '../core/cost';
 import { LimitName } from '../core/limits';
 import { QueueEntryView, ServerRefusal } from '../core/sendQueue';
+import { compact, duration, formatCount, formatUsd, heldBy, LIMITS } from './words';
 
 /** How close the budget is to empty: the status bar item's colour. */
 export type Pressure = 'normal' | 'warning' | 'error';
@@ -30,20 +30,6 @@ export interface SummaryInput {
   readonly sessionCostUsd: number;
   readonly sessionCostKnown: boolean;
 }
-
-export const HELD_BY: Record<LimitName | 'serverPause', string> = {
-  requestsPerMinute: 'requests per minute',
-  tokensPerMinute: 'tokens per minute',
-  concurrency: 'concurrency (a running send must finish)',
-  tokensPerDay: 'tokens per day',
-  serverPause: 'the server asked to wait',
-};
-
-const SHARED_NAMES: Record<keyof BudgetSnapshot['shares'], string> = {
-  requestsPerMinute: 'requests per minute',
-  tokensPerMinute: 'tokens per minute',
-  concurrency: 'requests in flight',
-};
 
 export function summarize(input: SummaryInput): BudgetSummary {
   const { snapshot: s, entries, now } = input;
@@ -80,12 +66,12 @@ export function summarize(input: SummaryInput): BudgetSummary {
   for (const [limit, share] of Object.entries(s.shares) as [keyof typeof s.shares, number][]) {
     if (share < 1)
       lines.push(
-        `Moonshot refused for ${SHARED_NAMES[limit]} while this count had room: another client seems to share the account. Using ${Math.round(share * 100)}% of it for now, growing back while no refusal comes.`,
+        `Moonshot refused for ${LIMITS[limit].name} while this count had room: another client seems to share the account. Using ${Math.round(share * 100)}% of it for now, growing back while no refusal comes.`,
         '',
       );
   }
   lines.push(
-    `Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${HELD_BY[input.heldBy]}` : ''}`,
+    `Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${heldBy(input.heldBy)}` : ''}`,
   );
   for (const e of waiting.slice(0, 5))
     lines.push(
@@ -118,31 +104,6 @@ export function summarize(input: SummaryInput): BudgetSummary {
     tooltip: lines.join('\n'),
     refreshInMs: q > 0 ? 1000 : s.nextReturnAt === undefined ? undefined : Math.max(0, s.nextReturnAt - now),
   };
-}
-
-/** 1234 → "1.2k", 150000 → "150k", 2000000 → "2M". */
-export function compact(value: number): string {
-  if (value < 1000) return String(value);
-  if (value < 1_000_000) return `${trim(value / 1000)}k`;
-  return `${trim(value / 1_000_000)}M`;
-}
-
-/** Milliseconds as m:ss (or h:mm:ss), rounded up so "0:00" never shows while something waits. */
-export function duration(ms: number): string {
-  const total = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const sec = String(total % 60).padStart(2, '0');
-  return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
-}
-
-function trim(x: number): string {
-  return x >= 100 ? String(Math.floor(x)) : (Math.floor(x * 10) / 10).toString();
-}
-
-/** 1234567 → "1,234,567": how every count is shown. */
-export function formatCount(value: number): string {
-  return value.toLocaleString('en-US');
 }
 
 function escape(text: string): string {

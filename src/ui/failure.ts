@@ -2,6 +2,7 @@
 import { SendRejected } from '../core/sendQueue';
 import { KimiError } from '../kimi/kimiError';
 import type { Severity } from './notifier';
+import { describeRejection } from './words';
 
 export type FixAction = 'Set API Key' | 'Pick a Model' | 'Open Settings';
 
@@ -14,7 +15,11 @@ export interface FailureMessage {
 export function describeFailure(error: unknown, context: { model: string; baseUrl: string; attempts: number }): FailureMessage {
   if (error instanceof SendRejected) {
     const severity = error.reason === 'cancelled' ? 'info' : 'error';
-    return { severity, message: `Kimi: ${error.message}`, actions: error.reason === 'cancelled' ? [] : ['Open Settings'] };
+    return {
+      severity,
+      message: `Kimi: ${describeRejection(error.rejection)}`,
+      actions: error.reason === 'cancelled' ? [] : ['Open Settings'],
+    };
   }
   if (!(error instanceof KimiError)) {
     return { severity: 'error', message: `Kimi: the send failed unexpectedly: ${(error as Error)?.message ?? String(error)}`, actions: [] };
@@ -80,4 +85,10 @@ export function describeFailure(error: unknown, context: { model: string; baseUr
         actions: [],
       };
   }
+}
+
+/** The cause in one sentence, for the note an answer's editor keeps. */
+export function causeOf(error: unknown): string {
+  if (error instanceof SendRejected) return describeRejection(error.rejection);
+  return error instanceof Error ? error.message : String(error);
 }

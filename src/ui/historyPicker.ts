@@ -1,7 +1,6 @@
 import * as vscode from 'vscode';
-import { formatUsd } from '../core/cost';
 import type { Conversations } from '../send/conversations';
-import { formatCount } from './budgetSummary';
+import { formatCount, formatUsd } from './words';
 import { AnswerDocuments } from './answerDocuments';
 
 /** "Kimi: Show History": every kept conversation, most recent first; picking one reopens it. */

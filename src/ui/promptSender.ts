@@ -1,15 +1,14 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Conversation, dropOldest } from '../core/conversation';
-import { formatUsd } from '../core/cost';
 import { SendQueue, SendRejected } from '../core/sendQueue';
 import { ChatResult, KimiError } from '../kimi';
 import { Conversations } from '../send/conversations';
 import { Answered, CountedRequest, Queued, SendPipeline } from '../send/sendPipeline';
 import { ApiKey } from './apiKey';
 import { AnswerDocuments, PendingTurn } from './answerDocuments';
-import { duration, formatCount, HELD_BY } from './budgetSummary';
-import { describeFailure, FailureMessage, FixAction } from './failure';
+import { duration, formatCount, formatUsd, heldBy } from './words';
+import { causeOf, describeFailure, FailureMessage, FixAction } from './failure';
 import { Action, Notifier, openSettings, setApiKey } from './notifier';
 import { PendingSends } from './pendingSends';
 import { SelectionCounter } from './selectionCounter';
@@ -199,7 +198,7 @@ export class PromptSender {
           }),
         );
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = causeOf(error);
         if (attempts === 0) this.giveUp(conversation, `Not sent: ${reason}`);
         else
           answers.settle(
@@ -348,7 +347,7 @@ export class PromptSender {
     if (!entry) return '';
     if (entry.state === 'running') return 'sending — the answer streams into the editor beside. Cancel stops it (its budget stays spent).';
     const held = this.parts.queue.headHeldBy;
-    const why = held ? ` — held by ${HELD_BY[held]}` : '';
+    const why = held ? ` — held by ${heldBy(held)}` : '';
     return entry.eta === undefined ? `queued${why}` : `queued, goes out in ${duration(entry.eta - Date.now())}${why}`;
   }
 

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { SendQueue } from '../core/sendQueue';
-import { BudgetSummary, duration, formatCount } from './budgetSummary';
+import { BudgetSummary } from './budgetSummary';
+import { duration, formatCount } from './words';
 import { Notifier } from './notifier';
 
 /** "Kimi: Show Send Queue": the budget in the title, one line per send in queue order; picking one cancels it. */

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { Calibration } from '../tokens/calibration';
 import { TokenCounter } from '../tokens/tokenCounter';
-import { formatCount } from './budgetSummary';
+import { formatCount } from './words';
 import { Notifier } from './notifier';
 import { Settings } from './settings';
 

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { formatCount } from './budgetSummary';
+import { formatCount } from './words';
 
 /** Tokens in the current selection, or the whole document when nothing is selected; debounced. */
 export class SelectionStatusItem implements vscode.Disposable {

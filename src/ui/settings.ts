@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { Config, parseConfig } from '../core/config';
 import { Notifier, openSettings } from './notifier';
+import { describeSettingProblem } from './words';
 
 /**
  * The `kimiBudget.*` settings, read in one place. A bad value gets its default and one warning
@@ -34,9 +35,10 @@ export class Settings implements vscode.Disposable {
   private read(): Config {
     const section = vscode.workspace.getConfiguration('kimiBudget');
     const { config, problems } = parseConfig((key) => section.get(key));
-    const fresh = problems.filter((p) => !this.warned.has(p));
-    this.warned = new Set(problems);
-    for (const problem of fresh) this.notifier.notify('warning', `Kimi: ${problem}`, openSettings(problem.split(' ')[0]));
+    const said = problems.map((problem) => ({ key: problem.key, text: describeSettingProblem(problem) }));
+    const fresh = said.filter((p) => !this.warned.has(p.text));
+    this.warned = new Set(said.map((p) => p.text));
+    for (const problem of fresh) this.notifier.notify('warning', `Kimi: ${problem.text}`, openSettings(`kimiBudget.${problem.key}`));
     return config;
   }
 

@@ -3,7 +3,8 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { DEFAULTS } from '../../src/core/config';
-import { DEFAULT_LIMITS, LIMIT_NAMES, settingOf } from '../../src/core/limits';
+import { DEFAULT_LIMITS, LIMIT_NAMES } from '../../src/core/limits';
+import { LIMITS } from '../../src/ui/words';
 import type { KimiBudgetApi } from '../../src/ui/api';
 import { FakeMoonshot } from '../support/fakeMoonshot';
 import { moonshotSays, serverFault } from '../support/failures';
@@ -14,7 +15,7 @@ const EXTENSION_ID = 'kimi-budget.kimi-budget';
 const CONTRACT_DEFAULTS: Record<string, unknown> = {
   baseUrl: DEFAULTS.baseUrl,
   model: DEFAULTS.model,
-  ...Object.fromEntries(LIMIT_NAMES.map((limit) => [settingOf(limit).slice('kimiBudget.'.length), DEFAULT_LIMITS[limit]])),
+  ...Object.fromEntries(LIMIT_NAMES.map((limit) => [LIMITS[limit].setting.slice('kimiBudget.'.length), DEFAULT_LIMITS[limit]])),
 };
 const { requestsPerMinute: DEFAULT_RPM, tokensPerMinute: DEFAULT_TPM } = DEFAULT_LIMITS;
 const COMMANDS = [

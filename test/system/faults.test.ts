@@ -10,6 +10,7 @@ import { systemClock } from '../../src/core/clock';
 import { MemoryLedger } from '../../src/core/ledger';
 import { Limits } from '../../src/core/limits';
 import { DEFAULT_QUEUE_OPTIONS, QueueOptions, SendQueue, SendRejected } from '../../src/core/sendQueue';
+import { describeRejection } from '../../src/ui/words';
 import { ChatResult, KimiClient, KimiError } from '../../src/kimi';
 import { verdictFor } from '../../src/kimi/verdict';
 import { FakeMoonshot, type Fault, type FakeMoonshotOptions, type StreamFault } from '../support/fakeMoonshot';
@@ -272,7 +273,7 @@ const RATE_LIMIT_CASES: FaultCase[] = [
     faults: [serverFault.rateLimited(moonshotSays.tpd(1526210, 1500000))],
     fails: {
       error: SendRejected,
-      fields: { reason: 'waitTooLong' },
+      fields: { reason: 'dayLimit' },
       message: [
         /daily token limit \(TPD\) is reached/,
         /TPD rate limit, current: 1526210, limit: 1500000/,
@@ -459,7 +460,9 @@ describe('faults from the server, during a queue of several sends (real time, 1 
       const error = failed<KimiError | SendRejected>(outcomes, 2, c.fails.error);
       for (const [field, value] of Object.entries(c.fails.fields))
         assert.equal((error as unknown as Record<string, unknown>)[field], value, `the error's ${field}`);
-      for (const pattern of c.fails.message) assert.match(error.message, pattern);
+      // What the user is told: a queue's refusal is data, put into words by the UI.
+      const told = error instanceof SendRejected ? describeRejection(error.rejection) : error.message;
+      for (const pattern of c.fails.message) assert.match(told, pattern);
       if (c.fails.partial) assert.match((error as KimiError).partial!.content, c.fails.partial);
       answered(outcomes, others(2));
     } else {
@@ -615,8 +618,8 @@ describe('faults from the server, during a queue of several sends (real time, 1 
     }
     const outcomes = await rig.finish();
     const error = failed(outcomes, 2, SendRejected);
-    assert.equal(error.reason, 'cancelled');
-    assert.match(error.message, /cancelled while the answer was arriving; its budget stays spent/);
+    assert.deepEqual(error.rejection, { kind: 'cancelled', when: 'answering' });
+    assert.match(describeRejection(error.rejection), /cancelled while the answer was arriving; its budget stays spent/);
     answered(outcomes, others(2));
     assert.equal(rig.fake.stats.completed, SENDS - 1, 'the server stopped sending the cancelled answer');
     assert.ok(rig.fake.received[2].charged > 0, 'the server had charged it');

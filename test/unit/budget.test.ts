@@ -152,10 +152,10 @@ describe('Budget', () => {
 
   it('names the limit and the numbers when a cost can never fit', () => {
     const budget = new Budget(limits({ tokensPerMinute: 1_000, tokensPerDay: 5_000 }), clock, undefined, options);
-    assert.equal(budget.impossibleReason(1_000), undefined);
-    assert.equal(budget.impossibleReason(1_200), 'needs 1200 tokens but kimiBudget.limits.tokensPerMinute is 1000 (200 over)');
+    assert.equal(budget.exceeds(1_000), undefined);
+    assert.deepEqual(budget.exceeds(1_200), { limit: 'tokensPerMinute', tokens: 1_200, capacity: 1_000 });
     budget.setLimits(limits({ tokensPerMinute: 10_000, tokensPerDay: 5_000 }));
-    assert.match(budget.impossibleReason(6_000)!, /tokensPerDay is 5000 \(1000 over\)/);
+    assert.deepEqual(budget.exceeds(6_000), { limit: 'tokensPerDay', tokens: 6_000, capacity: 5_000 });
   });
 
   it('keeps what was spent when the limits change', () => {

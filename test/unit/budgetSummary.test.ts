@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { BudgetSnapshot } from '../../src/core/budget';
 import { QueueEntryView } from '../../src/core/sendQueue';
-import { compact, duration, summarize, SummaryInput } from '../../src/ui/budgetSummary';
+import { summarize, SummaryInput } from '../../src/ui/budgetSummary';
+import { compact, duration } from '../../src/ui/words';
 
 const NOW = 1_000_000;
 const snapshot = (s: Partial<BudgetSnapshot> = {}): BudgetSnapshot => ({

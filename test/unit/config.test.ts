@@ -1,9 +1,14 @@
 import * as assert from 'node:assert/strict';
 import { DEFAULTS, parseConfig } from '../../src/core/config';
 import { DEFAULT_LIMITS } from '../../src/core/limits';
-import { actualCost, formatUsd, maxCost, priceOf } from '../../src/core/cost';
+import { actualCost, maxCost, priceOf } from '../../src/core/cost';
+import { describeSettingProblem, formatUsd } from '../../src/ui/words';
 
-const from = (settings: Record<string, unknown>) => parseConfig((key) => settings[key]);
+/** The settings read, and each problem as the warning words it (the problems themselves are data). */
+const from = (settings: Record<string, unknown>) => {
+  const { config, problems } = parseConfig((key) => settings[key]);
+  return { config, problems: problems.map(describeSettingProblem), found: problems };
+};
 
 describe('parseConfig', () => {
   it('gives the contract defaults when nothing is set', () => {
@@ -49,6 +54,13 @@ describe('parseConfig', () => {
       assert.deepEqual(config, from({}).config);
     });
   }
+
+  it('says, as data, which key, which value, what was expected and what is used instead', () => {
+    assert.deepEqual(from({ 'queue.maxLength': 5000, temperature: 3 }).found, [
+      { key: 'temperature', value: 3, expected: { kind: 'number', min: 0, max: 2 } },
+      { key: 'queue.maxLength', value: 5000, expected: { kind: 'integer', min: 1, max: 1000 }, fallback: DEFAULTS.maxLength },
+    ]);
+  });
 
   it('rejects a base URL that is not one, and an empty model', () => {
     const { config, problems } = from({ baseUrl: 'api.moonshot.ai', model: '  ' });

@@ -58,12 +58,22 @@ describe('describeFailure', () => {
     assert.doesNotMatch(other.message, /kimiBudget/);
   });
 
-  it('passes queue refusals through, cancellations as information', () => {
-    assert.equal(
-      describeFailure(new SendRejected('impossible', 'This prompt can never be sent: …'), context).message,
-      'Kimi: This prompt can never be sent: …',
-    );
-    assert.equal(describeFailure(new SendRejected('cancelled', 'cancelled'), context).severity, 'info');
+  it('words queue refusals, cancellations as information', () => {
+    const impossible = new SendRejected({
+      kind: 'impossible',
+      limit: 'tokensPerMinute',
+      tokens: 5_200,
+      capacity: 5_000,
+      promptTokens: 4_800,
+      maxTokens: 400,
+      underNewLimits: false,
+    });
+    assert.deepEqual(describeFailure(impossible, context), {
+      severity: 'error',
+      message: 'Kimi: This prompt can never be sent: it needs 5200 tokens but kimiBudget.limits.tokensPerMinute is 5000 (200 over).',
+      actions: ['Open Settings'],
+    });
+    assert.equal(describeFailure(new SendRejected({ kind: 'cancelled', when: 'waiting' }), context).severity, 'info');
     assert.equal(describeFailure(kimiError('cancelled'), context).severity, 'info');
   });
 });

@@ -4,7 +4,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig } from '../../src/core/config';
-import { LIMIT_NAMES, settingOf } from '../../src/core/limits';
+import { LIMIT_NAMES } from '../../src/core/limits';
+import { LIMITS } from '../../src/ui/words';
 
 interface Declared {
   readonly default: unknown;
@@ -16,7 +17,7 @@ const declared: Record<string, Declared> = manifest.contributes.configuration.pr
 const key = (name: string) => name.slice('kimiBudget.'.length);
 
 /** Where a folder's settings could send prompts (and the key), or what the account allows and costs. */
-const USER_ONLY = ['baseUrl', 'allowInsecureHttp', ...LIMIT_NAMES.map((limit) => key(settingOf(limit))), 'prices'];
+const USER_ONLY = ['baseUrl', 'allowInsecureHttp', ...LIMIT_NAMES.map((limit) => key(LIMITS[limit].setting)), 'prices'];
 /** A project may choose these; an untrusted folder may not choose what steers or costs the prompt. */
 const RESTRICTED_WHEN_UNTRUSTED = ['systemPrompt', 'model', 'maxOutputTokens'];
 

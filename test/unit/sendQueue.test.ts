@@ -146,13 +146,28 @@ describe('SendQueue', () => {
     assert.throws(
       () => h.send('big', 4_800, 400),
       (e: SendRejected) =>
-        e.reason === 'impossible' && /needs 5200 tokens but kimiBudget\.limits\.tokensPerMinute is 5000 \(200 over\)/.test(e.message),
+        assert.deepEqual(e.rejection, {
+          kind: 'impossible',
+          limit: 'tokensPerMinute',
+          tokens: 5_200,
+          capacity: 5_000,
+          promptTokens: 4_800,
+          maxTokens: 400,
+          underNewLimits: false,
+        }) ?? true,
     );
     assert.throws(
       () => h.queue.enqueue({ ...h.spec('ctx', 3_000, 1_000), contextWindow: 3_500 }),
       (e: SendRejected) =>
-        e.reason === 'impossible' &&
-        /3000 prompt tokens \+ 1000 max output tokens = 4000, above the model's context window of 3500/.test(e.message),
+        assert.deepEqual(e.rejection, {
+          kind: 'impossible',
+          limit: 'contextWindow',
+          tokens: 4_000,
+          capacity: 3_500,
+          promptTokens: 3_000,
+          maxTokens: 1_000,
+          underNewLimits: false,
+        }) ?? true,
     );
     assert.equal(h.queue.waitingCount, 0);
     assert.equal(h.started.length, 0);
@@ -202,7 +217,11 @@ describe('SendQueue', () => {
     assert.equal(h.started.length, 2);
     h.budget.setLimits(limits({ requestsPerMinute: 10, tokensPerMinute: 10_000 }));
     h.queue.replan();
-    await assert.rejects(huge.result, (e: SendRejected) => e.reason === 'impossible' && /no longer.*21000 tokens/.test(e.message));
+    await assert.rejects(
+      huge.result,
+      (e: SendRejected) =>
+        e.rejection.kind === 'impossible' && e.rejection.underNewLimits && e.rejection.tokens === 21_000 && e.rejection.capacity === 10_000,
+    );
     await h.clock.advance(0);
     assert.deepEqual(
       h.started.map((s) => s.label),
@@ -258,7 +277,7 @@ describe('SendQueue', () => {
     h.queue.cancel(a.id);
     await assert.rejects(
       a.result,
-      (e: SendRejected) => e.reason === 'cancelled' && /before it went out; no budget was spent/.test(e.message),
+      (e: SendRejected) => assert.deepEqual(e.rejection, { kind: 'cancelled', when: 'beforeSending' }) ?? true,
     );
     await h.clock.advance(0);
     assert.deepEqual(
@@ -345,19 +364,22 @@ describe('SendQueue', () => {
     const b = h.send('b');
     assert.throws(
       () => h.send('c'),
-      (e: SendRejected) => e.reason === 'waitTooLong' && /about 122 s.*maxWaitSeconds \(100 s\)/.test(e.message),
+      (e: SendRejected) => assert.deepEqual(e.rejection, { kind: 'waitTooLong', waitMs: 2 * SPAN, maxWaitMs: 100_000 }) ?? true,
     );
     const full = harness({ requestsPerMinute: 1 }, { maxLength: 1 });
     full.send('a');
     full.send('b');
     assert.throws(
       () => full.send('c'),
-      (e: SendRejected) => e.reason === 'queueFull' && /maxLength/.test(e.message),
+      (e: SendRejected) => assert.deepEqual(e.rejection, { kind: 'queueFull', waiting: 1, maxLength: 1 }) ?? true,
     );
     // A 429 pause pushes b past its maximum wait (it was queued at t0): it fails at t0 + 100 s.
     const t0 = h.clock.now();
     h.failures.push(new RateLimited(200_000));
-    const timedOut = assert.rejects(b.result, (e: SendRejected) => e.reason === 'timedOut' && /waited 100 s/.test(e.message));
+    const timedOut = assert.rejects(
+      b.result,
+      (e: SendRejected) => assert.deepEqual(e.rejection, { kind: 'timedOut', waitedMs: 100_000, maxWaitMs: 100_000 }) ?? true,
+    );
     await h.clock.advance(SPAN);
     assert.deepEqual(
       h.started.map((s) => s.label),

@@ -1,0 +1,126 @@
+// How the extension says things to people: counts, money, durations, the limits' names and why a
+// send was refused. The layers below return numbers and structured reasons; they are put into
+// words here, once, so that notifications, answer editors and the status bar say the same thing.
+import type { SettingProblem } from '../core/config';
+import type { LimitName } from '../core/limits';
+import type { Rejection } from '../core/sendQueue';
+
+/** 1234567 → "1,234,567": how every count is shown. */
+export function formatCount(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+/** 1234 → "1.2k", 150000 → "150k", 2000000 → "2M": counts where room is short (the status bar). */
+export function compact(value: number): string {
+  if (value < 1000) return String(value);
+  if (value < 1_000_000) return `${trim(value / 1000)}k`;
+  return `${trim(value / 1_000_000)}M`;
+}
+
+/** Dollars: four decimals below a cent, two from a cent up. */
+export function formatUsd(usd: number): string {
+  if (usd === 0) return '$0';
+  return usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
+}
+
+/** Milliseconds as m:ss (or h:mm:ss), rounded up so "0:00" never shows while something waits. */
+export function duration(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = String(total % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+/** A wait in words: seconds up to two minutes, then minutes up to two hours, then hours (rounded up). */
+export function roughly(ms: number): string {
+  if (ms < 120_000) return `${seconds(ms)} s`;
+  return ms < 2 * 3_600_000 ? `${Math.ceil(ms / 60_000)} min` : `${Math.ceil(ms / 3_600_000)} h`;
+}
+
+/** Each limit as people read it, and the setting it comes from. */
+export const LIMITS: Readonly<Record<LimitName, { readonly name: string; readonly setting: string }>> = {
+  requestsPerMinute: { name: 'requests per minute', setting: 'kimiBudget.limits.requestsPerMinute' },
+  tokensPerMinute: { name: 'tokens per minute', setting: 'kimiBudget.limits.tokensPerMinute' },
+  concurrency: { name: 'requests in flight', setting: 'kimiBudget.limits.concurrency' },
+  tokensPerDay: { name: 'tokens per day', setting: 'kimiBudget.limits.tokensPerDay' },
+};
+
+/** What holds the head of the queue back, as the progress notification and the tooltip say it. */
+export function heldBy(holder: LimitName | 'serverPause'): string {
+  if (holder === 'serverPause') return 'the server asked to wait';
+  return holder === 'concurrency' ? 'concurrency (a running send must finish)' : LIMITS[holder].name;
+}
+
+/** Why the queue gave up on a send, and what to change. */
+export function describeRejection(rejection: Rejection): string {
+  switch (rejection.kind) {
+    case 'impossible': {
+      const { tokens, capacity, promptTokens, maxTokens } = rejection;
+      const it = rejection.underNewLimits
+        ? 'This prompt can no longer be sent under the new limits: it'
+        : 'This prompt can never be sent: it';
+      if (rejection.limit === 'contextWindow') {
+        return `${it} needs ${promptTokens} prompt tokens + ${maxTokens} max output tokens = ${tokens}, above the model's context window of ${capacity} (${tokens - capacity} over); shorten the prompt or lower kimiBudget.maxOutputTokens.`;
+      }
+      return `${it} needs ${tokens} tokens but ${LIMITS[rejection.limit].setting} is ${capacity} (${tokens - capacity} over).`;
+    }
+    case 'queueFull':
+      return `${rejection.waiting} sends are already waiting, the most kimiBudget.queue.maxLength allows. Wait for some to go, cancel some with "Kimi: Show Send Queue", or raise the setting.`;
+    case 'waitTooLong':
+      return `This send would wait about ${seconds(rejection.waitMs)} s for budget, longer than kimiBudget.queue.maxWaitSeconds (${seconds(rejection.maxWaitMs)} s). Send less at once, or raise the setting.`;
+    case 'timedOut':
+      return `The send waited ${seconds(rejection.waitedMs)} s without going out, the most kimiBudget.queue.maxWaitSeconds allows; send it again or raise the setting.`;
+    case 'dayLimit': {
+      const hint = rejection.tokensPerDaySet
+        ? ''
+        : `, and set ${LIMITS.tokensPerDay.setting} to your tier's daily limit so that sends wait here instead of being refused`;
+      return `Moonshot's daily token limit (TPD) is reached: "${rejection.evidence}". When Moonshot's day rolls over is not known here, and room is only certain in about ${roughly(rejection.roomInMs)}, longer than kimiBudget.queue.maxWaitSeconds (${seconds(rejection.maxWaitMs)} s). Send it again later${hint}.`;
+    }
+    case 'cancelled':
+      switch (rejection.when) {
+        case 'waiting':
+        case 'beforeSending':
+          return 'The send was cancelled before it went out; no budget was spent.';
+        case 'answering':
+          return 'The send was cancelled while the answer was arriving; its budget stays spent.';
+        case 'stopped':
+          return 'The send was cancelled because the extension stopped.';
+      }
+  }
+}
+
+/** A setting whose value cannot be used: the key, the value, the rule and what is used meanwhile. */
+export function describeSettingProblem({ key, value, expected, fallback }: SettingProblem): string {
+  const setting = `kimiBudget.${key}`;
+  const is = `${setting} is ${JSON.stringify(value)}, but it`;
+  const using = typeof fallback === 'string' ? `using "${fallback}" until it is fixed.` : `using ${String(fallback)} until it is fixed.`;
+  switch (expected.kind) {
+    case 'integer':
+      return `${is} must be ${expected.max === undefined ? `a whole number ≥ ${expected.min}` : `a whole number from ${expected.min} to ${expected.max}`}; ${using}`;
+    case 'number':
+      return `${is} must be a number from ${expected.min} to ${expected.max}, or unset; leaving it unset until it is fixed.`;
+    case 'string':
+      return `${is} must be a string; ${using}`;
+    case 'nonEmpty':
+      return `${is} must not be empty; ${using}`;
+    case 'url':
+      return `${is} is not a URL (expected something like https://api.moonshot.ai/v1); ${using}`;
+    case 'https':
+      return `${is} must start with https://; ${using}`;
+    case 'notInsecureHttp':
+      return `${is} would send your API key unencrypted over http:// to another machine; use https://, or set kimiBudget.allowInsecureHttp to true if you accept that; ${using}`;
+    case 'prices':
+      return `${setting} must be an object of models, e.g. {"kimi-k2.6": {"input": 0.95, "output": 4}}; using the built-in prices.`;
+    case 'price':
+      return `${setting}["${expected.model}"] needs numbers ≥ 0 for "input" and "output" (and optionally "cachedInput"), in USD per million tokens; using the built-in price.`;
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.ceil(ms / 1000);
+}
+
+function trim(x: number): string {
+  return x >= 100 ? String(Math.floor(x)) : (Math.floor(x * 10) / 10).toString();
+}
