@@ -42,6 +42,18 @@ export class History {
     this.bound();
   }
 
+  /**
+   * Takes in the conversations another window kept that this one does not have (by id), so that
+   * two windows saving one file do not drop each other's. A conversation both have stays as this
+   * window has it. Most recently used first, bounded as always.
+   */
+  mergeFrom(other: History): void {
+    const missing = other.list().filter((c) => !this.get(c.id));
+    if (!missing.length) return;
+    this.conversations = [...this.conversations, ...missing].sort((a, b) => b.updatedAt - a.updatedAt);
+    this.bound();
+  }
+
   /** Forgets a conversation that never got an answer (its first send was refused or cancelled). */
   discard(conversation: Conversation): void {
     if (conversation.exchanges.length === 0) this.conversations = this.conversations.filter((c) => c !== conversation);

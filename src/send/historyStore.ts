@@ -1,12 +1,17 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Disposable } from '../core/event';
 import { History } from '../core/history';
 
+/** The history holds whole files sent as context: only its owner may read it. */
+const FILE_MODE = 0o600;
+const DIRECTORY_MODE = 0o700;
+
 /**
  * Keeps the history in `history.json` under the extension's global storage, so conversations
- * survive a reload. Writes are debounced and atomic (a temporary file, then a rename).
+ * survive a reload. Writes are debounced and atomic (a temporary file, then a rename), owner-only,
+ * and take in first what other windows wrote meanwhile.
  */
 export class HistoryStore implements Disposable {
   private readonly file: string;
@@ -46,9 +51,10 @@ export class HistoryStore implements Disposable {
     this.timer = undefined;
     this.writing = this.writing.then(async () => {
       try {
-        await fs.mkdir(path.dirname(this.file), { recursive: true });
+        await fs.mkdir(path.dirname(this.file), { recursive: true, mode: DIRECTORY_MODE });
+        history.mergeFrom(await this.read());
         const temporary = `${this.file}.${process.pid}.tmp`;
-        await fs.writeFile(temporary, JSON.stringify(history));
+        await fs.writeFile(temporary, JSON.stringify(history), { mode: FILE_MODE });
         await fs.rename(temporary, this.file);
       } catch (error) {
         this.onError(`Kimi: the answer history could not be saved to ${this.file}: ${(error as Error).message}`);
@@ -63,8 +69,11 @@ export class HistoryStore implements Disposable {
     clearTimeout(this.timer);
     this.timer = undefined;
     try {
-      mkdirSync(path.dirname(this.file), { recursive: true });
-      writeFileSync(this.file, JSON.stringify(history));
+      mkdirSync(path.dirname(this.file), { recursive: true, mode: DIRECTORY_MODE });
+      history.mergeFrom(this.readNow());
+      const temporary = `${this.file}.${process.pid}.tmp`;
+      writeFileSync(temporary, JSON.stringify(history), { mode: FILE_MODE });
+      renameSync(temporary, this.file);
     } catch {
       // The window is closing: nothing is left to tell.
     }
@@ -72,5 +81,22 @@ export class HistoryStore implements Disposable {
 
   dispose(): void {
     clearTimeout(this.timer);
+  }
+
+  /** What the file holds now (another window may have written it), or nothing when it cannot be read. */
+  private async read(): Promise<History> {
+    try {
+      return History.restore(JSON.parse(await fs.readFile(this.file, 'utf8')));
+    } catch {
+      return new History();
+    }
+  }
+
+  private readNow(): History {
+    try {
+      return History.restore(JSON.parse(readFileSync(this.file, 'utf8')));
+    } catch {
+      return new History();
+    }
   }
 }

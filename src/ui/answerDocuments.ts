@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { Conversation, Exchange } from '../core/conversation';
 import type { Conversations } from '../send/conversations';
+import { inertMarkdown } from './inert';
 import { formatCount, formatUsd } from './words';
 
 const SCHEME = 'kimi-answer';
@@ -175,7 +176,8 @@ function render(conversation: Conversation, pending: PendingTurn | undefined, co
     if (pending.content) parts.push(pending.content);
   }
   if (contextLine) parts.push('---', `_${contextLine}_`);
-  return parts.join('\n\n') + '\n';
+  // Answers, prompts from files, server errors and a folder's system prompt are shown as they are, but never as a command to run.
+  return inertMarkdown(parts.join('\n\n') + '\n');
 }
 
 function renderExchange(exchange: Exchange, dropped: boolean): string[] {

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { inertText } from './inert';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -20,16 +21,32 @@ export class Notifier implements vscode.Disposable {
 
   /** Shows a message without waiting for it; a picked action runs. */
   notify(severity: Severity, text: string, ...actions: Action[]): void {
-    this.recent.push({ severity, text, actions: actions.map((a) => a.title) });
+    void this.show(
+      severity,
+      text,
+      {},
+      actions.map((a) => a.title),
+    ).then((picked) => actions.find((a) => a.title === picked)?.run());
+  }
+
+  /** Shows a message with choices and resolves with the one picked (undefined when dismissed). */
+  ask(severity: Severity, text: string, options: { modal?: boolean }, ...choices: string[]): Promise<string | undefined> {
+    return this.show(severity, text, options, choices);
+  }
+
+  /** Every message is made inert first: parts of it come from servers, settings and files. */
+  private async show(severity: Severity, text: string, options: { modal?: boolean }, choices: string[]): Promise<string | undefined> {
+    const shown = inertText(text);
+    this.recent.push({ severity, text: shown, actions: choices });
     if (this.recent.length > 50) this.recent.shift();
-    (severity === 'error' ? this.log.error : severity === 'warning' ? this.log.warn : this.log.info).call(this.log, text);
+    (severity === 'error' ? this.log.error : severity === 'warning' ? this.log.warn : this.log.info).call(this.log, shown);
     const show =
       severity === 'error'
         ? vscode.window.showErrorMessage
         : severity === 'warning'
           ? vscode.window.showWarningMessage
           : vscode.window.showInformationMessage;
-    void show(text, ...actions.map((a) => a.title)).then((picked) => actions.find((a) => a.title === picked)?.run());
+    return show(shown, options, ...choices);
   }
 
   /** The last messages shown, oldest first. */

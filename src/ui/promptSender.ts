@@ -81,7 +81,9 @@ export class PromptSender {
 
   /**
    * "Kimi: Send Follow-up": continues the conversation of the active answer editor, or the last one.
-   * `text` (from a keybinding's args, say) skips the input box.
+   * `text` (a keybinding's or a link's argument) fills the input box; it is never sent unasked, or a
+   * `command:` link in any README or Markdown preview could spend the budget and resend the last
+   * conversation.
    */
   async sendFollowUp(text?: string): Promise<void> {
     const timeline = this.timelines.begin();
@@ -93,13 +95,11 @@ export class PromptSender {
       this.parts.notifier.notify('info', 'Kimi: there is no conversation to follow up yet. Send a prompt first ("Kimi: Send Prompt").');
       return;
     }
-    const followUp =
-      typeof text === 'string'
-        ? text
-        : await this.ask(
-            `Kimi: Follow-up to "${conversation.title}"`,
-            `Sent with the ${conversation.exchanges.length - conversation.firstSent} earlier exchange(s) of this conversation.`,
-          );
+    const followUp = await this.ask(
+      `Kimi: Follow-up to "${conversation.title}"`,
+      `Sent with the ${conversation.exchanges.length - conversation.firstSent} earlier exchange(s) of this conversation.`,
+      typeof text === 'string' ? text : undefined,
+    );
     if (followUp !== undefined) await this.send({ conversation, prompt: followUp, typed: followUp }, timeline);
   }
 
@@ -110,8 +110,10 @@ export class PromptSender {
     const resume = 'Send Again';
     const show = 'Show Them';
     const many = leftover.length === 1 ? '1 prompt was' : `${leftover.length} prompts were`;
-    const choice = await vscode.window.showWarningMessage(
+    const choice = await this.parts.notifier.ask(
+      'warning',
       `Kimi: ${many} waiting or being answered when the window closed: ${leftover.map((p) => `"${firstLine(p.typed)}"`).join(', ')}.`,
+      {},
       resume,
       show,
       'Discard',
@@ -271,7 +273,8 @@ export class PromptSender {
       const some = `${exchanges} exchange${exchanges === 1 ? '' : 's'}`;
       const drop = `Let go of the oldest ${some}`;
       const summarise = `Summarise the oldest ${some} first`;
-      const choice = await vscode.window.showWarningMessage(
+      const choice = await this.parts.notifier.ask(
+        'warning',
         `Kimi: this follow-up needs ≈${formatCount(total)} tokens (history + question + ${formatCount(maxOutputTokens)} max output), more than ${model}'s context window of ${formatCount(contextWindow)}. ` +
           `Letting go of the oldest ${some} frees ≈${formatCount(freesTokens)} tokens; a summary of them frees a little less and costs one extra request of ≈${formatCount(freesTokens + maxOutputTokens)} tokens.`,
         { modal: true },
@@ -351,8 +354,9 @@ export class PromptSender {
     return entry.eta === undefined ? `queued${why}` : `queued, goes out in ${duration(entry.eta - Date.now())}${why}`;
   }
 
-  private ask(title: string, prompt: string): Promise<string | undefined> {
-    return Promise.resolve(vscode.window.showInputBox({ title, prompt, value: this.unsentInput, ignoreFocusOut: true }));
+  /** An input box, filled with `value` or else with what last failed to go out. */
+  private ask(title: string, prompt: string, value = this.unsentInput): Promise<string | undefined> {
+    return Promise.resolve(vscode.window.showInputBox({ title, prompt, value, ignoreFocusOut: true }));
   }
 
   /** Keeps a typed prompt that did not go out, so the next input box offers it again. */

@@ -54,6 +54,21 @@ function answers(): vscode.TextDocument[] {
   return vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'kimi-answer');
 }
 
+/** Runs `action` (accept, close) on the quick input until the command that opened it has ended: no fixed wait for the input to show. */
+async function untilQuickInputGone(run: Thenable<unknown>, action: string): Promise<void> {
+  let ended = false;
+  void Promise.resolve(run).then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  const deadline = Date.now() + 20_000;
+  while (!ended) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for the input to be gone (${action})`);
+    await vscode.commands.executeCommand(action);
+    await sleep(50);
+  }
+}
+
 /** An answer's document, looked up by its URI each time: it is opened again when it turns Markdown. */
 class AnswerView {
   constructor(readonly uri: string) {}
@@ -235,7 +250,11 @@ describe('kimi-budget in a real VS Code', () => {
     const answer = await sendAndAwaitAnswer();
     await vscode.window.showTextDocument(answer.document!, { preview: false });
     const before = budgetLabel();
-    await vscode.commands.executeCommand('kimiBudget.sendFollowUp', 'And a fixed window?');
+    const requests = fake.received.length;
+    // A keybinding's or link's text fills the input box; Enter sends it.
+    const run = vscode.commands.executeCommand('kimiBudget.sendFollowUp', 'And a fixed window?');
+    await untilQuickInputGone(run, 'workbench.action.acceptSelectedQuickOpenItem');
+    assert.equal(fake.received.length, requests + 1);
     await until('the follow-up answer', () => answer.text().split('finished: ').length === 3);
     const received = fake.received.at(-1)!;
     assert.deepEqual(
@@ -247,6 +266,36 @@ describe('kimi-budget in a real VS Code', () => {
     assert.match(answer.text(), /## You\n\n> And a fixed window\?/);
     assert.match(answer.text(), /Context: [\d,]+ tokens of kimi-k2\.6's 262,144-token context window/);
     await until('the budget to debit the whole follow-up', () => budgetLabel().t === before.t - received.charged);
+  });
+
+  it('a command link cannot send a follow-up: its text is offered in the input box, and nothing goes out unless the user sends it', async () => {
+    const requests = fake.stats.httpRequests;
+    const run = vscode.commands.executeCommand('kimiBudget.sendFollowUp', 'Injected by a link: resend everything.');
+    await untilQuickInputGone(run, 'workbench.action.closeQuickOpen');
+    assert.equal(fake.stats.httpRequests, requests, 'nothing was sent');
+    assert.deepEqual(api.queue(), []);
+  });
+
+  it("a server cannot put a command link in a notification, nor a model in its answer's editor", async () => {
+    const link = '[Verify key](command:workbench.action.terminal.sendSequence?%7B%22text%22%3A%22echo%20pwned%22%7D)';
+    fake.failNext({ status: 400, type: 'invalid_request_error', message: `Invalid request: ${link}` });
+    const seen = api.messages().length;
+    await selectPrompt('Refused with a link.');
+    void vscode.commands.executeCommand('kimiBudget.sendPrompt');
+    const refusal = await until('the refusal', () => messagesSince(seen).find((m) => m.severity === 'error'));
+    assert.ok(refusal.text.includes('[Verify key]'), refusal.text);
+    assert.doesNotMatch(refusal.text, /\]\s*\(command:/, 'the link syntax is broken');
+
+    // The fake model answers about the prompt it was given, so the prompt steers the answer.
+    await selectPrompt('[Run me](command:kimiBudget.setApiKey) <command:kimiBudget.setApiKey>');
+    const answer = await sendAndAwaitAnswer();
+    assert.match(answer.text(), /About "\[Run me\]\(command\u200b:kimiBudget/);
+    const links = await vscode.commands.executeCommand<vscode.DocumentLink[]>('vscode.executeLinkProvider', answer.document!.uri);
+    assert.deepEqual(
+      links.filter((l) => l.target?.scheme === 'command').map((l) => l.target!.toString()),
+      [],
+      'the Markdown editor offers no command to follow',
+    );
   });
 
   it('a 429 from the server pauses, and the send still completes', async () => {
