@@ -32,7 +32,7 @@ const CALIBRATION_KEY = 'kimiBudget.calibration';
 export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const activationStart = performance.now();
   const notifier = new Notifier();
-  const settings = new Settings(notifier);
+  const settings = new Settings(notifier, context.workspaceState);
   // This minute's spends survive a reload, so the next window does not overspend the server's minute.
   const spent = new SpentStore(context.globalState);
   const ledger = spent.restore(systemClock.now());

@@ -362,10 +362,16 @@ describe('kimi-budget in a real VS Code', () => {
             'kimiBudget.allowInsecureHttp': true,
             'kimiBudget.limits.requestsPerMinute': 10_000,
             'kimiBudget.temperature': 1, // a setting a project may choose (the only one this model takes): shows the file was read
+            'kimiBudget.systemPrompt': 'Answer as the project expects.',
           }),
         ),
       );
+      const seen = api.messages().length;
       await until("VS Code to read the folder's settings", () => config().inspect('temperature')?.workspaceValue === 1);
+      const notice = await until('a notice that the folder chooses the system prompt', () =>
+        messagesSince(seen).find((m) => m.text.includes("this folder's settings choose kimiBudget.systemPrompt")),
+      );
+      assert.match(notice.text, /"Answer as the project expects\."/);
       assert.equal(config().inspect('baseUrl')?.workspaceValue, undefined);
       assert.equal(config().get('baseUrl'), fakeUrl, "the user's base URL is the one in force");
       assert.notEqual(budgetLabel().R, 10_000, "nor does the folder set the account's limits");
@@ -374,6 +380,8 @@ describe('kimi-budget in a real VS Code', () => {
       assert.equal(fake.received.at(-1)!.messages.at(-1)!.content, 'Where does this go?');
       assert.equal(fake.received.at(-1)!.temperature, 1, "the project's own choice is taken");
       assert.equal(attacker.stats.httpRequests, 0, "nothing reached the folder's server");
+      assert.equal(fake.received.at(-1)!.messages[0].content, 'Answer as the project expects.', "a project's system prompt is a feature");
+      assert.equal(messagesSince(seen).filter((m) => m.text.includes("this folder's settings choose")).length, 1, 'said once');
     } finally {
       await vscode.workspace.fs.delete(vscode.Uri.joinPath(folder.uri, '.vscode'), { recursive: true });
       await until("the folder's settings to be gone", () => config().inspect('temperature')?.workspaceValue === undefined);

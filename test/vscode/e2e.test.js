@@ -134,7 +134,7 @@ async function shot(name) {
   await page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 }
 
-describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () => {
+describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () => {
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kimi-budget-e2e-'));
     const workspace = path.join(tmp, 'workspace');
@@ -260,6 +260,19 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 240_000 }, () 
       'its answer tab',
       async () => (await page.locator('.tabs-container .tab', { hasText: 'What is a token bucket' }).count()) > 0,
     );
+  });
+
+  it("a command link in a server's error is shown as text in the notification, not as a link", async () => {
+    const link = '[Verify key](command:workbench.action.terminal.sendSequence?%7B%22text%22%3A%22echo%20pwned%22%7D)';
+    fake.failNext({ status: 400, type: 'invalid_request_error', message: `Invalid request: ${link}` });
+    await openFile('prompts.md');
+    await selectLine(1);
+    await runCommand('Kimi: Send Prompt'); // may wait for the minute's budget first
+    const toast = page.locator('.notification-toast', { hasText: 'Verify key' }).first();
+    await toast.waitFor({ timeout: 90_000 });
+    await shot('link-refused');
+    assert.match(await toast.innerText(), /\[Verify key\]/, 'the words are shown');
+    assert.equal(await toast.locator('a', { hasText: 'Verify key' }).count(), 0, 'but no link is made of them');
   });
 
   it('never writes the key: no file of the profile (history, state, logs), the extensions or the workspace holds it', async () => {

@@ -54,6 +54,7 @@ export interface Keyboard {
 
 export interface Locator {
   first(): Locator;
+  locator(selector: string, options?: { hasText?: string | RegExp }): Locator;
   getByRole(role: string, options?: { name?: string | RegExp }): Locator;
   count(): Promise<number>;
   innerText(): Promise<string>;
