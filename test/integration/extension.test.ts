@@ -391,6 +391,7 @@ describe('kimi-budget in a real VS Code', () => {
 
   it('behind one large spend, a send waits and can be cancelled; four small ones, released in one instant when it returns, are all answered, each in its own view', async function () {
     this.timeout(180_000);
+    const refusedBefore = { ...fake.stats.rejected };
     await set('limits.tokensPerMinute', 12_000);
     // Let every unit spent by the earlier tests come back first.
     await until('a fresh minute', () => budgetLabel().t === 12_000, 70_000);
@@ -427,6 +428,6 @@ describe('kimi-budget in a real VS Code', () => {
       `the four went out together (within ${Math.max(...times) - Math.min(...times)} ms)`,
     );
     assert.equal(budgetLabel().q, 0);
-    assert.deepEqual(fake.stats.rejected, { rate_limit_reached_error: 1 }, 'only the injected 429');
+    assert.deepEqual(fake.stats.rejected, refusedBefore, 'the server refused nothing meanwhile');
   });
 });
