@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import type { Goal } from '../report/goal';
 import { fmt, Table } from '../report/table';
 import { fromRoot } from '../paths';
+import { figuresFromVsCode } from '../vscodeRun';
 import type { ActivationFigures } from './extensionTests';
 
 const MARKER = 'KIMI_BENCH_ACTIVATION';
@@ -13,16 +14,6 @@ const FIRST_COUNT_GOAL_MS = 1_000;
 const WINDOWS_AT_ONCE = 3;
 /** One more window waits this long after activation, so that VS Code's own start-up is over. */
 const SETTLE_MS = 10_000;
-
-interface RunTests {
-  runTests(options: {
-    vsix: string;
-    extensionTestsPath: string;
-    timeoutMs: number;
-    env: Record<string, string>;
-    log: (line: string) => void;
-  }): Promise<number>;
-}
 
 export interface ActivationResult {
   readonly tables: Table[];
@@ -51,27 +42,14 @@ export async function measureActivation(log: (line: string) => void, plainNodeSt
 }
 
 /** The figures the extension-tests module logged, or why there are none. */
-async function runInVsCode(settleMs: number, log: (line: string) => void): Promise<ActivationFigures | string> {
-  const lines: string[] = [];
-  try {
-    // The harness is plain CommonJS beside the tests; it installs VS Code 1.96.4 on first use.
-    const harness = require(fromRoot('test', 'vscode', 'runTests.js')) as RunTests;
-    const code = await harness.runTests({
-      vsix: VSIX,
-      extensionTestsPath: fromRoot('out', 'bench', 'activation', 'extensionTests.js'),
-      timeoutMs: 4 * 60_000,
-      env: { KIMI_BENCH_SETTLE_MS: String(settleMs) },
-      log: (line) => {
-        lines.push(line);
-        if (line.includes(MARKER)) log(`  ${line.slice(line.indexOf(MARKER))}`);
-      },
-    });
-    const line = lines.find((l) => l.includes(MARKER));
-    if (line) return JSON.parse(line.slice(line.indexOf(MARKER) + MARKER.length).trim()) as ActivationFigures;
-    return `the extension-tests module logged no figures (exit code ${code}); last lines:\n${lines.slice(-15).join('\n')}`;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
+function runInVsCode(settleMs: number, log: (line: string) => void): Promise<ActivationFigures | string> {
+  return figuresFromVsCode<ActivationFigures>({
+    vsix: VSIX,
+    module: fromRoot('out', 'bench', 'activation', 'extensionTests.js'),
+    marker: MARKER,
+    env: { KIMI_BENCH_SETTLE_MS: String(settleMs) },
+    log: (line) => line.includes(MARKER) && log(`  ${line.slice(line.indexOf(MARKER))}`),
+  });
 }
 
 function medianOf(values: number[]): number {

@@ -1,6 +1,7 @@
 import type { Goal } from '../report/goal';
 import { fmt, Table } from '../report/table';
 import { fromRoot } from '../paths';
+import { figuresFromVsCode } from '../vscodeRun';
 import type { SendFigures, SendRun } from './extensionTests';
 import type { SendPhase } from '../../src/ui/sendTimeline';
 
@@ -24,16 +25,6 @@ const STEPS: [SendPhase, string][] = [
   ['answered', 'the server, until the answer has arrived'],
   ['recorded', 'kept in the history, the editor told'],
 ];
-
-interface RunTests {
-  runTests(options: {
-    vsix: string;
-    extensionTestsPath: string;
-    timeoutMs: number;
-    env: Record<string, string>;
-    log: (line: string) => void;
-  }): Promise<number>;
-}
 
 export interface SendPathResult {
   readonly tables: Table[];
@@ -77,26 +68,17 @@ export async function measureSendPath(
 }
 
 async function runInVsCode(vsix: string, pauseMs: number, log: (line: string) => void): Promise<SendRun | string> {
-  const lines: string[] = [];
-  try {
-    const harness = require(fromRoot('test', 'vscode', 'runTests.js')) as RunTests;
-    const code = await harness.runTests({
-      vsix,
-      extensionTestsPath: fromRoot('out', 'bench', 'send', 'extensionTests.js'),
-      timeoutMs: 4 * 60_000,
-      env: { MOONSHOT_API_KEY: 'sk-bench-send-key', KIMI_BENCH_PAUSE_MS: String(pauseMs) },
-      log: (line) => lines.push(line),
-    });
-    const line = lines.find((l) => l.includes(MARKER));
-    if (!line) return `the extension-tests module logged no figures (exit code ${code}); last lines:\n${lines.slice(-15).join('\n')}`;
-    const run = JSON.parse(line.slice(line.indexOf(MARKER) + MARKER.length).trim()) as SendRun;
-    log(
-      `  window (first prompt sent ${pauseMs} ms after it was selected): cold overhead ${fmt.ms(run.cold.overheadMs)}, warm ${run.warm.map((w) => fmt.ms(w.overheadMs)).join(', ')}`,
-    );
-    return run;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+  const run = await figuresFromVsCode<SendRun>({
+    vsix,
+    module: fromRoot('out', 'bench', 'send', 'extensionTests.js'),
+    marker: MARKER,
+    env: { MOONSHOT_API_KEY: 'sk-bench-send-key', KIMI_BENCH_PAUSE_MS: String(pauseMs) },
+  });
+  if (typeof run !== 'string') {
+    const warm = run.warm.map((w) => fmt.ms(w.overheadMs)).join(', ');
+    log(`  window (first prompt sent ${pauseMs} ms after it was selected): cold overhead ${fmt.ms(run.cold.overheadMs)}, warm ${warm}`);
   }
+  return run;
 }
 
 function median(values: number[]): number {
