@@ -153,11 +153,19 @@ export class KimiClient {
       const headers: Record<string, string> = { Authorization: `Bearer ${key}`, Accept: 'text/event-stream, application/json' };
       if (body !== undefined) headers['Content-Type'] = 'application/json';
       this.log(requestLine(method, this.baseUrl + path, headers), key);
-      const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: controller.signal };
+      // Followed, a redirect would re-send the prompt to wherever the server points, even over plain http.
+      const init: RequestInit = {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
+        redirect: 'manual',
+      };
       onRequest?.();
       const response = await io.race(this.fetchImpl(this.baseUrl + path, init));
       touch();
       onResponse?.(response.status);
+      if (response.status >= 300 && response.status < 400) throw redirectError(response, this.baseUrl + path);
       if (!response.ok) {
         const text = await io.race(response.text()).catch((error: unknown) => {
           if (controller.signal.aborted) throw error;
@@ -204,6 +212,25 @@ async function readJson(response: Response, io: BodyIO, path: string): Promise<u
 function unexpectedBody(path: string, body: unknown): KimiError {
   const shown = (typeof body === 'string' ? body : (JSON.stringify(body) ?? '')).slice(0, 120);
   return new KimiError({ kind: 'server', message: `Moonshot answered ${path} with an unexpected body: ${shown}` });
+}
+
+function redirectError(response: Response, url: string): KimiError {
+  const location = response.headers.get('location');
+  let target = 'an address it did not give';
+  if (location) {
+    try {
+      target = new URL(location, url).href.slice(0, 300);
+    } catch {
+      target = location.slice(0, 300);
+    }
+  }
+  return new KimiError({
+    kind: 'network',
+    status: response.status,
+    message:
+      `${hostOf(url)} answered with a redirect (HTTP ${response.status}) to ${target}; it was not followed, so nothing was sent there. ` +
+      "Check kimiBudget.baseUrl: it must be the API's own address (https://api.moonshot.ai/v1, or https://api.moonshot.cn/v1 in China).",
+  });
 }
 
 /** A request as a log line: the Authorization header keeps its scheme and nothing else. */

@@ -90,6 +90,12 @@ export type StreamFault = FaultTarget &
     | { kind: 'topLevelUsage' } // usage at the top level of the last chunk, none in the choice
   );
 
+/**
+ * Answers Moonshot never gives but a proxy, a mistyped base URL or a hostile server may, to the next
+ * request on any path, before its key or body is looked at.
+ */
+export type ForeignAnswer = { kind: 'redirect'; status: 301 | 302 | 303 | 307 | 308; location: string };
+
 type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
 
 interface Answer {
@@ -164,6 +170,7 @@ export class FakeMoonshot {
   private admissions: { at: number; charge: number }[] = [];
   private readonly faults: Fault[] = [];
   private readonly streamFaults: StreamFault[] = [];
+  private readonly foreignAnswers: ForeignAnswer[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private server?: http.Server;
@@ -234,6 +241,11 @@ export class FakeMoonshot {
     this.streamFaults.push(fault);
   }
 
+  /** The next request, on any path, gets this answer instead of Moonshot's. */
+  answerNext(answer: ForeignAnswer): void {
+    this.foreignAnswers.push(answer);
+  }
+
   /** Per message: framing + role + content; plus the reply's opening. */
   countPromptTokens(messages: { role: string; content: string }[]): number {
     const perMessage = messages.map((m) => TOKENS_PER_MESSAGE + countTextTokens(m.role) + countTextTokens(m.content));
@@ -243,6 +255,8 @@ export class FakeMoonshot {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.stats.httpRequests++;
     const body = await readBody(req);
+    const foreign = this.foreignAnswers.shift();
+    if (foreign) return sendForeign(res, foreign);
     const route = `${req.method} ${new URL(req.url ?? '/', 'http://fake').pathname.replace(/\/+$/, '')}`;
     if (route === 'POST /v1/chat/completions') return this.chat(req, res, body);
     if (!this.authorized(req)) return sendError(res, 401, 'invalid_authentication_error', 'Invalid Authentication');
@@ -560,6 +574,11 @@ function sendError(
   headers?: Record<string, string>,
 ): void {
   sendJson(res, status, { error: type === undefined ? { message } : { message, type } }, headers);
+}
+
+function sendForeign(res: http.ServerResponse, answer: ForeignAnswer): void {
+  res.writeHead(answer.status, { Location: answer.location, 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end(`Moved to ${answer.location}`);
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

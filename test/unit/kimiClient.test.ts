@@ -548,3 +548,78 @@ describe('KimiClient models and token estimates', () => {
     assert.match(error.message, /unexpected body/);
   });
 });
+
+describe('KimiClient and a server that redirects', () => {
+  interface Arrival {
+    method?: string;
+    url?: string;
+    authorization?: string;
+    body: string;
+  }
+
+  /** Another server on loopback that records whatever reaches it. */
+  async function startElsewhere(): Promise<{ url: string; arrivals: Arrival[] }> {
+    const arrivals: Arrival[] = [];
+    const url = await startRaw((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (part: Buffer) => parts.push(part));
+      req.on('end', () => {
+        arrivals.push({
+          method: req.method,
+          url: req.url,
+          authorization: req.headers.authorization,
+          body: Buffer.concat(parts).toString(),
+        });
+        res.writeHead(500).end();
+      });
+    });
+    return { url, arrivals };
+  }
+
+  for (const status of [307, 308] as const) {
+    it(`refuses a ${status} to another server, naming it: the prompt goes nowhere else`, async () => {
+      const elsewhere = await startElsewhere();
+      const { fake, kimi } = await startFake();
+      const location = `${elsewhere.url}/chat/completions`;
+      fake.answerNext({ kind: 'redirect', status, location });
+      const outcome = kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('my private prompt'), maxTokens: 50 }, {});
+      const error = await failure(outcome);
+      assert.deepEqual(elsewhere.arrivals, [], 'nothing reached the other server');
+      assert.equal(fake.stats.httpRequests, 1);
+      assert.equal(error.kind, 'network');
+      assert.equal(error.status, status);
+      assert.equal(error.streamed, false);
+      assert.ok(error.message.includes(`redirect (HTTP ${status}) to ${location}`), error.message);
+      assert.match(error.message, /nothing was sent there/);
+      assert.match(error.message, /kimiBudget\.baseUrl/);
+    });
+  }
+
+  it('refuses a redirect to the same server too: the key and the prompt are sent once', async () => {
+    const { fake, kimi } = await startFake();
+    fake.answerNext({ kind: 'redirect', status: 307, location: '/v1/chat/completions?again' });
+    const statuses: number[] = [];
+    const outcome = await kimi
+      .streamChat({ model: 'moonshot-v1-8k', messages: user('once'), maxTokens: 50 }, { onResponse: (status) => statuses.push(status) })
+      .catch((error: unknown) => error);
+    assert.deepEqual(
+      fake.received.map((r) => r.messages),
+      [],
+      'the request was not sent again (with the key)',
+    );
+    assert.equal(fake.stats.httpRequests, 1);
+    assert.deepEqual(statuses, [307], 'the server answered');
+    assert.ok(outcome instanceof KimiError && outcome.kind === 'network', String(outcome));
+    assert.ok(outcome.message.includes(`to ${fake.baseUrl}/chat/completions?again`), outcome.message);
+  });
+
+  it('refuses redirects of the model list and the token estimate', async () => {
+    const elsewhere = await startElsewhere();
+    const { fake, kimi } = await startFake();
+    fake.answerNext({ kind: 'redirect', status: 302, location: `${elsewhere.url}/models` });
+    assert.match((await failure(kimi.listModels())).message, /redirect \(HTTP 302\)/);
+    fake.answerNext({ kind: 'redirect', status: 308, location: `${elsewhere.url}/tokenizers/estimate-token-count` });
+    assert.match((await failure(kimi.estimateTokens('kimi-k2.6', user('count me')))).message, /redirect \(HTTP 308\)/);
+    assert.deepEqual(elsewhere.arrivals, []);
+  });
+});
