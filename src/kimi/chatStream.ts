@@ -1,16 +1,10 @@
 /** Reads a chat completion response (SSE chunks, or a plain JSON completion) into a ChatResult. */
 import { createParser } from 'eventsource-parser';
+import { bodyChunks, type BodyIO } from './body';
 import { KimiError, errorFromResponse } from './kimiError';
 import type { ChatResult, StreamHandlers, Usage } from './types';
 import type { WireChunk, WireCompletion, WireUsage } from './wire';
 import { isObject } from './json';
-
-/** The request plumbing the reader needs: feed the idle timer, and stop waiting on cancellation. */
-export interface BodyIO {
-  touch(): void;
-  race<T>(promise: Promise<T>): Promise<T>;
-  now(): number;
-}
 
 /** A handler (the caller's code) threw: not a Moonshot failure, so it is rethrown untouched. */
 export class HandlerFailure {
@@ -45,7 +39,6 @@ export async function readChatBody(response: Response, acc: ChatAccumulator, han
   const isJson = (response.headers.get('content-type') ?? '').includes('json');
   const events: string[] = [];
   const parser = createParser({ onEvent: (event) => events.push(event.data) });
-  const reader = response.body?.getReader();
   const decoder = new TextDecoder();
   let raw = '';
   let sawEvent = false;
@@ -62,20 +55,14 @@ export async function readChatBody(response: Response, acc: ChatAccumulator, han
     return false;
   };
 
-  try {
-    while (reader && !sawDone) {
-      const { value, done } = await io.race(reader.read());
-      if (done) break;
-      io.touch();
-      const text = decoder.decode(value, { stream: true });
-      lastChar = text.slice(-1) || lastChar;
-      if (isJson || (!sawEvent && raw.length < MAX_RAW)) raw += text;
-      if (isJson) continue;
-      parser.feed(text);
-      sawDone = drain();
-    }
-  } finally {
-    reader?.cancel().catch(() => undefined); // after [DONE] nothing else is wanted
+  for await (const chunk of bodyChunks(response, io)) {
+    const text = decoder.decode(chunk, { stream: true });
+    lastChar = text.slice(-1) || lastChar;
+    if (isJson || (!sawEvent && raw.length < MAX_RAW)) raw += text;
+    if (isJson) continue;
+    parser.feed(text);
+    sawDone = drain();
+    if (sawDone) break; // after [DONE] nothing else is wanted
   }
 
   if (isJson) return applyCompletion(raw, acc, handlers, io);

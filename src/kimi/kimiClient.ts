@@ -2,7 +2,8 @@
  * Moonshot's HTTP API: streamed chat, the model list and token estimates. It never retries on its
  * own: every retry must pass through the budget engine, which owns the account's limits.
  */
-import { ChatAccumulator, HandlerFailure, readChatBody, type BodyIO } from './chatStream';
+import { readText, type BodyIO } from './body';
+import { ChatAccumulator, HandlerFailure, readChatBody } from './chatStream';
 import { KimiError, cancelledError, errorFromResponse, networkError, redactKey } from './kimiError';
 import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers } from './types';
 import { isObject } from './json';
@@ -33,6 +34,9 @@ interface Exchange {
 }
 
 type Consume<T> = (response: Response, io: BodyIO) => Promise<T>;
+
+/** Moonshot's error bodies, model list and estimates are a few KB (a proxy's error page tens): more is not read. */
+const SMALL_BODY_BYTES = 1 << 20;
 
 export class KimiClient {
   private readonly baseUrl: string;
@@ -167,9 +171,10 @@ export class KimiClient {
       onResponse?.(response.status);
       if (response.status >= 300 && response.status < 400) throw redirectError(response, this.baseUrl + path);
       if (!response.ok) {
-        const text = await io.race(response.text()).catch((error: unknown) => {
+        // The start of a longer body says as much; the rest is never read (finally drops the connection).
+        const { text } = await readText(response, io, SMALL_BODY_BYTES).catch((error: unknown) => {
           if (controller.signal.aborted) throw error;
-          return ''; // the status alone still says what went wrong
+          return { text: '' }; // the status alone still says what went wrong
         });
         throw errorFromResponse(response.status, text, response.headers, this.now());
       }
@@ -201,7 +206,13 @@ export class KimiClient {
 }
 
 async function readJson(response: Response, io: BodyIO, path: string): Promise<unknown> {
-  const text = await io.race(response.text());
+  const { text, cut } = await readText(response, io, SMALL_BODY_BYTES);
+  if (cut) {
+    throw new KimiError({
+      kind: 'server',
+      message: `Moonshot answered ${path} with more than 1 MiB, where a few KB are expected; the rest was not read.`,
+    });
+  }
   try {
     return JSON.parse(text);
   } catch {

@@ -42,6 +42,8 @@ export interface FakeMoonshotStats {
   inFlight: number;
   /** Every HTTP request on any path; lets a test prove that nothing was sent. */
   httpRequests: number;
+  /** Responses whose connection the client closed before their end. */
+  dropped: number;
 }
 
 export interface ReceivedRequest {
@@ -94,7 +96,11 @@ export type StreamFault = FaultTarget &
  * Answers Moonshot never gives but a proxy, a mistyped base URL or a hostile server may, to the next
  * request on any path, before its key or body is looked at.
  */
-export type ForeignAnswer = { kind: 'redirect'; status: 301 | 302 | 303 | 307 | 308; location: string };
+export type ForeignAnswer =
+  | { kind: 'redirect'; status: 301 | 302 | 303 | 307 | 308; location: string }
+  // A JSON body of `bytes` bytes, written no faster than the client reads: for an error status
+  // Moonshot's error object, else a model list, its message or id padded to that size.
+  | { kind: 'hugeJson'; status: number; bytes: number };
 
 type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
 
@@ -156,6 +162,7 @@ export class FakeMoonshot {
     maxConcurrent: 0,
     inFlight: 0,
     httpRequests: 0,
+    dropped: 0,
   };
   readonly received: ReceivedRequest[] = [];
   readonly apiKey: string;
@@ -254,6 +261,9 @@ export class FakeMoonshot {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.stats.httpRequests++;
+    res.once('close', () => {
+      if (!res.writableFinished) this.stats.dropped++;
+    });
     const body = await readBody(req);
     const foreign = this.foreignAnswers.shift();
     if (foreign) return sendForeign(res, foreign);
@@ -577,8 +587,37 @@ function sendError(
 }
 
 function sendForeign(res: http.ServerResponse, answer: ForeignAnswer): void {
-  res.writeHead(answer.status, { Location: answer.location, 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end(`Moved to ${answer.location}`);
+  if (answer.kind === 'redirect') {
+    res.writeHead(answer.status, { Location: answer.location, 'Content-Type': 'text/plain; charset=utf-8' });
+    return void res.end(`Moved to ${answer.location}`);
+  }
+  res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8' });
+  const [head, tail] =
+    answer.status >= 400 ? ['{"error":{"type":"server_error","message":"', '"}}'] : ['{"object":"list","data":[{"id":"', '"}]}'];
+  pour(res, padded(head, answer.bytes, tail));
+}
+
+/** Writes the pieces no faster than the client reads them, then ends the response. */
+function pour(res: http.ServerResponse, pieces: Iterator<string | Buffer>): void {
+  const next = (): void => {
+    for (;;) {
+      if (res.destroyed) return;
+      const piece = pieces.next();
+      if (piece.done) return void res.end();
+      if (!res.write(piece.value)) return void res.once('drain', next);
+    }
+  };
+  next();
+}
+
+/** `head`, then "x" to make `bytes` bytes in all (Infinity: never ending), then `tail`. */
+function* padded(head: string, bytes: number, tail: string): Generator<string | Buffer> {
+  yield head;
+  const block = Buffer.alloc(64 * 1024, 'x');
+  for (let left = bytes - head.length - tail.length; left > 0; left -= block.length) {
+    yield left >= block.length ? block : block.subarray(0, left);
+  }
+  yield tail;
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KimiClient, KimiError, type ChatMessage, type KimiClientOptions, type KimiErrorKind } from '../../src/kimi';
 import { FakeMoonshot, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { countingFetch } from '../support/countingFetch';
 import { kimiErrorFrom, moonshotSays, serverFault } from '../support/failures';
 import { until } from '../support/wait';
 
@@ -621,5 +622,47 @@ describe('KimiClient and a server that redirects', () => {
     fake.answerNext({ kind: 'redirect', status: 308, location: `${elsewhere.url}/tokenizers/estimate-token-count` });
     assert.match((await failure(kimi.estimateTokens('kimi-k2.6', user('count me')))).message, /redirect \(HTTP 308\)/);
     assert.deepEqual(elsewhere.arrivals, []);
+  });
+});
+
+describe('KimiClient and a server that sends too much', () => {
+  const MiB = 1 << 20;
+  /** What the client may read beyond a limit: the rest of the network chunk that crossed it. */
+  const SLACK = 256 * 1024;
+  const FIFTY_MB = 50_000_000;
+
+  it('reads at most 1 MiB of a 50 MB error body, then drops the connection', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 500, bytes: FIFTY_MB });
+    const outcome = await kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, {}).catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of the error body`);
+    assert.ok(outcome instanceof KimiError, String(outcome));
+    assert.equal(outcome.kind, 'server');
+    assert.equal(outcome.status, 500);
+    assert.ok(outcome.message.length < 1000, 'the message quotes only the start of the body');
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('reads at most 1 MiB of a 50 MB model list, and fails saying so', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 200, bytes: FIFTY_MB });
+    const outcome = await kimi.listModels().catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of the model list`);
+    assert.ok(outcome instanceof KimiError, `failed, not ${typeof outcome}`);
+    assertNoKey(outcome);
+    assert.equal(outcome.kind, 'server');
+    assert.match(outcome.message, /\/models .*more than 1 MiB/);
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('reads at most 1 MiB of a 50 MB token estimate', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 200, bytes: FIFTY_MB });
+    const error = await failure(kimi.estimateTokens('kimi-k2.6', user('count me')));
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of the estimate`);
+    assert.match(error.message, /estimate-token-count .*more than 1 MiB/);
   });
 });
