@@ -180,7 +180,7 @@ function readErrorBody(text: string): { type?: string; message?: string } {
     // not JSON (a proxy's HTML page, say): show the start of it instead
   }
   const snippet = text
-    .replace(/<[^>]*>/g, ' ')
+    .replace(/<[^<>]*>/g, ' ') // not [^>]*: each "<" would scan to the end, quadratic on a page of "<"s
     .replace(/\s+/g, ' ')
     .trim()
     .slice(0, 200);

@@ -495,6 +495,19 @@ describe('KimiClient error mapping', () => {
     assert.equal(error.serverMessage, '502 Bad Gateway');
   });
 
+  it('maps an error page of 1 MiB of "<" in linear time', async () => {
+    const baseUrl = await startRaw((_req, res) => {
+      res.writeHead(502, { 'Content-Type': 'text/html' });
+      res.end('<'.repeat(1 << 20)); // as much of an error body as the client reads
+    });
+    const kimi = new KimiClient({ baseUrl, apiKey: async () => KEY });
+    const started = Date.now();
+    const error = await failure(chat(kimi));
+    assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+    assert.equal(error.kind, 'server');
+    assert.equal(error.status, 502);
+  });
+
   it('never puts the API key into an error, even when the server echoes it', async () => {
     const { fake, kimi } = await startFake({}, { idleTimeoutMs: 100 });
     const errors: KimiError[] = [];
