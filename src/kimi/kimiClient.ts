@@ -58,7 +58,7 @@ export class KimiClient {
         new KimiError({ kind: 'badRequest', message: `maxTokens must be a positive integer (got ${request.maxTokens}).` }),
       );
     }
-    const acc = new ChatAccumulator(request.model);
+    const acc = new ChatAccumulator(request.model, request.maxTokens);
     const body = {
       model: request.model,
       messages: request.messages,

@@ -90,6 +90,8 @@ export type StreamFault = FaultTarget &
     | { kind: 'noDone' } // finish chunk, then close without [DONE]
     | { kind: 'json' } // a chat.completion JSON body although a stream was asked for
     | { kind: 'topLevelUsage' } // usage at the top level of the last chunk, none in the choice
+    | { kind: 'endless'; content: string } // valid chunks carrying `content` ('' = nothing) that never end, no faster than the client reads
+    | { kind: 'longLine'; bytes: number } // one `data:` line of `bytes` bytes (a content delta padded with "x"), then the close
   );
 
 /**
@@ -398,6 +400,9 @@ export class FakeMoonshot {
     if (fault?.kind === 'resetBeforeHeaders') return void res.socket?.resetAndDestroy();
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     res.flushHeaders();
+    if (fault?.kind === 'longLine') {
+      return pour(res, padded('data: {"choices":[{"index":0,"delta":{"content":"', fault.bytes, '"},"finish_reason":null}]}\n\n'));
+    }
     const id = `chatcmpl-fake-${this.stats.accepted}`;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (choice: WireChunk['choices'][number], usage?: WireUsage): string => {
@@ -419,6 +424,10 @@ export class FakeMoonshot {
       finish,
       ...(fault?.kind === 'noDone' ? [] : ['data: [DONE]\n\n']),
     ];
+    if (fault?.kind === 'endless') {
+      const event = chunk({ index: 0, delta: { content: fault.content }, finish_reason: null });
+      return pour(res, forever(event.repeat(Math.ceil(16_384 / event.length))));
+    }
     const breakAt = fault && 'afterChunks' in fault ? Math.min(fault.afterChunks, pieces.length) + 1 : -1;
 
     let next = 0;
@@ -608,6 +617,10 @@ function pour(res: http.ServerResponse, pieces: Iterator<string | Buffer>): void
     }
   };
   next();
+}
+
+function* forever<T>(piece: T): Generator<T> {
+  for (;;) yield piece;
 }
 
 /** `head`, then "x" to make `bytes` bytes in all (Infinity: never ending), then `tail`. */

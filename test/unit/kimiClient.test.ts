@@ -670,6 +670,60 @@ describe('KimiClient and a server that sends too much', () => {
     await until('the client to drop the connection', () => fake.stats.dropped === 1);
   });
 
+  /** Stops a runaway read so that a failing test ends: cancels once the client has read `bytes`. */
+  function watchdog(counter: { bytesRead(): number }, bytes = 20 * MiB): { signal: AbortSignal; check: () => void } {
+    const controller = new AbortController();
+    return { signal: controller.signal, check: () => void (counter.bytesRead() > bytes && controller.abort()) };
+  }
+
+  it('ends an endless stream of valid chunks once the answer is larger than its max_tokens allow, keeping what fits', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.faultNextStream({ kind: 'endless', content: 'and so on ' });
+    const dog = watchdog(counter);
+    let shown = '';
+    const error = await failure(
+      kimi.streamChat(
+        { model: 'moonshot-v1-8k', messages: user('go on'), maxTokens: 100 },
+        { onContent: (delta) => ((shown += delta), dog.check()) },
+        dog.signal,
+      ),
+    );
+    assert.ok(counter.bytesRead() < MiB, `read ${counter.bytesRead()} bytes of an endless stream`);
+    assert.equal(error.kind, 'server');
+    assert.match(error.message, /larger than its max_tokens \(100\) allow/);
+    assert.equal(error.streamed, true);
+    assert.equal(error.partial?.content.length, 100 * 16 + 4_096, 'the answer up to its limit');
+    assert.equal(error.partial?.content, shown, 'what the handler was given');
+    assert.ok(shown.startsWith('and so on and so on '));
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('reads at most about 1 MiB of a single 50 MB stream line', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.faultNextStream({ kind: 'longLine', bytes: FIFTY_MB });
+    const outcome = await kimi
+      .streamChat({ model: 'moonshot-v1-8k', messages: user('one line'), maxTokens: 100 }, {})
+      .catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of one line`);
+    assert.ok(outcome instanceof KimiError, String(outcome));
+    assert.equal(outcome.kind, 'server');
+    assert.match(outcome.message, /more than 1 MiB without ending a stream event/);
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('reads no more of a 50 MB JSON chat completion than its max_tokens allow', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 200, bytes: FIFTY_MB });
+    const outcome = await kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('json'), maxTokens: 100 }, {}).catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB, `read ${counter.bytesRead()} bytes of a JSON answer`);
+    assert.ok(outcome instanceof KimiError, String(outcome));
+    assert.equal(outcome.kind, 'server');
+    assert.match(outcome.message, /larger than its max_tokens \(100\) allow/);
+  });
+
   it('reads at most 1 MiB of a 50 MB token estimate', async () => {
     const counter = countingFetch();
     const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
