@@ -16,6 +16,8 @@ export interface KimiClientOptions {
   fetch?: typeof fetch;
   /** A request or stream that sends nothing for this long fails as 'network' (default 60000). */
   idleTimeoutMs?: number;
+  /** A request whose answer has not ended this long after it began fails as 'network', however steadily it streams (default 30 min). */
+  deadlineMs?: number;
   /** For HTTP-date Retry-After values; default Date.now. */
   now?: () => number;
   /** Told each request (its Authorization header redacted) and how it ended; never the key. */
@@ -33,6 +35,9 @@ interface Exchange {
   onResponse?: (status: number) => void;
 }
 
+/** Why the client gave up waiting: the server went quiet, or the whole request took too long. */
+type Expiry = 'idle' | 'deadline';
+
 type Consume<T> = (response: Response, io: BodyIO) => Promise<T>;
 
 /** Moonshot's error bodies, model list and estimates are a few KB (a proxy's error page tens): more is not read. */
@@ -42,12 +47,14 @@ export class KimiClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: typeof fetch;
   private readonly idleTimeoutMs: number;
+  private readonly deadlineMs: number;
   private readonly now: () => number;
 
   constructor(private readonly options: KimiClientOptions) {
     this.baseUrl = options.baseUrl.trim().replace(/\/+$/, '');
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init)); // late-bound global
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.deadlineMs = options.deadlineMs ?? 30 * 60_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -127,22 +134,24 @@ export class KimiClient {
     this.options.log?.(key ? line.split(key).join('[redacted]') : line);
   }
 
-  /** One HTTP exchange: cancellation and the idle timer cover the headers and the whole body. */
+  /** One HTTP exchange: cancellation, the idle timer and the deadline cover the headers and the whole body. */
   private async send<T>(
     { method, path, body, signal, acc, onRequest, onResponse }: Exchange,
     key: string,
     consume: Consume<T>,
   ): Promise<T> {
     const controller = new AbortController();
-    let idled = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const touch = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        idled = true;
-        controller.abort();
-      }, this.idleTimeoutMs);
+    let expired: Expiry | undefined;
+    const expire = (why: Expiry) => (): void => {
+      expired ??= why;
+      controller.abort();
     };
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const touch = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(expire('idle'), this.idleTimeoutMs);
+    };
+    const deadline = setTimeout(expire('deadline'), this.deadlineMs);
     const stop = (): void => controller.abort();
     signal?.addEventListener('abort', stop, { once: true });
     // Every await races this, so a fetch implementation that ignores the signal cannot hang us.
@@ -180,20 +189,25 @@ export class KimiClient {
       }
       return await consume(response, io);
     } catch (error) {
-      throw this.translate(error, signal, idled, acc);
+      throw this.translate(error, signal, expired, acc);
     } finally {
-      clearTimeout(timer);
+      clearTimeout(idle);
+      clearTimeout(deadline);
       signal?.removeEventListener('abort', stop);
       controller.abort(); // frees the connection when the body was not read to its end
     }
   }
 
-  private translate(error: unknown, signal: AbortSignal | undefined, idled: boolean, acc?: ChatAccumulator): unknown {
+  private translate(error: unknown, signal: AbortSignal | undefined, expired: Expiry | undefined, acc?: ChatAccumulator): unknown {
     if (error instanceof HandlerFailure) return error;
     const streamed = acc?.started ?? false;
     const progress = streamed && acc ? { streamed: true, partial: acc.snapshot() } : {};
     if (signal?.aborted) return cancelledError().with(progress);
-    if (idled) {
+    if (expired === 'deadline') {
+      const message = `Moonshot's answer had not ended after ${duration(this.deadlineMs)}, the longest a request may take, so it was abandoned.`;
+      return new KimiError({ kind: 'network', message, ...progress });
+    }
+    if (expired === 'idle') {
       const seconds = this.idleTimeoutMs / 1000;
       const message = streamed
         ? `The answer stalled: Moonshot sent nothing for ${seconds} s, so the stream was abandoned.`
@@ -251,6 +265,10 @@ function requestLine(method: string, url: string, headers: Record<string, string
   return `${method} ${url} (${Object.entries(headers)
     .map(([name, value]) => `${name}: ${redact(name, value)}`)
     .join(', ')})`;
+}
+
+function duration(ms: number): string {
+  return ms >= 60_000 ? `${ms / 60_000} min` : `${ms / 1000} s`;
 }
 
 function hostOf(baseUrl: string): string {

@@ -699,6 +699,18 @@ describe('KimiClient and a server that sends too much', () => {
     await until('the client to drop the connection', () => fake.stats.dropped === 1);
   });
 
+  it('abandons an answer still streaming at the deadline, however steadily it streams', async () => {
+    const { fake, kimi } = await startFake({}, { idleTimeoutMs: 1_000, deadlineMs: 300 });
+    fake.faultNextStream({ kind: 'endless', content: '' }); // valid chunks that carry nothing: no cap is ever reached
+    const guard = AbortSignal.timeout(5_000); // ends the test if nothing else does
+    const started = Date.now();
+    const error = await failure(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('forever'), maxTokens: 100 }, {}, guard));
+    assert.equal(error.kind, 'network', `abandoned by the client, not cancelled by the test's guard after ${Date.now() - started} ms`);
+    assert.match(error.message, /answer had not ended after 0\.3 s/);
+    assert.equal(error.streamed, false, 'no part of an answer arrived');
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
   it('reads at most about 1 MiB of a single 50 MB stream line', async () => {
     const counter = countingFetch();
     const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
