@@ -745,3 +745,37 @@ describe('KimiClient and a server that sends too much', () => {
     assert.match(error.message, /estimate-token-count .*more than 1 MiB/);
   });
 });
+
+describe('KimiClient and an unusual key', () => {
+  /** Every 8-character piece of the key: a log line or an error must hold none, not even cut or re-spaced. */
+  function assertNoPieceOf(key: string, error: KimiError, logs: string[]): void {
+    const fields = [error.message, String(error), error.stack ?? '', JSON.stringify(error), error.serverMessage ?? '', error.type ?? ''];
+    const texts = [...fields, JSON.stringify(error.partial ?? {}), ...logs];
+    for (let i = 0; i + 8 <= key.length; i++) {
+      const piece = key.slice(i, i + 8);
+      for (const text of texts) assert.ok(!text.includes(piece), `${JSON.stringify(piece)} of the key is in: ${text.slice(0, 300)}`);
+    }
+  }
+
+  for (const [name, key] of [
+    ['a quote', 'sk-q"7f3a9c2e5b1d4f6a8c0e'],
+    ['a backslash', 'sk-b\\7f3a9c2e5b1d4f6a8c0e'],
+  ]) {
+    it(`keeps a key with ${name} out of errors and logs when the server echoes it`, async () => {
+      const logs: string[] = [];
+      const { fake, kimi } = await startFake({ apiKey: key }, { apiKey: async () => key, log: (line) => logs.push(line) });
+      fake.failNext(serverFault.incorrectKey(key));
+      const refused = await kimiErrorFrom(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, {}));
+      assertNoPieceOf(key, refused, logs);
+      assert.equal(refused.kind, 'unauthorized');
+      assert.match(refused.message, /Incorrect API key provided: \[redacted\]/);
+      fake.failNext({ status: 400, type: key, message: `bad key ${key}` });
+      assertNoPieceOf(
+        key,
+        await kimiErrorFrom(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, {})),
+        logs,
+      );
+      assert.ok(logs.length >= 4);
+    });
+  }
+});
