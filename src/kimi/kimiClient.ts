@@ -112,6 +112,13 @@ export class KimiClient {
           message: 'No Moonshot API key is set, so nothing was sent. Set a key (Kimi: Set API Key) and try again.',
         });
       }
+      const problem = apiKeyProblem(key);
+      if (problem) {
+        throw new KimiError({
+          kind: 'unauthorized',
+          message: `${problem} Nothing was sent. Set the key again (Kimi: Set API Key), pasting only the key, or correct MOONSHOT_API_KEY.`,
+        });
+      }
       if (exchange.signal?.aborted) throw cancelledError();
       const started = Date.now();
       const result = await this.send(exchange, key, consume);
@@ -237,6 +244,26 @@ async function readJson(response: Response, io: BodyIO, path: string): Promise<u
 function unexpectedBody(path: string, body: unknown): KimiError {
   const shown = (typeof body === 'string' ? body : (JSON.stringify(body) ?? '')).slice(0, 120);
   return new KimiError({ kind: 'server', message: `Moonshot answered ${path} with an unexpected body: ${shown}` });
+}
+
+/**
+ * Why this key cannot be sent, in words that never show it; undefined for a usable key. A Moonshot
+ * key is printable ASCII without spaces: anything else (a line break from a two-line file, a space,
+ * a letter outside ASCII) breaks the Authorization header or cannot be a key.
+ */
+export function apiKeyProblem(key: string): string | undefined {
+  const found = /[^\x21-\x7e]/.exec(key);
+  if (!found) return undefined;
+  const char = found[0];
+  const what =
+    char === '\n' || char === '\r'
+      ? 'a line break'
+      : char === ' ' || char === '\t'
+        ? 'a space or a tab'
+        : char < ' ' || char === '\x7f'
+          ? 'a control character'
+          : 'a character that is not printable ASCII';
+  return `The API key has ${what} at character ${found.index + 1}; a Moonshot key is printable ASCII without spaces.`;
 }
 
 function redirectError(response: Response, url: string): KimiError {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KimiClient, KimiError, type ChatMessage, type KimiClientOptions, type KimiErrorKind } from '../../src/kimi';
+import { KimiClient, KimiError, apiKeyProblem, type ChatMessage, type KimiClientOptions, type KimiErrorKind } from '../../src/kimi';
 import { FakeMoonshot, type FakeMoonshotOptions } from '../support/fakeMoonshot';
 import { countingFetch } from '../support/countingFetch';
 import { kimiErrorFrom, moonshotSays, serverFault } from '../support/failures';
@@ -757,6 +757,7 @@ describe('KimiClient and an unusual key', () => {
     }
   }
 
+  const twoLines = 'sk-first-4f7a9c2e5b1d\nsk-second-8b3d1f6a0c2e'; // a key read whole from a two-line file
   for (const [name, key] of [
     ['a quote', 'sk-q"7f3a9c2e5b1d4f6a8c0e'],
     ['a backslash', 'sk-b\\7f3a9c2e5b1d4f6a8c0e'],
@@ -778,4 +779,49 @@ describe('KimiClient and an unusual key', () => {
       assert.ok(logs.length >= 4);
     });
   }
+
+  it('refuses a key with a line break before sending anything, and says so without the key', async () => {
+    const logs: string[] = [];
+    const { fake, kimi } = await startFake({}, { apiKey: async () => twoLines, log: (line) => logs.push(line) });
+    let requests = 0;
+    const error = await kimiErrorFrom(
+      kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, { onRequest: () => requests++ }),
+    );
+    assertNoPieceOf(twoLines, error, logs);
+    assert.equal(error.kind, 'unauthorized');
+    assert.match(error.message, /line break/);
+    assert.match(error.message, /nothing was sent/i);
+    assert.match(error.message, /Kimi: Set API Key/);
+    assert.equal(requests, 0, 'onRequest: nothing left');
+    assert.equal(fake.stats.httpRequests, 0);
+    for (const call of [() => kimi.listModels(), () => kimi.estimateTokens('kimi-k2.6', user('x'))]) {
+      const other = await kimiErrorFrom(call());
+      assertNoPieceOf(twoLines, other, logs);
+      assert.equal(other.kind, 'unauthorized');
+    }
+  });
+
+  for (const [name, key, problem] of [
+    ['a space', 'sk-7f3a9c2e 5b1d4f6a8c0e', /a space/],
+    ['a tab', 'sk-7f3a9c2e\t5b1d4f6a8c0e', /a space or a tab/],
+    ['a control character', 'sk-7f3a9c2e\u00005b1d4f6a8c0e', /a control character/],
+    ['a character that is not ASCII', 'sk-7f3a9c2e\u00e95b1d4f6a8c0e', /not printable ASCII/],
+  ] as const) {
+    it(`refuses a key with ${name} before sending anything`, async () => {
+      const { fake, kimi } = await startFake({}, { apiKey: async () => key });
+      const error = await kimiErrorFrom(kimi.listModels());
+      assertNoPieceOf(key, error, []);
+      assert.equal(error.kind, 'unauthorized');
+      assert.match(error.message, problem);
+      assert.equal(fake.stats.httpRequests, 0);
+    });
+  }
+
+  it('states the rule the key input box checks too: a usable key, or an empty value (which removes the key), has no problem', () => {
+    for (const usable of [KEY, 'sk-q"7f3a9c2e5b1d4f6a8c0e', '']) assert.equal(apiKeyProblem(usable), undefined);
+    assert.equal(
+      apiKeyProblem('sk-first-4f7a9c2e5b1d\nsk-second'),
+      'The API key has a line break at character 22; a Moonshot key is printable ASCII without spaces.',
+    );
+  });
 });
