@@ -1,16 +1,10 @@
 /** Reads a chat completion response (SSE chunks, or a plain JSON completion) into a ChatResult. */
 import { createParser } from 'eventsource-parser';
+import { bodyChunks, readText, type BodyIO } from './body';
 import { KimiError, errorFromResponse } from './kimiError';
 import type { ChatResult, StreamHandlers, Usage } from './types';
 import type { WireChunk, WireCompletion, WireUsage } from './wire';
 import { isObject } from './json';
-
-/** The request plumbing the reader needs: feed the idle timer, and stop waiting on cancellation. */
-export interface BodyIO {
-  touch(): void;
-  race<T>(promise: Promise<T>): Promise<T>;
-  now(): number;
-}
 
 /** A handler (the caller's code) threw: not a Moonshot failure, so it is rethrown untouched. */
 export class HandlerFailure {
@@ -25,7 +19,10 @@ export class ChatAccumulator {
   finishReason?: string;
   model: string;
 
-  constructor(model: string) {
+  constructor(
+    model: string,
+    readonly maxTokens: number,
+  ) {
     this.model = model;
   }
 
@@ -39,15 +36,37 @@ export class ChatAccumulator {
   }
 }
 
-const MAX_RAW = 1 << 20; // keep at most 1 MiB of a body that turned out not to be SSE
+/**
+ * The most characters (reasoning and content together) an answer may have for its max_tokens. A
+ * token is 3–4 characters of English and fewer of Chinese (Moonshot's rule of thumb); the longest
+ * tokens of a BPE vocabulary, runs of spaces or of one symbol, are a few dozen characters, and no
+ * answer a model writes is made of them throughout. 16 a token is four times the usual ratio; the
+ * margin covers a small max_tokens whose few tokens are long ones.
+ */
+export function answerLimit(maxTokens: number): number {
+  return 16 * maxTokens + 4_096;
+}
+
+/** Moonshot's stream events are a few hundred bytes; a line or an event that never ends must not fill the memory. */
+const MAX_EVENT_CHARS = 1 << 20;
 
 export async function readChatBody(response: Response, acc: ChatAccumulator, handlers: StreamHandlers, io: BodyIO): Promise<ChatResult> {
-  const isJson = (response.headers.get('content-type') ?? '').includes('json');
+  if ((response.headers.get('content-type') ?? '').includes('json')) {
+    // At most 6 bytes a character of the answer (a \uXXXX escape), and 64 KiB for the rest of the object.
+    const { text, cut } = await readText(response, io, 6 * answerLimit(acc.maxTokens) + 65_536);
+    if (cut) throw answerTooLarge(acc.maxTokens);
+    return applyCompletion(text, acc, handlers, io);
+  }
   const events: string[] = [];
-  const parser = createParser({ onEvent: (event) => events.push(event.data) });
-  const reader = response.body?.getReader();
+  let sinceEvent = 0; // characters fed since the last whole event: what the parser may be holding
+  const parser = createParser({
+    onEvent: (event) => {
+      events.push(event.data);
+      sinceEvent = 0;
+    },
+  });
   const decoder = new TextDecoder();
-  let raw = '';
+  let raw = ''; // the body while no event came, in case it is a JSON completion without its content type
   let sawEvent = false;
   let sawDone = false;
   let lastChar = '';
@@ -62,23 +81,21 @@ export async function readChatBody(response: Response, acc: ChatAccumulator, han
     return false;
   };
 
-  try {
-    while (reader && !sawDone) {
-      const { value, done } = await io.race(reader.read());
-      if (done) break;
-      io.touch();
-      const text = decoder.decode(value, { stream: true });
-      lastChar = text.slice(-1) || lastChar;
-      if (isJson || (!sawEvent && raw.length < MAX_RAW)) raw += text;
-      if (isJson) continue;
-      parser.feed(text);
-      sawDone = drain();
+  for await (const chunk of bodyChunks(response, io)) {
+    const text = decoder.decode(chunk, { stream: true });
+    lastChar = text.slice(-1) || lastChar;
+    if (!sawEvent) raw += text; // no more than MAX_EVENT_CHARS: no event came
+    parser.feed(text);
+    sawDone = drain();
+    if (sawDone) break; // after [DONE] nothing else is wanted
+    if ((sinceEvent += text.length) > MAX_EVENT_CHARS) {
+      throw new KimiError({
+        kind: 'server',
+        message: 'Moonshot sent more than 1 MiB without ending a stream event, so the stream was abandoned.',
+      });
     }
-  } finally {
-    reader?.cancel().catch(() => undefined); // after [DONE] nothing else is wanted
   }
 
-  if (isJson) return applyCompletion(raw, acc, handlers, io);
   if (!sawDone) {
     // The body ended: so do its last line (a held-back CR, no newline) and its last event (no blank line).
     const rest = decoder.decode();
@@ -108,14 +125,8 @@ function applyEvent(data: string, acc: ChatAccumulator, handlers: StreamHandlers
   if (typeof wire.model === 'string') acc.model = wire.model;
   for (const choice of Array.isArray(wire.choices) ? wire.choices : []) {
     const delta = isObject(choice?.delta) ? choice.delta : {};
-    if (typeof delta.reasoning_content === 'string' && delta.reasoning_content) {
-      acc.reasoning += delta.reasoning_content;
-      call(handlers.onReasoning, delta.reasoning_content);
-    }
-    if (typeof delta.content === 'string' && delta.content) {
-      acc.content += delta.content;
-      call(handlers.onContent, delta.content);
-    }
+    if (typeof delta.reasoning_content === 'string') append(acc, 'reasoning', delta.reasoning_content, handlers.onReasoning);
+    if (typeof delta.content === 'string') append(acc, 'content', delta.content, handlers.onContent);
     if (typeof choice?.finish_reason === 'string') acc.finishReason = choice.finish_reason;
     acc.usage = toUsage(choice?.usage) ?? acc.usage;
   }
@@ -134,14 +145,8 @@ function applyCompletion(text: string, acc: ChatAccumulator, handlers: StreamHan
   }
   const reasoning = choice.message?.reasoning_content;
   const content = choice.message?.content;
-  if (typeof reasoning === 'string' && reasoning) {
-    acc.reasoning += reasoning;
-    call(handlers.onReasoning, reasoning);
-  }
-  if (typeof content === 'string' && content) {
-    acc.content += content;
-    call(handlers.onContent, content);
-  }
+  if (typeof reasoning === 'string') append(acc, 'reasoning', reasoning, handlers.onReasoning);
+  if (typeof content === 'string') append(acc, 'content', content, handlers.onContent);
   if (typeof wire?.model === 'string') acc.model = wire.model;
   if (typeof choice.finish_reason === 'string') acc.finishReason = choice.finish_reason;
   acc.usage = toUsage(wire?.usage) ?? toUsage(choice.usage) ?? acc.usage;
@@ -156,6 +161,23 @@ export function toUsage(wire: WireUsage | null | undefined): Usage | undefined {
   const cached = wire.cached_tokens ?? wire.prompt_tokens_details?.cached_tokens;
   if (typeof cached === 'number') usage.cachedTokens = cached;
   return usage;
+}
+
+/** Adds a delta to the answer and hands it on; past what max_tokens allows, only the part that fits, then fails. */
+function append(acc: ChatAccumulator, part: 'reasoning' | 'content', delta: string, handler: ((delta: string) => void) | undefined): void {
+  const kept = delta.slice(0, answerLimit(acc.maxTokens) - acc.reasoning.length - acc.content.length);
+  if (kept) {
+    acc[part] += kept;
+    call(handler, kept);
+  }
+  if (kept.length < delta.length) throw answerTooLarge(acc.maxTokens);
+}
+
+function answerTooLarge(maxTokens: number): KimiError {
+  return new KimiError({
+    kind: 'server',
+    message: `Moonshot's answer was larger than its max_tokens (${maxTokens}) allow, more than ${answerLimit(maxTokens)} characters, so the rest was not read.`,
+  });
 }
 
 function call(handler: ((delta: string) => void) | undefined, delta: string): void {

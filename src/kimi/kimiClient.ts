@@ -2,7 +2,8 @@
  * Moonshot's HTTP API: streamed chat, the model list and token estimates. It never retries on its
  * own: every retry must pass through the budget engine, which owns the account's limits.
  */
-import { ChatAccumulator, HandlerFailure, readChatBody, type BodyIO } from './chatStream';
+import { readText, type BodyIO } from './body';
+import { ChatAccumulator, HandlerFailure, readChatBody } from './chatStream';
 import { KimiError, cancelledError, errorFromResponse, networkError, redactKey } from './kimiError';
 import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers } from './types';
 import { isObject } from './json';
@@ -15,6 +16,8 @@ export interface KimiClientOptions {
   fetch?: typeof fetch;
   /** A request or stream that sends nothing for this long fails as 'network' (default 60000). */
   idleTimeoutMs?: number;
+  /** A request whose answer has not ended this long after it began fails as 'network', however steadily it streams (default 30 min). */
+  deadlineMs?: number;
   /** For HTTP-date Retry-After values; default Date.now. */
   now?: () => number;
   /** Told each request (its Authorization header redacted) and how it ended; never the key. */
@@ -32,18 +35,26 @@ interface Exchange {
   onResponse?: (status: number) => void;
 }
 
+/** Why the client gave up waiting: the server went quiet, or the whole request took too long. */
+type Expiry = 'idle' | 'deadline';
+
 type Consume<T> = (response: Response, io: BodyIO) => Promise<T>;
+
+/** Moonshot's error bodies, model list and estimates are a few KB (a proxy's error page tens): more is not read. */
+const SMALL_BODY_BYTES = 1 << 20;
 
 export class KimiClient {
   private readonly baseUrl: string;
   private readonly fetchImpl: typeof fetch;
   private readonly idleTimeoutMs: number;
+  private readonly deadlineMs: number;
   private readonly now: () => number;
 
   constructor(private readonly options: KimiClientOptions) {
     this.baseUrl = options.baseUrl.trim().replace(/\/+$/, '');
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init)); // late-bound global
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.deadlineMs = options.deadlineMs ?? 30 * 60_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -54,7 +65,7 @@ export class KimiClient {
         new KimiError({ kind: 'badRequest', message: `maxTokens must be a positive integer (got ${request.maxTokens}).` }),
       );
     }
-    const acc = new ChatAccumulator(request.model);
+    const acc = new ChatAccumulator(request.model, request.maxTokens);
     const body = {
       model: request.model,
       messages: request.messages,
@@ -101,6 +112,13 @@ export class KimiClient {
           message: 'No Moonshot API key is set, so nothing was sent. Set a key (Kimi: Set API Key) and try again.',
         });
       }
+      const problem = apiKeyProblem(key);
+      if (problem) {
+        throw new KimiError({
+          kind: 'unauthorized',
+          message: `${problem} Nothing was sent. Set the key again (Kimi: Set API Key), pasting only the key, or correct MOONSHOT_API_KEY.`,
+        });
+      }
       if (exchange.signal?.aborted) throw cancelledError();
       const started = Date.now();
       const result = await this.send(exchange, key, consume);
@@ -123,22 +141,24 @@ export class KimiClient {
     this.options.log?.(key ? line.split(key).join('[redacted]') : line);
   }
 
-  /** One HTTP exchange: cancellation and the idle timer cover the headers and the whole body. */
+  /** One HTTP exchange: cancellation, the idle timer and the deadline cover the headers and the whole body. */
   private async send<T>(
     { method, path, body, signal, acc, onRequest, onResponse }: Exchange,
     key: string,
     consume: Consume<T>,
   ): Promise<T> {
     const controller = new AbortController();
-    let idled = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const touch = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        idled = true;
-        controller.abort();
-      }, this.idleTimeoutMs);
+    let expired: Expiry | undefined;
+    const expire = (why: Expiry) => (): void => {
+      expired ??= why;
+      controller.abort();
     };
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const touch = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(expire('idle'), this.idleTimeoutMs);
+    };
+    const deadline = setTimeout(expire('deadline'), this.deadlineMs);
     const stop = (): void => controller.abort();
     signal?.addEventListener('abort', stop, { once: true });
     // Every await races this, so a fetch implementation that ignores the signal cannot hang us.
@@ -153,34 +173,48 @@ export class KimiClient {
       const headers: Record<string, string> = { Authorization: `Bearer ${key}`, Accept: 'text/event-stream, application/json' };
       if (body !== undefined) headers['Content-Type'] = 'application/json';
       this.log(requestLine(method, this.baseUrl + path, headers), key);
-      const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: controller.signal };
+      // Followed, a redirect would re-send the prompt to wherever the server points, even over plain http.
+      const init: RequestInit = {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
+        redirect: 'manual',
+      };
       onRequest?.();
       const response = await io.race(this.fetchImpl(this.baseUrl + path, init));
       touch();
       onResponse?.(response.status);
+      if (response.status >= 300 && response.status < 400) throw redirectError(response, this.baseUrl + path);
       if (!response.ok) {
-        const text = await io.race(response.text()).catch((error: unknown) => {
+        // The start of a longer body says as much; the rest is never read (finally drops the connection).
+        const { text } = await readText(response, io, SMALL_BODY_BYTES).catch((error: unknown) => {
           if (controller.signal.aborted) throw error;
-          return ''; // the status alone still says what went wrong
+          return { text: '' }; // the status alone still says what went wrong
         });
         throw errorFromResponse(response.status, text, response.headers, this.now());
       }
       return await consume(response, io);
     } catch (error) {
-      throw this.translate(error, signal, idled, acc);
+      throw this.translate(error, signal, expired, acc);
     } finally {
-      clearTimeout(timer);
+      clearTimeout(idle);
+      clearTimeout(deadline);
       signal?.removeEventListener('abort', stop);
       controller.abort(); // frees the connection when the body was not read to its end
     }
   }
 
-  private translate(error: unknown, signal: AbortSignal | undefined, idled: boolean, acc?: ChatAccumulator): unknown {
+  private translate(error: unknown, signal: AbortSignal | undefined, expired: Expiry | undefined, acc?: ChatAccumulator): unknown {
     if (error instanceof HandlerFailure) return error;
     const streamed = acc?.started ?? false;
     const progress = streamed && acc ? { streamed: true, partial: acc.snapshot() } : {};
     if (signal?.aborted) return cancelledError().with(progress);
-    if (idled) {
+    if (expired === 'deadline') {
+      const message = `Moonshot's answer had not ended after ${duration(this.deadlineMs)}, the longest a request may take, so it was abandoned.`;
+      return new KimiError({ kind: 'network', message, ...progress });
+    }
+    if (expired === 'idle') {
       const seconds = this.idleTimeoutMs / 1000;
       const message = streamed
         ? `The answer stalled: Moonshot sent nothing for ${seconds} s, so the stream was abandoned.`
@@ -193,7 +227,13 @@ export class KimiClient {
 }
 
 async function readJson(response: Response, io: BodyIO, path: string): Promise<unknown> {
-  const text = await io.race(response.text());
+  const { text, cut } = await readText(response, io, SMALL_BODY_BYTES);
+  if (cut) {
+    throw new KimiError({
+      kind: 'server',
+      message: `Moonshot answered ${path} with more than 1 MiB, where a few KB are expected; the rest was not read.`,
+    });
+  }
   try {
     return JSON.parse(text);
   } catch {
@@ -206,6 +246,45 @@ function unexpectedBody(path: string, body: unknown): KimiError {
   return new KimiError({ kind: 'server', message: `Moonshot answered ${path} with an unexpected body: ${shown}` });
 }
 
+/**
+ * Why this key cannot be sent, in words that never show it; undefined for a usable key. A Moonshot
+ * key is printable ASCII without spaces: anything else (a line break from a two-line file, a space,
+ * a letter outside ASCII) breaks the Authorization header or cannot be a key.
+ */
+export function apiKeyProblem(key: string): string | undefined {
+  const found = /[^\x21-\x7e]/.exec(key);
+  if (!found) return undefined;
+  const char = found[0];
+  const what =
+    char === '\n' || char === '\r'
+      ? 'a line break'
+      : char === ' ' || char === '\t'
+        ? 'a space or a tab'
+        : char < ' ' || char === '\x7f'
+          ? 'a control character'
+          : 'a character that is not printable ASCII';
+  return `The API key has ${what} at character ${found.index + 1}; a Moonshot key is printable ASCII without spaces.`;
+}
+
+function redirectError(response: Response, url: string): KimiError {
+  const location = response.headers.get('location');
+  let target = 'an address it did not give';
+  if (location) {
+    try {
+      target = new URL(location, url).href.slice(0, 300);
+    } catch {
+      target = location.slice(0, 300);
+    }
+  }
+  return new KimiError({
+    kind: 'network',
+    status: response.status,
+    message:
+      `${hostOf(url)} answered with a redirect (HTTP ${response.status}) to ${target}; it was not followed, so nothing was sent there. ` +
+      "Check kimiBudget.baseUrl: it must be the API's own address (https://api.moonshot.ai/v1, or https://api.moonshot.cn/v1 in China).",
+  });
+}
+
 /** A request as a log line: the Authorization header keeps its scheme and nothing else. */
 function requestLine(method: string, url: string, headers: Record<string, string>): string {
   const redact = (name: string, value: string): string =>
@@ -213,6 +292,10 @@ function requestLine(method: string, url: string, headers: Record<string, string
   return `${method} ${url} (${Object.entries(headers)
     .map(([name, value]) => `${name}: ${redact(name, value)}`)
     .join(', ')})`;
+}
+
+function duration(ms: number): string {
+  return ms >= 60_000 ? `${ms / 60_000} min` : `${ms / 1000} s`;
 }
 
 function hostOf(baseUrl: string): string {

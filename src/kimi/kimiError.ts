@@ -159,8 +159,9 @@ export function cancelledError(): KimiError {
 
 /** Replaces every occurrence of the key in the error's strings; a key must never reach a log line. */
 export function redactKey(error: KimiError, key: string | undefined): KimiError {
-  if (!key || !JSON.stringify({ ...error.fields() }).includes(key)) return error;
+  if (!key) return error;
   // Every string field, the partial answer's too: a server may echo the key anywhere (its type, the model).
+  // Each is scrubbed as it is, with no pre-check on the fields as JSON, where a quote or a line break is spelled differently.
   const scrub = <O extends object>(fields: O): O =>
     Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? v.split(key).join('[redacted]') : v])) as O;
   const init = scrub(error.fields());
@@ -180,7 +181,7 @@ function readErrorBody(text: string): { type?: string; message?: string } {
     // not JSON (a proxy's HTML page, say): show the start of it instead
   }
   const snippet = text
-    .replace(/<[^>]*>/g, ' ')
+    .replace(/<[^<>]*>/g, ' ') // not [^>]*: each "<" would scan to the end, quadratic on a page of "<"s
     .replace(/\s+/g, ' ')
     .trim()
     .slice(0, 200);

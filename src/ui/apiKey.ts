@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { apiKeyProblem } from '../kimi';
 import { Notifier } from './notifier';
 
 const SECRET = 'kimiBudget.apiKey';
@@ -43,7 +44,7 @@ export class ApiKey implements vscode.Disposable {
       placeHolder: 'sk-…',
       password: true,
       ignoreFocusOut: true,
-      validateInput: (value) => (/\s/.test(value.trim()) ? 'A key has no spaces inside it.' : undefined),
+      validateInput: (value) => apiKeyProblem(value.trim()), // an empty value removes the key
     });
     if (key === undefined) return false;
     if (!key.trim()) {

@@ -42,6 +42,8 @@ export interface FakeMoonshotStats {
   inFlight: number;
   /** Every HTTP request on any path; lets a test prove that nothing was sent. */
   httpRequests: number;
+  /** Responses whose connection the client closed before their end. */
+  dropped: number;
 }
 
 export interface ReceivedRequest {
@@ -88,7 +90,19 @@ export type StreamFault = FaultTarget &
     | { kind: 'noDone' } // finish chunk, then close without [DONE]
     | { kind: 'json' } // a chat.completion JSON body although a stream was asked for
     | { kind: 'topLevelUsage' } // usage at the top level of the last chunk, none in the choice
+    | { kind: 'endless'; content: string } // valid chunks carrying `content` ('' = nothing) that never end, no faster than the client reads
+    | { kind: 'longLine'; bytes: number } // one `data:` line of `bytes` bytes (a content delta padded with "x"), then the close
   );
+
+/**
+ * Answers Moonshot never gives but a proxy, a mistyped base URL or a hostile server may, to the next
+ * request on any path, before its key or body is looked at.
+ */
+export type ForeignAnswer =
+  | { kind: 'redirect'; status: 301 | 302 | 303 | 307 | 308; location: string }
+  // A JSON body of `bytes` bytes, written no faster than the client reads: for an error status
+  // Moonshot's error object, else a model list, its message or id padded to that size.
+  | { kind: 'hugeJson'; status: number; bytes: number };
 
 type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
 
@@ -150,6 +164,7 @@ export class FakeMoonshot {
     maxConcurrent: 0,
     inFlight: 0,
     httpRequests: 0,
+    dropped: 0,
   };
   readonly received: ReceivedRequest[] = [];
   readonly apiKey: string;
@@ -164,6 +179,7 @@ export class FakeMoonshot {
   private admissions: { at: number; charge: number }[] = [];
   private readonly faults: Fault[] = [];
   private readonly streamFaults: StreamFault[] = [];
+  private readonly foreignAnswers: ForeignAnswer[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private server?: http.Server;
@@ -234,6 +250,11 @@ export class FakeMoonshot {
     this.streamFaults.push(fault);
   }
 
+  /** The next request, on any path, gets this answer instead of Moonshot's. */
+  answerNext(answer: ForeignAnswer): void {
+    this.foreignAnswers.push(answer);
+  }
+
   /** Per message: framing + role + content; plus the reply's opening. */
   countPromptTokens(messages: { role: string; content: string }[]): number {
     const perMessage = messages.map((m) => TOKENS_PER_MESSAGE + countTextTokens(m.role) + countTextTokens(m.content));
@@ -242,7 +263,12 @@ export class FakeMoonshot {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.stats.httpRequests++;
+    res.once('close', () => {
+      if (!res.writableFinished) this.stats.dropped++;
+    });
     const body = await readBody(req);
+    const foreign = this.foreignAnswers.shift();
+    if (foreign) return sendForeign(res, foreign);
     const route = `${req.method} ${new URL(req.url ?? '/', 'http://fake').pathname.replace(/\/+$/, '')}`;
     if (route === 'POST /v1/chat/completions') return this.chat(req, res, body);
     if (!this.authorized(req)) return sendError(res, 401, 'invalid_authentication_error', 'Invalid Authentication');
@@ -374,6 +400,9 @@ export class FakeMoonshot {
     if (fault?.kind === 'resetBeforeHeaders') return void res.socket?.resetAndDestroy();
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     res.flushHeaders();
+    if (fault?.kind === 'longLine') {
+      return pour(res, padded('data: {"choices":[{"index":0,"delta":{"content":"', fault.bytes, '"},"finish_reason":null}]}\n\n'));
+    }
     const id = `chatcmpl-fake-${this.stats.accepted}`;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (choice: WireChunk['choices'][number], usage?: WireUsage): string => {
@@ -395,6 +424,10 @@ export class FakeMoonshot {
       finish,
       ...(fault?.kind === 'noDone' ? [] : ['data: [DONE]\n\n']),
     ];
+    if (fault?.kind === 'endless') {
+      const event = chunk({ index: 0, delta: { content: fault.content }, finish_reason: null });
+      return pour(res, forever(event.repeat(Math.ceil(16_384 / event.length))));
+    }
     const breakAt = fault && 'afterChunks' in fault ? Math.min(fault.afterChunks, pieces.length) + 1 : -1;
 
     let next = 0;
@@ -560,6 +593,44 @@ function sendError(
   headers?: Record<string, string>,
 ): void {
   sendJson(res, status, { error: type === undefined ? { message } : { message, type } }, headers);
+}
+
+function sendForeign(res: http.ServerResponse, answer: ForeignAnswer): void {
+  if (answer.kind === 'redirect') {
+    res.writeHead(answer.status, { Location: answer.location, 'Content-Type': 'text/plain; charset=utf-8' });
+    return void res.end(`Moved to ${answer.location}`);
+  }
+  res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8' });
+  const [head, tail] =
+    answer.status >= 400 ? ['{"error":{"type":"server_error","message":"', '"}}'] : ['{"object":"list","data":[{"id":"', '"}]}'];
+  pour(res, padded(head, answer.bytes, tail));
+}
+
+/** Writes the pieces no faster than the client reads them, then ends the response. */
+function pour(res: http.ServerResponse, pieces: Iterator<string | Buffer>): void {
+  const next = (): void => {
+    for (;;) {
+      if (res.destroyed) return;
+      const piece = pieces.next();
+      if (piece.done) return void res.end();
+      if (!res.write(piece.value)) return void res.once('drain', next);
+    }
+  };
+  next();
+}
+
+function* forever<T>(piece: T): Generator<T> {
+  for (;;) yield piece;
+}
+
+/** `head`, then "x" to make `bytes` bytes in all (Infinity: never ending), then `tail`. */
+function* padded(head: string, bytes: number, tail: string): Generator<string | Buffer> {
+  yield head;
+  const block = Buffer.alloc(64 * 1024, 'x');
+  for (let left = bytes - head.length - tail.length; left > 0; left -= block.length) {
+    yield left >= block.length ? block : block.subarray(0, left);
+  }
+  yield tail;
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -117,16 +117,17 @@ class Rig {
   }
 
   /** `echoKey`: the prompt starts with the key, so the answer (and any partial of it) carries it. */
-  send(i: number, extra: { model?: string; onContent?: (delta: string) => void; echoKey?: boolean } = {}): void {
+  send(i: number, extra: { model?: string; maxTokens?: number; onContent?: (delta: string) => void; echoKey?: boolean } = {}): void {
     const text = (this.texts[i] = extra.echoKey ? `${KEY} ${prompt(i)}` : prompt(i));
+    const maxTokens = extra.maxTokens ?? MAX_TOKENS;
     const ticket = this.queue.enqueue({
       label: `send ${i}`,
       promptTokens: estimate(text),
-      maxTokens: MAX_TOKENS,
+      maxTokens,
       run: async ({ signal, sending, serverAnswered, number }) => {
         const attempt: Attempt = { send: i, number, startedAt: Date.now() };
         this.attempts.push(attempt);
-        const request = { model: extra.model ?? MODEL, messages: [{ role: 'user' as const, content: text }], maxTokens: MAX_TOKENS };
+        const request = { model: extra.model ?? MODEL, messages: [{ role: 'user' as const, content: text }], maxTokens };
         const onResponse = (status: number): void => {
           Object.assign(attempt, { status, answeredAt: Date.now() });
           serverAnswered();
@@ -438,6 +439,17 @@ const CONTENT_CASES: FaultCase[] = [
     name: 'a JSON body where a stream was expected: answered, usage settled',
     faults: [{ kind: 'json' }],
   },
+  {
+    name: `an answer larger than its max_tokens allow (8 MB for ${MAX_TOKENS}): fails as a server error keeping what fits, not retried`,
+    faults: [{ kind: 'huge', bytes: 8 * 1024 * 1024 }],
+    fails: {
+      error: KimiError,
+      fields: { kind: 'server', streamed: true },
+      message: [new RegExp(`larger than its max_tokens \\(${MAX_TOKENS}\\) allow`)],
+      partial: /^Kimi 答案 — a long answer\.\. Kimi/,
+    },
+    attempts: 1,
+  },
 ];
 
 describe('faults from the server, during a queue of several sends (real time, 1 s windows)', function () {
@@ -556,11 +568,11 @@ describe('faults from the server, during a queue of several sends (real time, 1 
   describe('bad content', () => {
     for (const c of CONTENT_CASES) it(c.name, () => run(c));
 
-    it('a huge answer (8 MB, multi-byte characters split across chunks): answered in full', async () => {
+    it('a large answer (2 MB, multi-byte characters split across chunks) within what its max_tokens allow: answered in full', async () => {
       await begin();
-      const bytes = 8 * 1024 * 1024;
+      const bytes = 2 * 1024 * 1024; // 1.7 million characters: 106,000 tokens at 16 characters a token
       rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'huge', bytes });
-      rig.sendAll();
+      for (let i = 0; i < SENDS; i++) rig.send(i, i === 2 ? { maxTokens: 120_000 } : {});
       const outcomes = await rig.finish();
       answered(outcomes, others(2));
       const { value } = outcomes.find((o) => o.send === 2)!;

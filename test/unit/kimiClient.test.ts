@@ -1,8 +1,9 @@
 import * as assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KimiClient, KimiError, type ChatMessage, type KimiClientOptions, type KimiErrorKind } from '../../src/kimi';
+import { KimiClient, KimiError, apiKeyProblem, type ChatMessage, type KimiClientOptions, type KimiErrorKind } from '../../src/kimi';
 import { FakeMoonshot, type FakeMoonshotOptions } from '../support/fakeMoonshot';
+import { countingFetch } from '../support/countingFetch';
 import { kimiErrorFrom, moonshotSays, serverFault } from '../support/failures';
 import { until } from '../support/wait';
 
@@ -494,6 +495,19 @@ describe('KimiClient error mapping', () => {
     assert.equal(error.serverMessage, '502 Bad Gateway');
   });
 
+  it('maps an error page of 1 MiB of "<" in linear time', async () => {
+    const baseUrl = await startRaw((_req, res) => {
+      res.writeHead(502, { 'Content-Type': 'text/html' });
+      res.end('<'.repeat(1 << 20)); // as much of an error body as the client reads
+    });
+    const kimi = new KimiClient({ baseUrl, apiKey: async () => KEY });
+    const started = Date.now();
+    const error = await failure(chat(kimi));
+    assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+    assert.equal(error.kind, 'server');
+    assert.equal(error.status, 502);
+  });
+
   it('never puts the API key into an error, even when the server echoes it', async () => {
     const { fake, kimi } = await startFake({}, { idleTimeoutMs: 100 });
     const errors: KimiError[] = [];
@@ -546,5 +560,268 @@ describe('KimiClient models and token estimates', () => {
     const error = await failure(kimi.listModels());
     assert.equal(error.kind, 'server');
     assert.match(error.message, /unexpected body/);
+  });
+});
+
+describe('KimiClient and a server that redirects', () => {
+  interface Arrival {
+    method?: string;
+    url?: string;
+    authorization?: string;
+    body: string;
+  }
+
+  /** Another server on loopback that records whatever reaches it. */
+  async function startElsewhere(): Promise<{ url: string; arrivals: Arrival[] }> {
+    const arrivals: Arrival[] = [];
+    const url = await startRaw((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (part: Buffer) => parts.push(part));
+      req.on('end', () => {
+        arrivals.push({
+          method: req.method,
+          url: req.url,
+          authorization: req.headers.authorization,
+          body: Buffer.concat(parts).toString(),
+        });
+        res.writeHead(500).end();
+      });
+    });
+    return { url, arrivals };
+  }
+
+  for (const status of [307, 308] as const) {
+    it(`refuses a ${status} to another server, naming it: the prompt goes nowhere else`, async () => {
+      const elsewhere = await startElsewhere();
+      const { fake, kimi } = await startFake();
+      const location = `${elsewhere.url}/chat/completions`;
+      fake.answerNext({ kind: 'redirect', status, location });
+      const outcome = kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('my private prompt'), maxTokens: 50 }, {});
+      const error = await failure(outcome);
+      assert.deepEqual(elsewhere.arrivals, [], 'nothing reached the other server');
+      assert.equal(fake.stats.httpRequests, 1);
+      assert.equal(error.kind, 'network');
+      assert.equal(error.status, status);
+      assert.equal(error.streamed, false);
+      assert.ok(error.message.includes(`redirect (HTTP ${status}) to ${location}`), error.message);
+      assert.match(error.message, /nothing was sent there/);
+      assert.match(error.message, /kimiBudget\.baseUrl/);
+    });
+  }
+
+  it('refuses a redirect to the same server too: the key and the prompt are sent once', async () => {
+    const { fake, kimi } = await startFake();
+    fake.answerNext({ kind: 'redirect', status: 307, location: '/v1/chat/completions?again' });
+    const statuses: number[] = [];
+    const outcome = await kimi
+      .streamChat({ model: 'moonshot-v1-8k', messages: user('once'), maxTokens: 50 }, { onResponse: (status) => statuses.push(status) })
+      .catch((error: unknown) => error);
+    assert.deepEqual(
+      fake.received.map((r) => r.messages),
+      [],
+      'the request was not sent again (with the key)',
+    );
+    assert.equal(fake.stats.httpRequests, 1);
+    assert.deepEqual(statuses, [307], 'the server answered');
+    assert.ok(outcome instanceof KimiError && outcome.kind === 'network', String(outcome));
+    assert.ok(outcome.message.includes(`to ${fake.baseUrl}/chat/completions?again`), outcome.message);
+  });
+
+  it('refuses redirects of the model list and the token estimate', async () => {
+    const elsewhere = await startElsewhere();
+    const { fake, kimi } = await startFake();
+    fake.answerNext({ kind: 'redirect', status: 302, location: `${elsewhere.url}/models` });
+    assert.match((await failure(kimi.listModels())).message, /redirect \(HTTP 302\)/);
+    fake.answerNext({ kind: 'redirect', status: 308, location: `${elsewhere.url}/tokenizers/estimate-token-count` });
+    assert.match((await failure(kimi.estimateTokens('kimi-k2.6', user('count me')))).message, /redirect \(HTTP 308\)/);
+    assert.deepEqual(elsewhere.arrivals, []);
+  });
+});
+
+describe('KimiClient and a server that sends too much', () => {
+  const MiB = 1 << 20;
+  /** What the client may read beyond a limit: the rest of the network chunk that crossed it. */
+  const SLACK = 256 * 1024;
+  const FIFTY_MB = 50_000_000;
+
+  it('reads at most 1 MiB of a 50 MB error body, then drops the connection', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 500, bytes: FIFTY_MB });
+    const outcome = await kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, {}).catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of the error body`);
+    assert.ok(outcome instanceof KimiError, String(outcome));
+    assert.equal(outcome.kind, 'server');
+    assert.equal(outcome.status, 500);
+    assert.ok(outcome.message.length < 1000, 'the message quotes only the start of the body');
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('reads at most 1 MiB of a 50 MB model list, and fails saying so', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 200, bytes: FIFTY_MB });
+    const outcome = await kimi.listModels().catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of the model list`);
+    assert.ok(outcome instanceof KimiError, `failed, not ${typeof outcome}`);
+    assertNoKey(outcome);
+    assert.equal(outcome.kind, 'server');
+    assert.match(outcome.message, /\/models .*more than 1 MiB/);
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  /** Stops a runaway read so that a failing test ends: cancels once the client has read `bytes`. */
+  function watchdog(counter: { bytesRead(): number }, bytes = 20 * MiB): { signal: AbortSignal; check: () => void } {
+    const controller = new AbortController();
+    return { signal: controller.signal, check: () => void (counter.bytesRead() > bytes && controller.abort()) };
+  }
+
+  it('ends an endless stream of valid chunks once the answer is larger than its max_tokens allow, keeping what fits', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.faultNextStream({ kind: 'endless', content: 'and so on ' });
+    const dog = watchdog(counter);
+    let shown = '';
+    const error = await failure(
+      kimi.streamChat(
+        { model: 'moonshot-v1-8k', messages: user('go on'), maxTokens: 100 },
+        { onContent: (delta) => ((shown += delta), dog.check()) },
+        dog.signal,
+      ),
+    );
+    assert.ok(counter.bytesRead() < MiB, `read ${counter.bytesRead()} bytes of an endless stream`);
+    assert.equal(error.kind, 'server');
+    assert.match(error.message, /larger than its max_tokens \(100\) allow/);
+    assert.equal(error.streamed, true);
+    assert.equal(error.partial?.content.length, 100 * 16 + 4_096, 'the answer up to its limit');
+    assert.equal(error.partial?.content, shown, 'what the handler was given');
+    assert.ok(shown.startsWith('and so on and so on '));
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('abandons an answer still streaming at the deadline, however steadily it streams', async () => {
+    const { fake, kimi } = await startFake({}, { idleTimeoutMs: 1_000, deadlineMs: 300 });
+    fake.faultNextStream({ kind: 'endless', content: '' }); // valid chunks that carry nothing: no cap is ever reached
+    const guard = AbortSignal.timeout(5_000); // ends the test if nothing else does
+    const started = Date.now();
+    const error = await failure(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('forever'), maxTokens: 100 }, {}, guard));
+    assert.equal(error.kind, 'network', `abandoned by the client, not cancelled by the test's guard after ${Date.now() - started} ms`);
+    assert.match(error.message, /answer had not ended after 0\.3 s/);
+    assert.equal(error.streamed, false, 'no part of an answer arrived');
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('reads at most about 1 MiB of a single 50 MB stream line', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.faultNextStream({ kind: 'longLine', bytes: FIFTY_MB });
+    const outcome = await kimi
+      .streamChat({ model: 'moonshot-v1-8k', messages: user('one line'), maxTokens: 100 }, {})
+      .catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of one line`);
+    assert.ok(outcome instanceof KimiError, String(outcome));
+    assert.equal(outcome.kind, 'server');
+    assert.match(outcome.message, /more than 1 MiB without ending a stream event/);
+    await until('the client to drop the connection', () => fake.stats.dropped === 1);
+  });
+
+  it('reads no more of a 50 MB JSON chat completion than its max_tokens allow', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 200, bytes: FIFTY_MB });
+    const outcome = await kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('json'), maxTokens: 100 }, {}).catch((e: unknown) => e);
+    assert.ok(counter.bytesRead() <= MiB, `read ${counter.bytesRead()} bytes of a JSON answer`);
+    assert.ok(outcome instanceof KimiError, String(outcome));
+    assert.equal(outcome.kind, 'server');
+    assert.match(outcome.message, /larger than its max_tokens \(100\) allow/);
+  });
+
+  it('reads at most 1 MiB of a 50 MB token estimate', async () => {
+    const counter = countingFetch();
+    const { fake, kimi } = await startFake({}, { fetch: counter.fetch });
+    fake.answerNext({ kind: 'hugeJson', status: 200, bytes: FIFTY_MB });
+    const error = await failure(kimi.estimateTokens('kimi-k2.6', user('count me')));
+    assert.ok(counter.bytesRead() <= MiB + SLACK, `read ${counter.bytesRead()} bytes of the estimate`);
+    assert.match(error.message, /estimate-token-count .*more than 1 MiB/);
+  });
+});
+
+describe('KimiClient and an unusual key', () => {
+  /** Every 8-character piece of the key: a log line or an error must hold none, not even cut or re-spaced. */
+  function assertNoPieceOf(key: string, error: KimiError, logs: string[]): void {
+    const fields = [error.message, String(error), error.stack ?? '', JSON.stringify(error), error.serverMessage ?? '', error.type ?? ''];
+    const texts = [...fields, JSON.stringify(error.partial ?? {}), ...logs];
+    for (let i = 0; i + 8 <= key.length; i++) {
+      const piece = key.slice(i, i + 8);
+      for (const text of texts) assert.ok(!text.includes(piece), `${JSON.stringify(piece)} of the key is in: ${text.slice(0, 300)}`);
+    }
+  }
+
+  const twoLines = 'sk-first-4f7a9c2e5b1d\nsk-second-8b3d1f6a0c2e'; // a key read whole from a two-line file
+  for (const [name, key] of [
+    ['a quote', 'sk-q"7f3a9c2e5b1d4f6a8c0e'],
+    ['a backslash', 'sk-b\\7f3a9c2e5b1d4f6a8c0e'],
+  ]) {
+    it(`keeps a key with ${name} out of errors and logs when the server echoes it`, async () => {
+      const logs: string[] = [];
+      const { fake, kimi } = await startFake({ apiKey: key }, { apiKey: async () => key, log: (line) => logs.push(line) });
+      fake.failNext(serverFault.incorrectKey(key));
+      const refused = await kimiErrorFrom(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, {}));
+      assertNoPieceOf(key, refused, logs);
+      assert.equal(refused.kind, 'unauthorized');
+      assert.match(refused.message, /Incorrect API key provided: \[redacted\]/);
+      fake.failNext({ status: 400, type: key, message: `bad key ${key}` });
+      assertNoPieceOf(
+        key,
+        await kimiErrorFrom(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, {})),
+        logs,
+      );
+      assert.ok(logs.length >= 4);
+    });
+  }
+
+  it('refuses a key with a line break before sending anything, and says so without the key', async () => {
+    const logs: string[] = [];
+    const { fake, kimi } = await startFake({}, { apiKey: async () => twoLines, log: (line) => logs.push(line) });
+    let requests = 0;
+    const error = await kimiErrorFrom(
+      kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, { onRequest: () => requests++ }),
+    );
+    assertNoPieceOf(twoLines, error, logs);
+    assert.equal(error.kind, 'unauthorized');
+    assert.match(error.message, /line break/);
+    assert.match(error.message, /nothing was sent/i);
+    assert.match(error.message, /Kimi: Set API Key/);
+    assert.equal(requests, 0, 'onRequest: nothing left');
+    assert.equal(fake.stats.httpRequests, 0);
+    for (const call of [() => kimi.listModels(), () => kimi.estimateTokens('kimi-k2.6', user('x'))]) {
+      const other = await kimiErrorFrom(call());
+      assertNoPieceOf(twoLines, other, logs);
+      assert.equal(other.kind, 'unauthorized');
+    }
+  });
+
+  for (const [name, key, problem] of [
+    ['a space', 'sk-7f3a9c2e 5b1d4f6a8c0e', /a space/],
+    ['a tab', 'sk-7f3a9c2e\t5b1d4f6a8c0e', /a space or a tab/],
+    ['a control character', 'sk-7f3a9c2e\u00005b1d4f6a8c0e', /a control character/],
+    ['a character that is not ASCII', 'sk-7f3a9c2e\u00e95b1d4f6a8c0e', /not printable ASCII/],
+  ] as const) {
+    it(`refuses a key with ${name} before sending anything`, async () => {
+      const { fake, kimi } = await startFake({}, { apiKey: async () => key });
+      const error = await kimiErrorFrom(kimi.listModels());
+      assertNoPieceOf(key, error, []);
+      assert.equal(error.kind, 'unauthorized');
+      assert.match(error.message, problem);
+      assert.equal(fake.stats.httpRequests, 0);
+    });
+  }
+
+  it('states the rule the key input box checks too: a usable key, or an empty value (which removes the key), has no problem', () => {
+    for (const usable of [KEY, 'sk-q"7f3a9c2e5b1d4f6a8c0e', '']) assert.equal(apiKeyProblem(usable), undefined);
+    assert.equal(
+      apiKeyProblem('sk-first-4f7a9c2e5b1d\nsk-second'),
+      'The API key has a line break at character 22; a Moonshot key is printable ASCII without spaces.',
+    );
   });
 });
