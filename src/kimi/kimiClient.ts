@@ -192,7 +192,8 @@ export class KimiClient {
           if (controller.signal.aborted) throw error;
           return { text: '' }; // the status alone still says what went wrong
         });
-        throw errorFromResponse(response.status, text, response.headers, this.now());
+        // Scrubbed before it is quoted: a quote cut in the middle of the key would keep its first characters.
+        throw errorFromResponse(response.status, text.split(key).join('[redacted]'), response.headers, this.now());
       }
       return await consume(response, io);
     } catch (error) {

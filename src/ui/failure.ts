@@ -49,9 +49,17 @@ export function describeFailure(error: unknown, context: { model: string; baseUr
       };
     case 'overloaded':
     case 'server':
+      if (error.status === undefined) {
+        // Not an HTTP status: the answer itself went wrong (malformed, larger than its max_tokens allow), which the client's message says.
+        return {
+          severity: 'error',
+          message: `Kimi: ${error.message}${error.streamed ? ' What arrived is kept in the answer editor.' : ''}`,
+          actions: [],
+        };
+      }
       return {
         severity: 'error',
-        message: `Kimi: Moonshot failed${tries} (${error.status ?? 'no status'}).${server} Try again in a while.`,
+        message: `Kimi: Moonshot failed${tries} (${error.status}).${server} Try again in a while.`,
         actions: [],
       };
     case 'network':

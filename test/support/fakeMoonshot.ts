@@ -102,7 +102,9 @@ export type ForeignAnswer =
   | { kind: 'redirect'; status: 301 | 302 | 303 | 307 | 308; location: string }
   // A JSON body of `bytes` bytes, written no faster than the client reads: for an error status
   // Moonshot's error object, else a model list, its message or id padded to that size.
-  | { kind: 'hugeJson'; status: number; bytes: number };
+  | { kind: 'hugeJson'; status: number; bytes: number }
+  // A page as a proxy in front of the API serves it: any status, HTML.
+  | { kind: 'page'; status: number; html: string };
 
 type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
 
@@ -599,6 +601,10 @@ function sendForeign(res: http.ServerResponse, answer: ForeignAnswer): void {
   if (answer.kind === 'redirect') {
     res.writeHead(answer.status, { Location: answer.location, 'Content-Type': 'text/plain; charset=utf-8' });
     return void res.end(`Moved to ${answer.location}`);
+  }
+  if (answer.kind === 'page') {
+    res.writeHead(answer.status, { 'Content-Type': 'text/html; charset=utf-8' });
+    return void res.end(answer.html);
   }
   res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8' });
   const [head, tail] =

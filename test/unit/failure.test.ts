@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { SendRejected } from '../../src/core/sendQueue';
+import { KimiError } from '../../src/kimi';
 import { describeFailure } from '../../src/ui/failure';
 import { kimiError } from '../support/failures';
 
@@ -75,5 +76,18 @@ describe('describeFailure', () => {
     });
     assert.equal(describeFailure(new SendRejected({ kind: 'cancelled', when: 'waiting' }), context).severity, 'info');
     assert.equal(describeFailure(kimiError('cancelled'), context).severity, 'info');
+  });
+
+  it('an answer that went wrong in itself (no HTTP status) is told in the client\'s words, not as "Moonshot failed"', () => {
+    const error = new KimiError({
+      kind: 'server',
+      message: 'Moonshot sent an answer larger than its max_tokens allow (100 tokens).',
+      streamed: true,
+    });
+    const told = describeFailure(error, context);
+    assert.equal(
+      told.message,
+      'Kimi: Moonshot sent an answer larger than its max_tokens allow (100 tokens). What arrived is kept in the answer editor.',
+    );
   });
 });

@@ -780,6 +780,20 @@ describe('KimiClient and an unusual key', () => {
     });
   }
 
+  it('keeps the key out of a quoted error page even where the quote is cut in the middle of it', async () => {
+    const key = 'sk-cut-7f3a9c2e5b1d4f6a8c0e2b4d';
+    const logs: string[] = [];
+    const { fake, kimi } = await startFake({ apiKey: key }, { apiKey: async () => key, log: (line) => logs.push(line) });
+    for (const before of [110, 115, 190, 195]) {
+      fake.answerNext({ kind: 'page', status: 502, html: `<html><body>${'x'.repeat(before)}${key}</body></html>` });
+      assertNoPieceOf(
+        key,
+        await kimiErrorFrom(kimi.streamChat({ model: 'moonshot-v1-8k', messages: user('hi'), maxTokens: 50 }, {})),
+        logs,
+      );
+    }
+  });
+
   it('refuses a key with a line break before sending anything, and says so without the key', async () => {
     const logs: string[] = [];
     const { fake, kimi } = await startFake({}, { apiKey: async () => twoLines, log: (line) => logs.push(line) });
