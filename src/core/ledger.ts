@@ -82,3 +82,27 @@ export function firstAfter(spends: readonly Spend[], t: number): number {
   }
   return lo;
 }
+
+/**
+ * The spends to keep across a reload, bounded however many a day holds: those after `exactSince`
+ * as they are (a per-minute limit needs each), older ones after `since` summed per minute of
+ * `bucketMs`, each sum dated at its latest spend. Moving a spend later only keeps its units spent
+ * longer, so a per-day limit is never overspent on what is kept. Oldest first.
+ */
+export function keptSpends(spends: readonly Spend[], since: number, exactSince: number, bucketMs = 60_000): Omit<Spend, 'id'>[] {
+  const buckets = new Map<number, { at: number; requests: number; tokens: number }>();
+  const exact: Omit<Spend, 'id'>[] = [];
+  for (const { at, requests, tokens } of spends) {
+    if (at <= since) continue;
+    if (at > exactSince) {
+      exact.push({ at, requests, tokens });
+      continue;
+    }
+    const key = Math.floor(at / bucketMs);
+    const bucket = buckets.get(key);
+    if (bucket)
+      Object.assign(bucket, { at: Math.max(bucket.at, at), requests: bucket.requests + requests, tokens: bucket.tokens + tokens });
+    else buckets.set(key, { at, requests, tokens });
+  }
+  return [...buckets.values(), ...exact].sort((a, b) => a.at - b.at);
+}

@@ -1,13 +1,17 @@
-import * as vscode from 'vscode';
-import { Ledger, MemoryLedger, Spend } from '../core/ledger';
+import type * as vscode from 'vscode';
+import { DEFAULT_BUDGET_OPTIONS } from '../core/budget';
+import { keptSpends, Ledger, MemoryLedger, Spend } from '../core/ledger';
 
 const KEY = 'kimiBudget.spent';
-/** What is kept across a reload: the spends that can still count against a per-minute limit. */
-const KEEP_MS = 61_000;
+/** Spends that can still count against a per-minute limit are kept one by one… */
+const MINUTE_MS = DEFAULT_BUDGET_OPTIONS.windowMs + DEFAULT_BUDGET_OPTIONS.marginMs + 500;
+/** …and those that can count against a per-day limit, summed per minute: at most 1,440 entries more. */
+const DAY_MS = DEFAULT_BUDGET_OPTIONS.dayMs + DEFAULT_BUDGET_OPTIONS.marginMs + 500;
 
 /**
- * Keeps this minute's spends in the extension's global state, so that a window reload does not
- * forget what was sent a moment ago and overspend the server's minute.
+ * Keeps the day's spends in the extension's global state, so that a window reload neither forgets
+ * what was sent a moment ago and overspends the server's minute, nor forgets the day and overspends
+ * a per-day limit.
  */
 export class SpentStore implements vscode.Disposable {
   private timer: NodeJS.Timeout | undefined;
@@ -17,7 +21,7 @@ export class SpentStore implements vscode.Disposable {
 
   restore(now: number): MemoryLedger {
     const saved = this.state.get<unknown>(KEY);
-    const spends = Array.isArray(saved) ? saved.filter(isSpend).filter((s) => s.at > now - KEEP_MS && s.at <= now) : [];
+    const spends = Array.isArray(saved) ? saved.filter(isSpend).filter((s) => s.at > now - DAY_MS && s.at <= now) : [];
     return new MemoryLedger(spends);
   }
 
@@ -27,8 +31,8 @@ export class SpentStore implements vscode.Disposable {
     this.pending = () => {
       this.timer = undefined;
       this.pending = undefined;
-      const recent = ledger.since(now() - KEEP_MS).map(({ at, requests, tokens }) => ({ at, requests, tokens }));
-      void this.state.update(KEY, recent);
+      const at = now();
+      void this.state.update(KEY, keptSpends(ledger.since(at - DAY_MS), at - DAY_MS, at - MINUTE_MS));
     };
     this.timer = setTimeout(this.pending, 1_000);
   }

@@ -20,6 +20,9 @@ export async function run(): Promise<void> {
     const runner = mocha.run((failures) => {
       console.log(`${runner.stats?.passes ?? 0} passed, ${failures} failed`);
       if (failures > 0) reject(new Error(`${failures} integration tests failed`));
+      // A run that tested nothing (a grep that matches no test, a file that failed to load its tests) is no pass.
+      else if (!runner.stats?.passes)
+        reject(new Error(`no integration test ran${grep ? ` (KIMI_INTEGRATION_GREP "${grep}" matches none)` : ''}`));
       else resolve();
     });
   });
