@@ -198,7 +198,8 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () 
     await openFile('prompts.md');
     await selectLine(3);
     await runCommand('Kimi: Send Prompt');
-    await until('the second answer', async () => (await answerTabs()) === 2);
+    // Its editor opens at once: wait for the answer itself, so that the count below starts from it.
+    await until('the second answer', async () => (await answerTabs()) === 2 && fake.stats.completed === 2 && fake.stats.inFlight === 0);
     await openFile('prompts.md');
     await selectLine(5);
     const completed = fake.stats.completed;
