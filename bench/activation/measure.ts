@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Goal } from '../report/goal';
+import { medianOf, msSpread } from '../report/stats';
 import { fmt, Table } from '../report/table';
 import { fromRoot } from '../paths';
 import { figuresFromVsCode } from '../vscodeRun';
@@ -52,14 +53,9 @@ function runInVsCode(settleMs: number, log: (line: string) => void): Promise<Act
   });
 }
 
-function medianOf(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-}
-
 /** "median (min–max)" over the windows. */
 function spread(runs: ActivationFigures[], value: (f: ActivationFigures) => number): string {
-  const values = runs.map(value);
-  return `${fmt.ms(medianOf(values))} (${fmt.ms(Math.min(...values))}–${fmt.ms(Math.max(...values))})`;
+  return msSpread(runs.map(value));
 }
 
 function timingTable(atOnce: ActivationFigures[], settled: ActivationFigures): Table {

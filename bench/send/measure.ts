@@ -1,4 +1,5 @@
 import type { Goal } from '../report/goal';
+import { medianOf, msSpread } from '../report/stats';
 import { fmt, Table } from '../report/table';
 import { fromRoot } from '../paths';
 import { figuresFromVsCode } from '../vscodeRun';
@@ -81,21 +82,12 @@ async function runInVsCode(vsix: string, pauseMs: number, log: (line: string) =>
   return run;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-function spread(values: number[]): string {
-  return `${fmt.ms(median(values))} (${fmt.ms(Math.min(...values))}–${fmt.ms(Math.max(...values))})`;
-}
-
 function overheadTable(atOnce: SendRun[], person: SendRun[], warm: SendFigures[]): Table {
   const row = (what: string, value: (f: SendFigures) => number) => [
     what,
-    spread(atOnce.map((r) => value(r.cold))),
-    spread(person.map((r) => value(r.cold))),
-    spread(warm.map(value)),
+    msSpread(atOnce.map((r) => value(r.cold))),
+    msSpread(person.map((r) => value(r.cold))),
+    msSpread(warm.map(value)),
   ];
   return {
     title: 'A send from the command palette, in VS Code 1.96.4 (packaged .vsix): median (range)',
@@ -122,11 +114,11 @@ function phaseTable(atOnce: SendFigures[], person: SendFigures[], warm: SendFigu
       const start = i === 0 ? 0 : at(f, STEPS[i - 1][0]);
       return end === undefined || start === undefined ? undefined : end - start;
     });
-    return deltas.every((d) => d !== undefined) ? spread(deltas as number[]) : 'not kept';
+    return deltas.every((d) => d !== undefined) ? msSpread(deltas as number[]) : 'not kept';
   };
   const shown = (runs: SendFigures[]) => {
     const values = runs.map((f) => at(f, 'shown'));
-    return values.every((v) => v !== undefined) ? spread(values as number[]) : 'not kept';
+    return values.every((v) => v !== undefined) ? msSpread(values as number[]) : 'not kept';
   };
   return {
     title: "Where the time of a send goes: the extension's own marks, median (range) per step",
@@ -140,18 +132,18 @@ function phaseTable(atOnce: SendFigures[], person: SendFigures[], warm: SendFigu
 }
 
 function goals(atOnce: SendRun[], person: SendRun[], warm: SendFigures[]): Goal[] {
-  const overhead = (runs: SendRun[]) => median(runs.map((r) => r.cold.overheadMs));
+  const overhead = (runs: SendRun[]) => medianOf(runs.map((r) => r.cold.overheadMs));
   const personMs = overhead(person);
   const atOnceMs = overhead(atOnce);
-  const warmMs = median(warm.map((f) => f.overheadMs));
-  const counting = median(atOnce.map((r) => (r.cold.timeline?.ms.counted ?? NaN) - (r.cold.timeline?.ms.key ?? NaN)));
+  const warmMs = medianOf(warm.map((f) => f.overheadMs));
+  const counting = medianOf(atOnce.map((r) => (r.cold.timeline?.ms.counted ?? NaN) - (r.cold.timeline?.ms.key ?? NaN)));
   const started = (runs: SendRun[]) =>
     `the tokenizer had started before the send in ${runs.filter((r) => r.tokenizerStartedBeforeFirstSend).length} of ${runs.length}`;
   return [
     {
       goal: `A cold first send under ${fmt.ms(COLD_GOAL_MS)} plus the server's time (median of fresh windows, the prompt sent ${fmt.seconds(PERSON_MS)} after it was selected)`,
       met: personMs < COLD_GOAL_MS,
-      measured: `${spread(person.map((r) => r.cold.overheadMs))} over the server's time (${started(person)}); sent the instant it was selected: ${spread(atOnce.map((r) => r.cold.overheadMs))} (${started(atOnce)})`,
+      measured: `${msSpread(person.map((r) => r.cold.overheadMs))} over the server's time (${started(person)}); sent the instant it was selected: ${msSpread(atOnce.map((r) => r.cold.overheadMs))} (${started(atOnce)})`,
       limitedBy:
         personMs < COLD_GOAL_MS && atOnceMs < COLD_GOAL_MS
           ? undefined
@@ -160,7 +152,7 @@ function goals(atOnce: SendRun[], person: SendRun[], warm: SendFigures[]): Goal[
     {
       goal: `A warm send under ${fmt.ms(WARM_GOAL_MS)} plus the server's time (median send)`,
       met: warmMs < WARM_GOAL_MS,
-      measured: `${spread(warm.map((f) => f.overheadMs))} over the server's time, ${warm.length} sends`,
+      measured: `${msSpread(warm.map((f) => f.overheadMs))} over the server's time, ${warm.length} sends`,
       limitedBy: warmMs < WARM_GOAL_MS ? undefined : 'see the steps above',
     },
   ];

@@ -1,4 +1,5 @@
 import type { Goal } from '../report/goal';
+import { medianOf, msSpread } from '../report/stats';
 import { fmt, Table } from '../report/table';
 import type { CorpusText } from './corpus';
 import type { ExtensionCount, Timed } from './extensionCounter';
@@ -126,12 +127,11 @@ function worstCaseTable(worst: Measured[]): Table {
 /** Every fresh TokenCounter of the section started a worker: their starts, median (range). */
 function startTable(all: Measured[]): Table {
   const starts = all.flatMap((m) => m.starts);
-  const spread = (values: number[]) => `${fmt.ms(medianOf(values))} (${fmt.ms(Math.min(...values))}–${fmt.ms(Math.max(...values))})`;
   const rows = [
     [
       `kimi-budget TokenCounter: first count (worker start + o200k load), ${starts.length} starts`,
-      spread(starts.map((s) => s.ms)),
-      spread(starts.map((s) => s.stallMs)),
+      msSpread(starts.map((s) => s.ms)),
+      msSpread(starts.map((s) => s.stallMs)),
     ],
   ];
   for (const name of LIBRARY_NAMES) {
@@ -202,11 +202,6 @@ function goals(corpus: Measured[], worst: Measured[]): Goal[] {
       limitedBy: slower.length ? slower.map(why).join('; ') : undefined,
     },
   ];
-}
-
-function medianOf(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 function signedPercent(x: number): string {
