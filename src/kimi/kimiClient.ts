@@ -4,7 +4,7 @@
  */
 import { readText, type BodyIO } from './body';
 import { ChatAccumulator, HandlerFailure, readChatBody } from './chatStream';
-import { KimiError, cancelledError, errorFromResponse, networkError, redactKey } from './kimiError';
+import { KimiError, cancelledError, errorFromResponse, networkError, redact, redactKey } from './kimiError';
 import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers } from './types';
 import { isObject } from './json';
 
@@ -138,7 +138,7 @@ export class KimiClient {
 
   /** The key is cut from every line, whatever put it there. */
   private log(line: string, key: string | undefined): void {
-    this.options.log?.(key ? line.split(key).join('[redacted]') : line);
+    this.options.log?.(redact(line, key));
   }
 
   /** One HTTP exchange: cancellation, the idle timer and the deadline cover the headers and the whole body. */
@@ -193,7 +193,7 @@ export class KimiClient {
           return { text: '' }; // the status alone still says what went wrong
         });
         // Scrubbed before it is quoted: a quote cut in the middle of the key would keep its first characters.
-        throw errorFromResponse(response.status, text.split(key).join('[redacted]'), response.headers, this.now());
+        throw errorFromResponse(response.status, redact(text, key), response.headers, this.now());
       }
       return await consume(response, io);
     } catch (error) {

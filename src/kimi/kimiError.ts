@@ -157,13 +157,18 @@ export function cancelledError(): KimiError {
   return new KimiError({ kind: 'cancelled', message: `${LEAD.cancelled}.` });
 }
 
+/** The text with every occurrence of the key replaced: the one way the key is taken out of anything shown or logged. */
+export function redact(text: string, key: string | undefined): string {
+  return key ? text.split(key).join('[redacted]') : text;
+}
+
 /** Replaces every occurrence of the key in the error's strings; a key must never reach a log line. */
 export function redactKey(error: KimiError, key: string | undefined): KimiError {
   if (!key) return error;
   // Every string field, the partial answer's too: a server may echo the key anywhere (its type, the model).
   // Each is scrubbed as it is, with no pre-check on the fields as JSON, where a quote or a line break is spelled differently.
   const scrub = <O extends object>(fields: O): O =>
-    Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? v.split(key).join('[redacted]') : v])) as O;
+    Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? redact(v, key) : v])) as O;
   const init = scrub(error.fields());
   return new KimiError({ ...init, partial: init.partial && scrub(init.partial) });
 }
