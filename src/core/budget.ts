@@ -1,5 +1,5 @@
 import { Clock } from './clock';
-import { firstAfter, Ledger, MemoryLedger, Spend } from './ledger';
+import { Ledger, MemoryLedger, newSpendId, Spend, SpendKey } from './ledger';
 import { LimitName, Limits } from './limits';
 
 export interface BudgetOptions {
@@ -15,7 +15,7 @@ export const DEFAULT_BUDGET_OPTIONS: BudgetOptions = { windowMs: 60_000, dayMs: 
 
 /** One admitted send: what it holds until it settles and releases. */
 export interface Admission {
-  readonly spendId: number;
+  readonly spendId: string;
   tokens: number;
   released: boolean;
 }
@@ -61,7 +61,8 @@ const MIN_SHARE = 0.1;
  * limit's capacity: safe against rolling-window, fixed-window and token-bucket servers alike.
  */
 export class Budget {
-  private inFlight = 0;
+  /** Admissions whose slot is taken: spend id → the window that holds it. */
+  private readonly running = new Map<string, string | undefined>();
   /** Per minute limit: the share it was cut to, and when (a share grows back from there). */
   private readonly cuts: Record<SharedLimit, { share: number; at: number }> = {
     requestsPerMinute: { share: 1, at: -Infinity },
@@ -98,7 +99,7 @@ export class Budget {
     const now = this.clock.now();
     const concurrencyFull =
       this.limits.concurrency > 0 && this.inFlight >= Math.max(1, Math.floor(this.limits.concurrency * this.shareOf('concurrency', now)));
-    const wait = this.planWait(this.ledger.since(this.dayStart(now)), now, tokens);
+    const wait = this.planWait(now, tokens);
     if (concurrencyFull) return { ms: Infinity, limit: 'concurrency' };
     // While a cut share grows back, room appears before spends return: look again within a tenth of a window.
     const recovering = this.shareOf('requestsPerMinute', now) < 1 || this.shareOf('tokensPerMinute', now) < 1;
@@ -108,13 +109,34 @@ export class Budget {
     return wait;
   }
 
+  get inFlight(): number {
+    return this.running.size;
+  }
+
   /** Takes the units of one send. Only call when waitFor(tokens).ms is 0. */
-  admit(tokens: number): Admission {
-    const at = this.clock.now();
+  admit(tokens: number, id: string = newSpendId(), holder?: string): Admission {
     if (this.waitFor(tokens).ms !== 0) throw new Error('Budget.admit called for a send that does not fit');
-    this.inFlight++;
-    this.prune(at);
-    return { spendId: this.ledger.record(at, 1, tokens), tokens, released: false };
+    return this.take({ id, at: this.clock.now(), requests: 1, tokens, holder });
+  }
+
+  /**
+   * Records an admission decided elsewhere (by the account's coordinator) or re-declared after
+   * one was lost: its units are spent and its slot taken, whatever the budget says now.
+   */
+  take(spend: Spend): Admission {
+    this.running.set(spend.id, spend.holder);
+    this.prune(this.clock.now());
+    this.ledger.record(spend);
+    return { spendId: spend.id, tokens: spend.tokens, released: false };
+  }
+
+  /** The slots a window holds, by spend id. */
+  slotsOf(holder: string): string[] {
+    return [...this.running].filter(([, h]) => h === holder).map(([id]) => id);
+  }
+
+  get ledgerView(): Pick<Ledger, 'since' | 'get' | 'size'> {
+    return this.ledger;
   }
 
   /** Corrects the recorded cost of an admission, once the server has said what it charged. */
@@ -141,12 +163,9 @@ export class Budget {
    */
   dayFreesIn(tokens: number): number {
     const now = this.clock.now();
-    let freed = 0;
-    for (const spend of this.ledger.since(now - this.daySpan)) {
-      freed += spend.tokens;
-      if (freed >= tokens) return Math.max(0, spend.at + this.daySpan - now);
-    }
-    return this.daySpan;
+    const spent = this.ledger.total('tokens', now - this.daySpan);
+    const ms = this.ledger.timeUntilRoom(now, this.daySpan, 'tokens', spent, tokens);
+    return ms === Infinity ? this.daySpan : Math.max(0, ms);
   }
 
   /**
@@ -162,12 +181,12 @@ export class Budget {
     if (now - cut.at < this.options.windowMs / 4) return;
     if (limit === 'concurrency' && this.limits.concurrency === 0) return; // no limit set: nothing to take a share of
     // The server is full now: what this engine holds of it is at most what is left for it.
-    const minute = this.ledger.since(now - this.minuteSpan);
+    const since = now - this.minuteSpan;
     const own =
       limit === 'requestsPerMinute'
-        ? sum(minute, 'requests') / this.limits.requestsPerMinute
+        ? this.ledger.total('requests', since) / this.limits.requestsPerMinute
         : limit === 'tokensPerMinute'
-          ? sum(minute, 'tokens') / this.limits.tokensPerMinute
+          ? this.ledger.total('tokens', since) / this.limits.tokensPerMinute
           : this.inFlight / this.limits.concurrency;
     const share = Math.min(this.shareOf(limit, now) * SHARE_CUT, own);
     this.cuts[limit] = { share: Math.max(MIN_SHARE, share), at: now };
@@ -189,22 +208,21 @@ export class Budget {
 
   /** Frees the concurrency slot of a send that ended (answered, failed or cancelled); idempotent. */
   release(admission: Admission): void {
-    if (admission.released) return;
     admission.released = true;
-    this.inFlight--;
+    this.running.delete(admission.spendId);
   }
 
   snapshot(): BudgetSnapshot {
     const now = this.clock.now();
-    const minute = this.ledger.since(now - this.minuteSpan);
-    const day = this.limits.tokensPerDay > 0 ? this.ledger.since(now - this.daySpan) : minute;
+    const minuteStart = now - this.minuteSpan;
+    const oldest = this.ledger.oldestAfter(minuteStart);
     return {
       limits: this.limits,
-      requestsUsed: sum(minute, 'requests'),
-      tokensUsed: sum(minute, 'tokens'),
-      tokensUsedToday: sum(day, 'tokens'),
+      requestsUsed: this.ledger.total('requests', minuteStart),
+      tokensUsed: this.ledger.total('tokens', minuteStart),
+      tokensUsedToday: this.ledger.total('tokens', this.limits.tokensPerDay > 0 ? now - this.daySpan : minuteStart),
       inFlight: this.inFlight,
-      nextReturnAt: minute.length ? minute[0].at + this.minuteSpan : undefined,
+      nextReturnAt: oldest && oldest.at + this.minuteSpan,
       shares: {
         requestsPerMinute: this.shareOf('requestsPerMinute', now),
         tokensPerMinute: this.shareOf('tokensPerMinute', now),
@@ -220,15 +238,15 @@ export class Budget {
    */
   plan(tokens: readonly number[], notBefore: number): (number | undefined)[] {
     const now = this.clock.now();
-    const spends: Spend[] = [...this.ledger.since(this.dayStart(now))];
+    const planned: Spend[] = [];
     const etas: (number | undefined)[] = [];
     let t = Math.max(now, notBefore);
     let running = this.inFlight;
     for (const cost of tokens) {
       if (this.limits.concurrency > 0 && running >= this.limits.concurrency) break;
-      t += this.planWait(spends, t, cost).ms;
+      t += this.planWait(t, cost, planned).ms;
       etas.push(t);
-      spends.push({ id: 0, at: t, requests: 1, tokens: cost });
+      planned.push({ id: '', at: t, requests: 1, tokens: cost });
       running++;
     }
     while (etas.length < tokens.length) etas.push(undefined);
@@ -243,35 +261,19 @@ export class Budget {
     return this.options.dayMs + this.options.marginMs;
   }
 
-  private dayStart(now: number): number {
-    return now - (this.limits.tokensPerDay > 0 ? this.daySpan : this.minuteSpan);
-  }
-
-  /** Longest wait over the windowed limits, for spends sorted by time. */
-  private planWait(spends: readonly Spend[], now: number, tokens: number): Wait {
+  /** Longest wait over the windowed limits, counting `planned` spends after the recorded ones. */
+  private planWait(now: number, tokens: number, planned: readonly Spend[] = []): Wait {
     const { requestsPerMinute, tokensPerMinute, tokensPerDay } = this.limits;
-    const minute = spends.slice(firstAfter(spends, now - this.minuteSpan));
     let best: Wait = { ms: 0, limit: null };
-    const consider = (
-      limit: LimitName,
-      window: readonly Spend[],
-      span: number,
-      key: 'requests' | 'tokens',
-      capacity: number,
-      cost: number,
-    ) => {
-      const ms = timeUntilRoom(window, now, span, key, capacity, cost);
+    const consider = (limit: LimitName, span: number, key: SpendKey, capacity: number, cost: number) => {
+      const ms = this.ledger.timeUntilRoom(now, span, key, capacity, cost, planned);
       if (ms > best.ms) best = { ms, limit };
     };
     // A cut share caps the limit, but never below one send in an otherwise empty window.
     const shared = (limit: SharedLimit, capacity: number, cost: number) => Math.max(cost, Math.floor(capacity * this.shareOf(limit, now)));
-    consider('requestsPerMinute', minute, this.minuteSpan, 'requests', shared('requestsPerMinute', requestsPerMinute, 1), 1);
-    consider('tokensPerMinute', minute, this.minuteSpan, 'tokens', shared('tokensPerMinute', tokensPerMinute, tokens), tokens);
-
-    if (tokensPerDay > 0) {
-      const day = spends.slice(firstAfter(spends, now - this.daySpan));
-      consider('tokensPerDay', day, this.daySpan, 'tokens', tokensPerDay, tokens);
-    }
+    consider('requestsPerMinute', this.minuteSpan, 'requests', shared('requestsPerMinute', requestsPerMinute, 1), 1);
+    consider('tokensPerMinute', this.minuteSpan, 'tokens', shared('tokensPerMinute', tokensPerMinute, tokens), tokens);
+    if (tokensPerDay > 0) consider('tokensPerDay', this.daySpan, 'tokens', tokensPerDay, tokens);
     return best;
   }
 
@@ -279,31 +281,4 @@ export class Budget {
   private prune(now: number): void {
     this.ledger.prune(now - Math.max(this.minuteSpan, this.daySpan));
   }
-}
-
-/**
- * Milliseconds until `cost` more fits under `capacity`, given the spends inside the window (oldest
- * first) that each come back `span` after they were taken. Infinity if it can never fit.
- */
-function timeUntilRoom(
-  window: readonly Spend[],
-  now: number,
-  span: number,
-  key: 'requests' | 'tokens',
-  capacity: number,
-  cost: number,
-): number {
-  let excess = sum(window, key) + cost - capacity;
-  if (excess <= 0) return 0;
-  for (const spend of window) {
-    excess -= spend[key];
-    if (excess <= 0) return spend.at + span - now;
-  }
-  return Infinity;
-}
-
-function sum(spends: readonly Spend[], key: 'requests' | 'tokens'): number {
-  let total = 0;
-  for (const s of spends) total += s[key];
-  return total;
 }

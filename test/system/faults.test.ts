@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Budget } from '../../src/core/budget';
 import { systemClock } from '../../src/core/clock';
-import { MemoryLedger } from '../../src/core/ledger';
+import { MemoryLedger, Spend } from '../../src/core/ledger';
 import { Limits } from '../../src/core/limits';
 import { DEFAULT_QUEUE_OPTIONS, QueueOptions, SendQueue, SendRejected } from '../../src/core/sendQueue';
 import { describeRejection } from '../../src/ui/words';
@@ -30,16 +30,15 @@ const EARLY_MS = 2; // timers never fire early, but Date.now() and the timer clo
 
 /** Counts what the engine records and corrects, to prove that no unit is counted twice. */
 class CountingLedger extends MemoryLedger {
-  readonly recorded: { id: number; tokens: number }[] = [];
-  readonly settles = new Map<number, number>();
+  readonly recorded: { id: string; tokens: number }[] = [];
+  readonly settles = new Map<string, number>();
 
-  record(at: number, requests: number, tokens: number): number {
-    const id = super.record(at, requests, tokens);
-    this.recorded.push({ id, tokens });
-    return id;
+  record(spend: Spend): void {
+    super.record(spend);
+    this.recorded.push({ id: spend.id, tokens: spend.tokens });
   }
 
-  correct(id: number, change: { tokens?: number; at?: number }): void {
+  correct(id: string, change: { tokens?: number; at?: number }): void {
     if (change.tokens !== undefined) {
       this.settles.set(id, (this.settles.get(id) ?? 0) + 1);
       this.recorded.find((r) => r.id === id)!.tokens = change.tokens;

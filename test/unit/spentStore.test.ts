@@ -64,7 +64,7 @@ describe('SpentStore: the budget across a window reload', () => {
   it('keeps a day of 120 requests a minute in about 1,560 entries, every token, none dated earlier than spent', () => {
     const now = 10 * DAY;
     const spends: Spend[] = Array.from({ length: 120 * 1_440 }, (_, i) => ({
-      id: i + 1,
+      id: String(i + 1),
       at: now - DAY + 1 + i * 500,
       requests: 1,
       tokens: 7,
