@@ -65,16 +65,16 @@ export class Budget {
   private readonly running = new Map<string, string | undefined>();
   /** Per minute limit: the share it was cut to, and when (a share grows back from there). */
   private readonly cuts: Record<SharedLimit, { share: number; at: number }> = {
-    requestsPerMinute: { share: 1, at: -Infinity },
-    tokensPerMinute: { share: 1, at: -Infinity },
-    concurrency: { share: 1, at: -Infinity },
+    requestsPerMinute: { share: 1, at: Number.MIN_SAFE_INTEGER },
+    tokensPerMinute: { share: 1, at: Number.MIN_SAFE_INTEGER },
+    concurrency: { share: 1, at: Number.MIN_SAFE_INTEGER },
   };
 
   constructor(
     private limits: Limits,
     private readonly clock: Clock,
     private readonly ledger: Ledger = new MemoryLedger(),
-    private readonly options: BudgetOptions = DEFAULT_BUDGET_OPTIONS,
+    readonly options: BudgetOptions = DEFAULT_BUDGET_OPTIONS,
   ) {}
 
   get currentLimits(): Limits {
@@ -151,7 +151,11 @@ export class Budget {
    * the request took to get there.
    */
   confirm(admission: Admission): void {
-    this.ledger.correct(admission.spendId, { at: this.clock.now() });
+    this.confirmAt(admission.spendId, this.clock.now());
+  }
+
+  confirmAt(spendId: string, at: number): void {
+    this.ledger.correct(spendId, { at });
   }
 
   /**
@@ -175,8 +179,7 @@ export class Budget {
    * multiplicative decrease), so that it neither keeps colliding nor gives up the room for good.
    * A burst of refusals teaches once: the share is cut at most once per quarter window.
    */
-  learnRefusal(limit: SharedLimit): void {
-    const now = this.clock.now();
+  learnRefusal(limit: SharedLimit, now = this.clock.now()): void {
     const cut = this.cuts[limit];
     if (now - cut.at < this.options.windowMs / 4) return;
     if (limit === 'concurrency' && this.limits.concurrency === 0) return; // no limit set: nothing to take a share of
@@ -210,6 +213,24 @@ export class Budget {
   release(admission: Admission): void {
     admission.released = true;
     this.running.delete(admission.spendId);
+  }
+
+  /** The spends whose slot is still taken. */
+  runningSpends(): Spend[] {
+    return [...this.running.keys()].flatMap((id) => this.ledger.get(id) ?? []);
+  }
+
+  cutsImage(): Record<SharedLimit, { share: number; at: number }> {
+    return { ...this.cuts };
+  }
+
+  /** Starts over from another copy's state: its spends, the slots taken, the shares it learned. */
+  reset(spends: readonly Spend[], running: readonly Spend[], cuts: Record<SharedLimit, { share: number; at: number }>): void {
+    for (const id of [...this.running.keys()]) this.running.delete(id);
+    for (const spend of this.ledger.since(-Infinity)) this.ledger.remove(spend.id);
+    for (const spend of [...spends, ...running].sort((a, b) => a.at - b.at)) this.ledger.record(spend);
+    for (const spend of running) this.running.set(spend.id, spend.holder);
+    Object.assign(this.cuts, cuts);
   }
 
   snapshot(): BudgetSnapshot {

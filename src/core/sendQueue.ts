@@ -1,3 +1,4 @@
+import { AccountSnapshot, AccountStore, MemoryAccountStore } from './account';
 import { Admission, Budget, Exceeded } from './budget';
 import { Clock } from './clock';
 import { Emitter, Event } from './event';
@@ -109,6 +110,8 @@ export interface Ticket<T> {
 
 export interface QueueEntryView {
   readonly id: number;
+  /** Sends of other windows ahead of it in the account's line. */
+  readonly ahead: number;
   readonly label: string;
   readonly tokens: number;
   readonly enqueuedAt: number;
@@ -126,6 +129,8 @@ export interface ServerRefusal {
 
 interface Entry<T> {
   readonly id: number;
+  /** Its ticket in the account's line. */
+  readonly ticket: string;
   readonly spec: SendSpec<T>;
   readonly tokens: number;
   readonly enqueuedAt: number;
@@ -148,17 +153,38 @@ export class SendQueue<T> {
   private pausedUntil = 0;
   private lastRefusal: ServerRefusal | undefined;
   private cancelTimer: (() => void) | undefined;
+  private pumping = false;
+  private disposed = false;
+  private pumpAgain = false;
   private readonly changed = new Emitter<void>();
   /** Fires whenever a send is queued, starts, ends or is cancelled, and when the plan changes. */
   readonly onDidChange: Event<void> = this.changed.event;
+  private readonly account: AccountStore;
+  private readonly accountChanged: { dispose(): void };
+  /** Tells this queue's tickets from other queues' on the same account. */
+  private readonly prefix = Math.random().toString(36).slice(2, 8);
 
   constructor(
-    private readonly budget: Budget,
+    /** The account's budget: a `Budget` of this window alone, or a store shared with other windows. */
+    budget: Budget | AccountStore,
     private readonly clock: Clock,
     private readonly classify: (error: unknown) => Verdict,
     private options: QueueOptions = DEFAULT_QUEUE_OPTIONS,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.account = budget instanceof Budget ? MemoryAccountStore.over(budget, clock) : budget;
+    // Another window spent, left the line or changed its limits: the plan may have changed. Looked
+    // at once this turn's own steps are done (a change this queue made is already in its plan).
+    let soon = false;
+    this.accountChanged = this.account.onDidChange(() => {
+      if (soon) return;
+      soon = true;
+      queueMicrotask(() => {
+        soon = false;
+        if (!this.disposed) this.pump();
+      });
+    });
+  }
 
   /** Queues a send, or throws SendRejected at once when it could never go or would wait too long. */
   enqueue(spec: SendSpec<T>): Ticket<T> {
@@ -181,8 +207,10 @@ export class SendQueue<T> {
       resolve = res;
       reject = rej;
     });
+    const id = this.nextId++;
     const entry: Entry<T> = {
-      id: this.nextId++,
+      id,
+      ticket: `${this.account.holder}:${this.prefix}:${id.toString(36).padStart(8, '0')}`,
       spec,
       tokens,
       enqueuedAt: this.clock.now(),
@@ -193,12 +221,11 @@ export class SendQueue<T> {
       reject,
     };
     this.waiting.push(entry);
-    const eta = this.budget.plan(
-      this.waiting.map((e) => e.tokens),
-      this.pausedUntil,
-    )[this.waiting.length - 1];
+    this.account.join({ id: entry.ticket, tokens, order: entry.enqueuedAt });
+    const eta = this.account.plan(this.pausedUntil).get(entry.ticket);
     if (eta !== undefined && eta - entry.enqueuedAt > this.options.maxWaitMs) {
       this.waiting.pop();
+      this.account.leave(entry.ticket);
       throw new SendRejected({ kind: 'waitTooLong', waitMs: eta - entry.enqueuedAt, maxWaitMs: this.options.maxWaitMs });
     }
     this.pump();
@@ -210,6 +237,7 @@ export class SendQueue<T> {
     const i = this.waiting.findIndex((e) => e.id === id);
     if (i >= 0) {
       const [entry] = this.waiting.splice(i, 1);
+      this.account.leave(entry.ticket);
       entry.reject(new SendRejected({ kind: 'cancelled', when: 'waiting' }));
       this.pump();
       return true;
@@ -223,12 +251,19 @@ export class SendQueue<T> {
 
   /** Waiting and running sends, waiting ones in order with their expected start. */
   entries(): QueueEntryView[] {
-    const etas = this.budget.plan(
-      this.waiting.map((e) => e.tokens),
-      this.pausedUntil,
-    );
-    const view = (e: Entry<T>, eta: number | undefined): QueueEntryView => ({
+    const etas = this.account.plan(this.pausedUntil);
+    const line = this.account.tickets;
+    const aheadOf = (e: Entry<T>) => {
+      let others = 0;
+      for (const t of line) {
+        if (t.id === e.ticket) return others;
+        if (t.holder !== this.account.holder) others++;
+      }
+      return 0;
+    };
+    const view = (e: Entry<T>, eta: number | undefined, ahead = 0): QueueEntryView => ({
       id: e.id,
+      ahead,
       label: e.spec.label,
       tokens: e.tokens,
       enqueuedAt: e.enqueuedAt,
@@ -236,7 +271,10 @@ export class SendQueue<T> {
       eta,
       attempt: e.attempt,
     });
-    return [...[...this.running.values()].map((e) => view(e, undefined)), ...this.waiting.map((e, i) => view(e, etas[i]))];
+    return [
+      ...[...this.running.values()].map((e) => view(e, undefined)),
+      ...this.waiting.map((e) => view(e, etas.get(e.ticket), aheadOf(e))),
+    ];
   }
 
   get waitingCount(): number {
@@ -253,10 +291,16 @@ export class SendQueue<T> {
   }
 
   /** What holds the head back right now, if anything. */
-  get headHeldBy(): LimitName | 'serverPause' | undefined {
+  get headHeldBy(): LimitName | 'line' | 'serverPause' | undefined {
     if (!this.waiting.length) return undefined;
     if (this.clock.now() < this.pausedUntil) return 'serverPause';
-    return this.budget.waitFor(this.waiting[0].tokens).limit ?? undefined;
+    const head = this.waiting[0];
+    return this.account.waitFor(head.ticket, head.tokens).limit ?? undefined;
+  }
+
+  /** The account's budget, for the status bar. */
+  snapshot(): AccountSnapshot {
+    return this.account.snapshot();
   }
 
   setOptions(options: QueueOptions): void {
@@ -271,8 +315,11 @@ export class SendQueue<T> {
 
   /** Stops the timer and fails every waiting send; running ones are aborted. */
   dispose(): void {
+    this.disposed = true;
     this.cancelTimer?.();
+    this.accountChanged.dispose();
     for (const entry of this.waiting.splice(0)) {
+      this.account.leave(entry.ticket);
       entry.reject(new SendRejected({ kind: 'cancelled', when: 'stopped' }));
     }
     for (const id of [...this.running.keys()]) this.cancel(id);
@@ -282,11 +329,29 @@ export class SendQueue<T> {
   private exceeds(spec: SendSpec<T>, tokens: number): Exceeded | undefined {
     if (spec.contextWindow !== undefined && tokens > spec.contextWindow)
       return { limit: 'contextWindow', tokens, capacity: spec.contextWindow };
-    return this.budget.exceeds(tokens);
+    return this.account.exceeds(tokens);
   }
 
   /** Starts every send that fits now, then sets one timer for the next moment something can change. */
   private pump(): void {
+    // The account may fire its change event from inside an admission: finish this round first.
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+    this.emit();
+  }
+
+  private pumpOnce(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     const now = this.clock.now();
@@ -295,11 +360,11 @@ export class SendQueue<T> {
       (e) => new SendRejected({ kind: 'timedOut', waitedMs: now - e.enqueuedAt, maxWaitMs: this.options.maxWaitMs }),
     );
     this.failWaiting(
-      (e) => this.budget.exceeds(e.tokens) !== undefined,
+      (e) => this.account.exceeds(e.tokens) !== undefined,
       (e) =>
         new SendRejected({
           kind: 'impossible',
-          ...this.budget.exceeds(e.tokens)!,
+          ...this.account.exceeds(e.tokens)!,
           promptTokens: e.spec.promptTokens,
           maxTokens: e.spec.maxTokens,
           underNewLimits: true,
@@ -312,24 +377,28 @@ export class SendQueue<T> {
         wake = this.pausedUntil - now;
         break;
       }
-      const wait = this.budget.waitFor(head.tokens);
+      const wait = this.account.waitFor(head.ticket, head.tokens);
       if (wait.ms > 0) {
         wake = wait.ms;
         break;
       }
+      const admission = this.account.tryAdmit(head.ticket, head.tokens, `${head.ticket}#${head.attempt + 1}`);
+      if (!admission) break; // decided elsewhere: the account's change event brings the answer
       this.waiting.shift();
-      this.start(head, this.budget.admit(head.tokens));
+      this.start(head, admission);
     }
     for (const entry of this.waiting) wake = Math.min(wake, entry.enqueuedAt + this.options.maxWaitMs - now);
     if (wake !== Infinity) this.cancelTimer = this.clock.setTimer(Math.max(0, wake), () => this.pump());
-    this.emit();
   }
 
   private failWaiting(doomed: (entry: Entry<T>) => boolean, error: (entry: Entry<T>) => SendRejected): void {
     const failing = this.waiting.filter(doomed);
     if (!failing.length) return;
     this.waiting = this.waiting.filter((e) => !failing.includes(e));
-    for (const entry of failing) entry.reject(error(entry));
+    for (const entry of failing) {
+      this.account.leave(entry.ticket);
+      entry.reject(error(entry));
+    }
   }
 
   private start(entry: Entry<T>, admission: Admission): void {
@@ -349,7 +418,7 @@ export class SendQueue<T> {
         sent = true;
         if (answered) return;
         answered = true;
-        this.budget.confirm(admission);
+        this.account.confirm(admission);
       },
     };
     let run: Promise<SendOutcome<T>>;
@@ -362,13 +431,13 @@ export class SendQueue<T> {
       .then(
         (outcome) => {
           if (outcome.promptTokens !== undefined && outcome.promptTokens > 0) {
-            this.budget.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
+            this.account.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
           }
           this.finish(entry, admission);
           entry.resolve(outcome.value);
         },
         (error: unknown) => {
-          if (!sent) this.budget.refund(admission); // the server never saw it
+          if (!sent) this.account.refund(admission); // the server never saw it
           this.finish(entry, admission);
           if (entry.cancelled) {
             entry.reject(new SendRejected({ kind: 'cancelled', when: sent ? 'answering' : 'beforeSending' }));
@@ -382,14 +451,14 @@ export class SendQueue<T> {
   }
 
   private finish(entry: Entry<T>, admission: Admission): void {
-    this.budget.release(admission);
     this.running.delete(entry.id);
+    this.account.release(admission);
   }
 
   /** Puts a refused send back in its place (the head, but for older refused ones) behind a pause; else returns what to fail it with. */
   private retry(entry: Entry<T>, verdict: Verdict, error: unknown): unknown {
     if (verdict.action === 'fail' || entry.attempt >= this.options.maxAttempts) return error;
-    if (verdict.action === 'pause' && verdict.limit && verdict.limit !== 'tokensPerDay') this.budget.learnRefusal(verdict.limit);
+    if (verdict.action === 'pause' && verdict.limit && verdict.limit !== 'tokensPerDay') this.account.learnRefusal(verdict.limit);
     const now = this.clock.now();
     const delay = this.retryDelay(entry, verdict);
     if (verdict.action === 'waitForDay' && now + delay > entry.enqueuedAt + this.options.maxWaitMs) {
@@ -401,6 +470,7 @@ export class SendQueue<T> {
     entry.state = 'waiting';
     const place = this.waiting.findIndex((e) => e.id > entry.id);
     this.waiting.splice(place < 0 ? this.waiting.length : place, 0, entry);
+    this.account.join({ id: entry.ticket, tokens: entry.tokens, order: entry.enqueuedAt });
     return undefined;
   }
 
@@ -411,7 +481,7 @@ export class SendQueue<T> {
       case 'backoff':
         return Math.max(verdict.afterMs ?? 0, this.backoff(entry.attempt)); // the server's word is a floor
       case 'waitForDay':
-        return this.budget.dayFreesIn(verdict.excessTokens ?? entry.tokens);
+        return this.account.dayFreesIn(verdict.excessTokens ?? entry.tokens);
     }
   }
 
@@ -421,7 +491,7 @@ export class SendQueue<T> {
       evidence,
       roomInMs: delay,
       maxWaitMs: this.options.maxWaitMs,
-      tokensPerDaySet: this.budget.currentLimits.tokensPerDay > 0,
+      tokensPerDaySet: this.account.limits.tokensPerDay > 0,
     });
   }
 

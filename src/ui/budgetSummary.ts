@@ -22,7 +22,7 @@ export interface BudgetSummary {
 export interface SummaryInput {
   readonly snapshot: BudgetSnapshot;
   readonly entries: readonly QueueEntryView[];
-  readonly heldBy: LimitName | 'serverPause' | undefined;
+  readonly heldBy: LimitName | 'line' | 'serverPause' | undefined;
   readonly refusal: ServerRefusal | undefined;
   readonly now: number;
   readonly model: string;

@@ -47,8 +47,9 @@ export const LIMITS: Readonly<Record<LimitName, { readonly name: string; readonl
 };
 
 /** What holds the head of the queue back, as the progress notification and the tooltip say it. */
-export function heldBy(holder: LimitName | 'serverPause'): string {
+export function heldBy(holder: LimitName | 'line' | 'serverPause'): string {
   if (holder === 'serverPause') return 'the server asked to wait';
+  if (holder === 'line') return "other windows' sends, queued earlier";
   return holder === 'concurrency' ? 'concurrency (a running send must finish)' : LIMITS[holder].name;
 }
 

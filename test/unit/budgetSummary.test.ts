@@ -17,6 +17,7 @@ const snapshot = (s: Partial<BudgetSnapshot> = {}): BudgetSnapshot => ({
 });
 const waiting = (id: number, eta: number | undefined): QueueEntryView => ({
   id,
+  ahead: 0,
   label: `p${id}`,
   tokens: 9_000,
   enqueuedAt: NOW,

@@ -1,0 +1,363 @@
+import { Admission, Budget, BudgetOptions, BudgetSnapshot, DEFAULT_BUDGET_OPTIONS, Exceeded, SharedLimit } from './budget';
+import { Clock } from './clock';
+import { Emitter, Event } from './event';
+import { keptSpends, Ledger, MemoryLedger, Spend } from './ledger';
+import { LimitName, Limits, LIMIT_NAMES } from './limits';
+
+/** A send waiting in the account's line. */
+export interface LineTicket {
+  readonly id: string;
+  /** The window it waits in. */
+  readonly holder: string;
+  readonly tokens: number;
+  /** Its place: when it was first queued (a retried send keeps it, and so goes before later ones). */
+  readonly order: number;
+}
+
+/** What holds a waiting send back: a limit, or sends of other windows ahead of it in the account's line. */
+export interface LineWait {
+  readonly ms: number;
+  readonly limit: LimitName | 'line' | null;
+}
+
+export interface AccountSnapshot extends BudgetSnapshot {
+  /** Requests and tokens of the minute spent by this window, and by the account's other windows. */
+  readonly spentBy: { readonly here: { requests: number; tokens: number }; readonly others: { requests: number; tokens: number } };
+  /** How many windows share the account now, this one included. */
+  readonly windows: number;
+  /** Set when the windows' settings disagree: the smallest of each limit is the account's. */
+  readonly limitsDiffer: boolean;
+  /** This window's own settings. */
+  readonly ownLimits: Limits;
+  /** How the account's budget is kept: by this window alone, or shared with the other windows here. */
+  readonly sharing: 'alone' | 'shared' | 'degraded';
+  /** Why sharing degraded, when it did. */
+  readonly sharingProblem?: string;
+}
+
+/**
+ * The budget of one account, as every window that uses it sees it: the spends, the slots taken,
+ * the line of waiting sends and each window's limits. Every change is one of the `AccountOp`s below,
+ * applied in the same order everywhere, so that a copy fed the same ops is the same state.
+ */
+export type AccountOp =
+  | { readonly op: 'join'; readonly ticket: LineTicket }
+  | { readonly op: 'leave'; readonly id: string }
+  | { readonly op: 'admit'; readonly ticket: string; readonly spend: Spend }
+  | { readonly op: 'settle'; readonly id: string; readonly tokens: number }
+  | { readonly op: 'confirm'; readonly id: string; readonly at: number }
+  | { readonly op: 'refund'; readonly id: string }
+  | { readonly op: 'release'; readonly id: string }
+  | { readonly op: 'refusal'; readonly limit: SharedLimit; readonly at: number }
+  | { readonly op: 'limits'; readonly holder: string; readonly limits: Limits }
+  /** A window closed, crashed or stopped answering: its waiting sends leave the line and its slots return; its spends stay spent. */
+  | { readonly op: 'gone'; readonly holder: string };
+
+/** The whole state, to start a copy from. */
+export interface AccountImage {
+  readonly spends: readonly Spend[];
+  readonly running: readonly Spend[];
+  readonly line: readonly LineTicket[];
+  readonly limits: readonly { holder: string; limits: Limits }[];
+  readonly cuts: ReturnType<Budget['cutsImage']>;
+}
+
+export class AccountState {
+  private line: LineTicket[] = [];
+  private readonly declared = new Map<string, Limits>();
+
+  constructor(
+    private readonly clock: Clock,
+    readonly budget: Budget,
+  ) {}
+
+  private get options(): BudgetOptions {
+    return this.budget.options;
+  }
+
+  apply(op: AccountOp): void {
+    switch (op.op) {
+      case 'join':
+        this.line = this.line.filter((t) => t.id !== op.ticket.id);
+        this.line.splice(this.placeOf(op.ticket), 0, op.ticket);
+        return;
+      case 'leave':
+        this.line = this.line.filter((t) => t.id !== op.id);
+        return;
+      case 'admit':
+        this.line = this.line.filter((t) => t.id !== op.ticket);
+        this.budget.take(op.spend);
+        return;
+      case 'settle':
+        this.budget.settle(this.admissionOf(op.id), op.tokens);
+        return;
+      case 'confirm':
+        this.budget.confirmAt(op.id, op.at);
+        return;
+      case 'refund':
+        this.budget.refund(this.admissionOf(op.id));
+        return;
+      case 'release':
+        this.budget.release(this.admissionOf(op.id));
+        return;
+      case 'refusal':
+        this.budget.learnRefusal(op.limit, op.at);
+        return;
+      case 'limits':
+        this.declared.set(op.holder, op.limits);
+        this.budget.setLimits(this.limits);
+        return;
+      case 'gone':
+        this.line = this.line.filter((t) => t.holder !== op.holder);
+        for (const id of this.budget.slotsOf(op.holder)) this.budget.release(this.admissionOf(id));
+        if (this.declared.delete(op.holder) && this.declared.size) this.budget.setLimits(this.limits);
+        return;
+    }
+  }
+
+  /** The account's limits: the smallest each window's settings give (0, "no limit", is the largest). */
+  get limits(): Limits {
+    const all = [...this.declared.values()];
+    if (!all.length) return this.budget.currentLimits;
+    const smallest = (name: LimitName) => {
+      const set = all.map((l) => l[name]).filter((v) => v > 0);
+      return set.length ? Math.min(...set) : 0;
+    };
+    return Object.fromEntries(LIMIT_NAMES.map((name) => [name, smallest(name)])) as unknown as Limits;
+  }
+
+  get limitsDiffer(): boolean {
+    const all = [...this.declared.values()];
+    return all.some((l) => LIMIT_NAMES.some((name) => l[name] !== all[0][name]));
+  }
+
+  get holders(): string[] {
+    return [...this.declared.keys()];
+  }
+
+  get tickets(): readonly LineTicket[] {
+    return this.line;
+  }
+
+  exceeds(tokens: number): Exceeded | undefined {
+    return this.budget.exceeds(tokens);
+  }
+
+  /** How long until this ticket may go: it must be at the head of the line and fit every limit. */
+  waitFor(ticket: string, tokens: number): LineWait {
+    if (this.line.length && this.line[0].id !== ticket && this.line.some((t) => t.id === ticket)) return { ms: Infinity, limit: 'line' };
+    return this.budget.waitFor(tokens);
+  }
+
+  /** Admission times for the line's tickets, in order, from `notBefore` on (see `Budget.plan`). */
+  plan(notBefore: number): Map<string, number | undefined> {
+    const etas = this.budget.plan(
+      this.line.map((t) => t.tokens),
+      notBefore,
+    );
+    return new Map(this.line.map((t, i) => [t.id, etas[i]]));
+  }
+
+  snapshotFor(holder: string): Omit<AccountSnapshot, 'sharing' | 'ownLimits'> {
+    const snapshot = this.budget.snapshot();
+    const here = { requests: 0, tokens: 0 };
+    const others = { requests: 0, tokens: 0 };
+    for (const spend of this.budget.ledgerView.since(this.clock.now() - this.options.windowMs - this.options.marginMs)) {
+      const who = spend.holder === holder ? here : others;
+      who.requests += spend.requests;
+      who.tokens += spend.tokens;
+    }
+    return { ...snapshot, spentBy: { here, others }, windows: Math.max(1, this.declared.size), limitsDiffer: this.limitsDiffer };
+  }
+
+  image(): AccountImage {
+    const now = this.clock.now();
+    const { windowMs, marginMs, dayMs } = this.options;
+    return {
+      spends: keptFor(this.budget.ledgerView.since(now - dayMs - marginMs - 500), now, windowMs + marginMs + 500, dayMs + marginMs + 500),
+      running: this.budget.runningSpends(),
+      line: this.line,
+      limits: [...this.declared].map(([holder, limits]) => ({ holder, limits })),
+      cuts: this.budget.cutsImage(),
+    };
+  }
+
+  /** Starts this copy over from another's image. */
+  load(image: AccountImage): void {
+    this.budget.reset(image.spends, image.running, image.cuts);
+    this.line = [...image.line];
+    this.declared.clear();
+    for (const { holder, limits } of image.limits) this.declared.set(holder, limits);
+    if (this.declared.size) this.budget.setLimits(this.limits);
+  }
+
+  private placeOf(ticket: LineTicket): number {
+    const i = this.line.findIndex((t) => t.order > ticket.order || (t.order === ticket.order && t.id > ticket.id));
+    return i < 0 ? this.line.length : i;
+  }
+
+  private admissionOf(id: string): Admission {
+    return { spendId: id, tokens: this.budget.ledgerView.get(id)?.tokens ?? 0, released: false };
+  }
+}
+
+function keptFor(spends: readonly Spend[], now: number, exactMs: number, dayMs: number): Spend[] {
+  return keptSpends(spends, now - dayMs, now - exactMs);
+}
+
+/**
+ * Where a window's sends get their budget: one atomic admission at a time against the account's
+ * state, however many windows (or machines) share it. The queue asks; the store decides.
+ */
+export interface AccountStore {
+  /** This window. */
+  readonly holder: string;
+  /** Fires when anything changes, in this window or another: spends, the line, the limits. */
+  readonly onDidChange: Event<void>;
+  readonly limits: Limits;
+  /** This window's limits, from its settings; the account's are the smallest of every window's. */
+  setLimits(limits: Limits): void;
+  exceeds(tokens: number): Exceeded | undefined;
+  join(ticket: Omit<LineTicket, 'holder'>): void;
+  leave(id: string): void;
+  waitFor(ticket: string, tokens: number): LineWait;
+  /**
+   * Admits the ticket if it is at the head of the account's line and fits every limit, recording
+   * its spend under `spendId` as one step. Undefined when it may not go, or when the answer is not
+   * known yet (another process decides): `onDidChange` fires when it is worth asking again.
+   */
+  tryAdmit(ticket: string, tokens: number, spendId: string): Admission | undefined;
+  settle(admission: Admission, tokens: number): void;
+  confirm(admission: Admission): void;
+  refund(admission: Admission): void;
+  release(admission: Admission): void;
+  learnRefusal(limit: SharedLimit): void;
+  dayFreesIn(tokens: number): number;
+  plan(notBefore: number): Map<string, number | undefined>;
+  /** The account's line, in order. */
+  readonly tickets: readonly LineTicket[];
+  snapshot(): AccountSnapshot;
+}
+
+/**
+ * The account kept in this process alone: every step applied at once. It is the whole store for a
+ * window that shares with no other, and the state a coordinator keeps for the windows it serves.
+ */
+export class MemoryAccountStore implements AccountStore {
+  readonly state: AccountState;
+  private readonly changed = new Emitter<void>();
+  readonly onDidChange: Event<void> = this.changed.event;
+  private ownLimits: Limits;
+
+  constructor(
+    budget: Budget,
+    private readonly clock: Clock,
+    readonly holder = 'here',
+    /** Told every op applied, in order (a coordinator passes them on). */
+    private readonly onOp?: (op: AccountOp) => void,
+    /** Set unless the budget's own limits are to be used as they are (and changed on it directly). */
+    declare = true,
+  ) {
+    this.state = new AccountState(clock, budget);
+    this.ownLimits = budget.currentLimits;
+    if (declare) this.apply({ op: 'limits', holder, limits: budget.currentLimits });
+  }
+
+  /** A store of this window alone over a budget kept elsewhere (whose limits are changed on it directly). */
+  static over(budget: Budget, clock: Clock): MemoryAccountStore {
+    return new MemoryAccountStore(budget, clock, 'here', undefined, false);
+  }
+
+  static create(
+    limits: Limits,
+    clock: Clock,
+    ledger: Ledger = new MemoryLedger(),
+    options: BudgetOptions = DEFAULT_BUDGET_OPTIONS,
+    holder?: string,
+  ) {
+    return new MemoryAccountStore(new Budget(limits, clock, ledger, options), clock, holder);
+  }
+
+  get limits(): Limits {
+    return this.state.limits;
+  }
+
+  get tickets(): readonly LineTicket[] {
+    return this.state.tickets;
+  }
+
+  setLimits(limits: Limits): void {
+    this.ownLimits = limits;
+    this.apply({ op: 'limits', holder: this.holder, limits });
+  }
+
+  exceeds(tokens: number): Exceeded | undefined {
+    return this.state.exceeds(tokens);
+  }
+
+  join(ticket: Omit<LineTicket, 'holder'>): void {
+    this.apply({ op: 'join', ticket: { ...ticket, holder: this.holder } });
+  }
+
+  leave(id: string): void {
+    if (this.state.tickets.some((t) => t.id === id)) this.apply({ op: 'leave', id });
+  }
+
+  waitFor(ticket: string, tokens: number): LineWait {
+    return this.state.waitFor(ticket, tokens);
+  }
+
+  tryAdmit(ticket: string, tokens: number, spendId: string, holder = this.holder): Admission | undefined {
+    if (this.state.waitFor(ticket, tokens).ms !== 0) return undefined;
+    const spend: Spend = { id: spendId, at: this.clock.now(), requests: 1, tokens, holder };
+    this.apply({ op: 'admit', ticket, spend });
+    return { spendId, tokens, released: false };
+  }
+
+  settle(admission: Admission, tokens: number): void {
+    admission.tokens = tokens;
+    this.apply({ op: 'settle', id: admission.spendId, tokens });
+  }
+
+  confirm(admission: Admission): void {
+    this.apply({ op: 'confirm', id: admission.spendId, at: this.clock.now() });
+  }
+
+  refund(admission: Admission): void {
+    admission.released = true;
+    this.apply({ op: 'refund', id: admission.spendId });
+  }
+
+  release(admission: Admission): void {
+    if (admission.released) return;
+    admission.released = true;
+    this.apply({ op: 'release', id: admission.spendId });
+  }
+
+  learnRefusal(limit: SharedLimit): void {
+    this.apply({ op: 'refusal', limit, at: this.clock.now() });
+  }
+
+  dayFreesIn(tokens: number): number {
+    return this.state.budget.dayFreesIn(tokens);
+  }
+
+  plan(notBefore: number): Map<string, number | undefined> {
+    return this.state.plan(notBefore);
+  }
+
+  snapshot(): AccountSnapshot {
+    return { ...this.state.snapshotFor(this.holder), sharing: 'alone', ownLimits: this.ownLimits };
+  }
+
+  /** Applies one op (from this window or, in a coordinator, from another) and tells everyone. */
+  apply(op: AccountOp): void {
+    this.state.apply(op);
+    this.onOp?.(op);
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
