@@ -9,8 +9,9 @@ export const LAYERS = {
   core: [],
   tokens: ['core'],
   kimi: ['core'],
+  account: ['core'],
   send: ['kimi', 'tokens', 'core'],
-  ui: ['send', 'kimi', 'tokens', 'core'],
+  ui: ['send', 'account', 'kimi', 'tokens', 'core'],
 };
 
 /** One block per layer: the layers above it and, below ui, `vscode` are out of reach. */

@@ -1,0 +1,120 @@
+/**
+ * One "window" as its own process, for the multi-process tests: the real shared account store,
+ * queue and client against a Moonshot-like server. Configured by the JSON in KIMI_WINDOW; writes
+ * one JSON line per event to stdout; reads commands from stdin ("snapshot", "exit").
+ */
+import * as readline from 'node:readline';
+import { accountIdentity, LocalAccountStore } from '../../src/account/localAccount';
+import { systemClock } from '../../src/core/clock';
+import { Limits } from '../../src/core/limits';
+import { DEFAULT_QUEUE_OPTIONS, SendQueue } from '../../src/core/sendQueue';
+import { ChatResult, KimiClient } from '../../src/kimi';
+import { verdictFor } from '../../src/kimi/verdict';
+
+export interface WindowConfig {
+  readonly name: string;
+  readonly folder: string;
+  readonly baseUrl: string;
+  readonly apiKey: string;
+  readonly limits: Limits;
+  readonly windowMs: number;
+  readonly marginMs: number;
+  readonly heartbeatMs: number;
+  readonly staleMs: number;
+  /** Epoch ms the schedule counts from. */
+  readonly startAt: number;
+  readonly sends: readonly { readonly after: number; readonly text: string; readonly promptTokens: number; readonly maxTokens: number }[];
+  readonly model: string;
+}
+
+export type WindowEvent =
+  | { t: 'role'; role: string; at: number }
+  | { t: 'enqueued'; send: number; at: number }
+  | { t: 'admitted'; send: number; at: number }
+  | { t: 'answered'; send: number; at: number; content: string }
+  | { t: 'failed'; send: number; at: number; error: string }
+  | { t: 'snapshot'; requestsUsed: number; tokensUsed: number; inFlight: number; windows: number; queued: number; ahead: number[] }
+  | { t: 'done'; at: number };
+
+function emit(event: WindowEvent): void {
+  process.stdout.write(JSON.stringify(event) + '\n');
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.env.KIMI_WINDOW ?? '{}') as WindowConfig;
+  const store = new LocalAccountStore({
+    identity: accountIdentity(config.baseUrl, config.apiKey),
+    holder: config.name,
+    limits: config.limits,
+    clock: systemClock,
+    budgetOptions: { windowMs: config.windowMs, dayMs: 86_400_000, marginMs: config.marginMs },
+    folder: config.folder,
+    heartbeatMs: config.heartbeatMs,
+    staleMs: config.staleMs,
+    log: (message) => process.stderr.write(`${config.name}: ${message}\n`),
+  });
+  let role = '';
+  store.onDidChange(() => {
+    if (store.currentRole !== role) emit({ t: 'role', role: (role = store.currentRole), at: Date.now() });
+  });
+  const queue = new SendQueue<ChatResult>(store, systemClock, verdictFor, { ...DEFAULT_QUEUE_OPTIONS, maxLength: 100, maxWaitMs: 120_000 });
+  const client = new KimiClient({ baseUrl: config.baseUrl, apiKey: async () => config.apiKey });
+
+  readline.createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line === 'snapshot') {
+      const s = store.snapshot();
+      const mine = queue.entries().filter((e) => e.state === 'waiting');
+      emit({
+        t: 'snapshot',
+        requestsUsed: s.requestsUsed,
+        tokensUsed: s.tokensUsed,
+        inFlight: s.inFlight,
+        windows: s.windows,
+        queued: mine.length,
+        ahead: mine.map((e) => e.ahead),
+      });
+    }
+    if (line === 'exit') process.exit(0);
+  });
+
+  if (process.env.KIMI_WINDOW_DEBUG)
+    setInterval(
+      () => process.stderr.write(`${config.name}: ${JSON.stringify({ ...store.describe(), queue: queue.entries() })}\n`),
+      5_000,
+    ).unref();
+  await store.ready();
+  const results = config.sends.map(
+    (send, i) =>
+      new Promise<void>((resolve) => {
+        setTimeout(
+          () => {
+            emit({ t: 'enqueued', send: i, at: Date.now() });
+            const ticket = queue.enqueue({
+              label: `${config.name}-${i}`,
+              promptTokens: send.promptTokens,
+              maxTokens: send.maxTokens,
+              run: async ({ signal, sending, serverAnswered }) => {
+                emit({ t: 'admitted', send: i, at: Date.now() });
+                const result = await client.streamChat(
+                  { model: config.model, messages: [{ role: 'user', content: send.text }], maxTokens: send.maxTokens },
+                  { onRequest: sending, onResponse: serverAnswered },
+                  signal,
+                );
+                return { value: result, promptTokens: result.usage?.promptTokens };
+              },
+            });
+            ticket.result.then(
+              (answer) => emit({ t: 'answered', send: i, at: Date.now(), content: answer.content }),
+              (error: unknown) => emit({ t: 'failed', send: i, at: Date.now(), error: String(error) }),
+            );
+            void ticket.result.finally(resolve).catch(() => undefined);
+          },
+          Math.max(0, config.startAt + send.after - Date.now()),
+        );
+      }),
+  );
+  await Promise.all(results);
+  emit({ t: 'done', at: Date.now() });
+}
+
+void main();

@@ -1,0 +1,361 @@
+// Many windows = many processes: each runs the real shared account store, queue and client against
+// one Moonshot-like server with exact rolling limits. Nothing is mocked but the server's answers.
+import * as assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { accountIdentity } from '../../src/account/localAccount';
+import { Limits } from '../../src/core/limits';
+import type { WindowConfig, WindowEvent } from '../support/accountWindow';
+import { FakeMoonshot } from '../support/fakeMoonshot';
+import { until } from '../support/wait';
+
+const MODEL = 'kimi-k2.6';
+const WINDOW_MS = 2_000;
+/** Long enough that the engine's fixed costs per window (its margin, an answer's latency) stay a few percent. */
+const LONG_WINDOW_MS = 6_000;
+const MARGIN_MS = 50;
+const HEARTBEAT_MS = 500;
+const STALE_MS = 3_000;
+const SCRIPT = path.resolve(__dirname, '../support/accountWindow.js');
+
+interface Window {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly events: WindowEvent[];
+  readonly exited: Promise<number | null>;
+  role(): string | undefined;
+  snapshot(): Promise<Extract<WindowEvent, { t: 'snapshot' }>>;
+}
+
+function launch(config: WindowConfig): Window {
+  const child = spawn(process.execPath, [SCRIPT], {
+    env: { ...process.env, KIMI_WINDOW: JSON.stringify(config) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const events: WindowEvent[] = [];
+  const waiters: ((e: WindowEvent) => void)[] = [];
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    const event = JSON.parse(line) as WindowEvent;
+    events.push(event);
+    for (const w of waiters.splice(0)) w(event);
+  });
+  child.stderr!.on('data', (chunk: Buffer) => process.env.KIMI_WINDOW_DEBUG && process.stderr.write(chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return {
+    name: config.name,
+    child,
+    events,
+    exited,
+    role: () => [...events].reverse().find((e): e is Extract<WindowEvent, { t: 'role' }> => e.t === 'role')?.role,
+    snapshot: () =>
+      new Promise((resolve) => {
+        const wait = (e: WindowEvent) => (e.t === 'snapshot' ? resolve(e) : waiters.push(wait));
+        waiters.push(wait);
+        child.stdin!.write('snapshot\n');
+      }),
+  };
+}
+
+interface Run {
+  readonly server: FakeMoonshot;
+  readonly windows: Window[];
+  readonly folder: string;
+  readonly startAt: number;
+}
+
+const runs: Run[] = [];
+
+async function start(options: {
+  windows: number;
+  sendsEach: number;
+  limits: Limits;
+  windowMs?: number;
+  spacingMs?: number;
+  maxTokens?: number;
+  names?: string[];
+  /** Runs before the windows start, with the socket file their account uses. */
+  prepare?: (socketFile: string) => Promise<void>;
+}): Promise<Run> {
+  const server = new FakeMoonshot({
+    rpm: options.limits.requestsPerMinute,
+    tpm: options.limits.tokensPerMinute,
+    concurrency: options.limits.concurrency,
+    windowMs: options.windowMs ?? WINDOW_MS,
+    chunkDelayMs: 20,
+  });
+  const baseUrl = await server.start();
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'kb-shared-'));
+  await options.prepare?.(path.join(folder, `${accountIdentity(baseUrl, server.apiKey)}.sock`));
+  const startAt = Date.now() + 600;
+  const maxTokens = options.maxTokens ?? 64;
+  const windows = Array.from({ length: options.windows }, (_, w) => {
+    const name = options.names?.[w] ?? `w${w}`;
+    const sends = Array.from({ length: options.sendsEach }, (_, i) => {
+      const text = `Window ${name}, send ${i}: say something short.`;
+      return {
+        after: (i * options.windows + w) * (options.spacingMs ?? 40),
+        text,
+        promptTokens: server.countPromptTokens([{ role: 'user', content: text }]),
+        maxTokens,
+      };
+    });
+    return launch({
+      name,
+      folder,
+      baseUrl,
+      apiKey: server.apiKey,
+      limits: options.limits,
+      windowMs: options.windowMs ?? WINDOW_MS,
+      marginMs: MARGIN_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      staleMs: STALE_MS,
+      startAt,
+      sends,
+      model: MODEL,
+    });
+  });
+  const run = { server, windows, folder, startAt };
+  runs.push(run);
+  return run;
+}
+
+const done = (w: Window) => w.events.some((e) => e.t === 'done');
+/** What each window did, for a failure message. */
+const progress = (windows: Window[]) => () =>
+  windows.map((w) => ({
+    window: w.name,
+    role: w.role(),
+    queued: of(w, 'enqueued').length,
+    admitted: of(w, 'admitted').length,
+    answered: of(w, 'answered').length,
+    failed: of(w, 'failed').map((f) => f.error),
+  }));
+const of = <K extends WindowEvent['t']>(w: Window, t: K) => w.events.filter((e): e is Extract<WindowEvent, { t: K }> => e.t === t);
+
+/** Admission times at the server, rebuilt from what it received: no `span` holds more than `limit`. */
+function busiestSpan(server: FakeMoonshot, span: number): number {
+  const times = server.received
+    .filter((r) => r.status === 200)
+    .map((r) => r.at)
+    .sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (times[i] - times[j] >= span) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
+/** The earliest the last request could be admitted by a server with this rolling RPM, requests arriving when enqueued. */
+function oracleLastAdmission(arrivals: number[], rpm: number, windowMs: number): number {
+  const sorted = [...arrivals].sort((a, b) => a - b);
+  const admitted: number[] = [];
+  for (const [i, at] of sorted.entries()) admitted.push(Math.max(at, i >= rpm ? admitted[i - rpm] + windowMs : at));
+  return admitted[admitted.length - 1];
+}
+
+function checkFifo(windows: Window[], slackMs: number): string[] {
+  const sends = windows.flatMap((w) =>
+    of(w, 'enqueued').map((e) => ({ id: `${w.name}#${e.send}`, enq: e.at, adm: of(w, 'admitted').find((a) => a.send === e.send)?.at })),
+  );
+  const broken: string[] = [];
+  for (const a of sends)
+    for (const b of sends)
+      if (a.adm !== undefined && b.adm !== undefined && a.enq + slackMs < b.enq && a.adm > b.adm + slackMs)
+        broken.push(`${a.id} (queued ${a.enq - b.enq} ms before ${b.id}) went out ${a.adm - b.adm} ms after it`);
+  return broken;
+}
+
+describe('one budget for every window of this machine (many processes, real sockets, 2–6 s windows)', function () {
+  this.timeout(90_000);
+
+  afterEach(async () => {
+    for (const run of runs.splice(0)) {
+      for (const w of run.windows) w.child.kill('SIGKILL');
+      await Promise.all(run.windows.map((w) => w.exited));
+      await run.server.stop();
+      fs.rmSync(run.folder, { recursive: true, force: true });
+    }
+  });
+
+  for (const n of [2, 4, 8]) {
+    it(`${n} windows, 24 sends at 8 per 6 s: no 429, no span over the limit, all answered, within 5% of the oracle, one FIFO line`, async () => {
+      const limits = { requestsPerMinute: 8, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
+      const run = await start({ windows: n, sendsEach: 24 / n, limits, spacingMs: 30, windowMs: LONG_WINDOW_MS });
+      await until('every window finished', () => run.windows.every(done), { timeoutMs: 60_000, describeState: progress(run.windows) });
+      const answered = run.windows.flatMap((w) => of(w, 'answered'));
+      const failed = run.windows.flatMap((w) => of(w, 'failed').map((f) => `${w.name}#${f.send}: ${f.error}`));
+      assert.deepEqual(failed, [], 'no send failed');
+      assert.equal(answered.length, 24);
+      assert.ok(
+        answered.every((a) => a.content.length > 0),
+        'every answer has content',
+      );
+      assert.deepEqual(run.server.stats.rejected, {}, 'the server refused nothing (no 429)');
+      assert.equal(run.server.stats.requests, 24, 'each send reached the server once');
+      const busiest = busiestSpan(run.server, LONG_WINDOW_MS);
+      assert.ok(busiest <= 8, `a ${LONG_WINDOW_MS} ms span at the server held ${busiest} requests`);
+      const arrivals = run.windows.flatMap((w) => of(w, 'enqueued').map((e) => e.at));
+      const oracle = oracleLastAdmission(arrivals, 8, LONG_WINDOW_MS) - run.startAt;
+      const last = Math.max(...run.server.received.map((r) => r.at)) - run.startAt;
+      console.log(`      ${n} windows: last admission at +${last} ms, oracle +${oracle} ms (${(last / oracle).toFixed(3)}×)`);
+      assert.ok(last <= oracle * 1.05, `the last admission came at +${last} ms, more than 5% after the oracle's +${oracle} ms`);
+      assert.deepEqual(
+        checkFifo(run.windows, 60),
+        [],
+        'a send queued earlier in any window went out no later than a later one in any other',
+      );
+    });
+  }
+
+  it("every window sees the account's budget, and how many of other windows' sends wait ahead of its own", async () => {
+    const limits = { requestsPerMinute: 2, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
+    const run = await start({ windows: 2, sendsEach: 3, limits, spacingMs: 30 });
+    const [a, b] = run.windows;
+    await until('all queued', () => run.windows.every((w) => of(w, 'enqueued').length === 3), { timeoutMs: 10_000 });
+    const [sa, sb] = await Promise.all([a.snapshot(), b.snapshot()]);
+    assert.equal(sa.windows, 2);
+    assert.equal(sb.windows, 2);
+    assert.equal(sa.requestsUsed, 2, "window A counts both windows' sends");
+    assert.equal(sb.requestsUsed, 2, "window B counts both windows' sends");
+    // Queued in turn a0 b0 a1 b1 a2 b2; two went: a1 waits behind b... (nothing of b ahead of a1: b0 went), b1 behind a1, a2 behind b1…
+    assert.deepEqual(sa.ahead, [0, 1], "A's waiting sends: the first has none of B's ahead, the second has B's b1");
+    assert.deepEqual(sb.ahead, [1, 2]);
+    await until('every window finished', () => run.windows.every(done), { timeoutMs: 30_000, describeState: progress(run.windows) });
+    assert.deepEqual(run.server.stats.rejected, {});
+  });
+
+  it('the coordinator killed (kill -9) mid-send: another window takes over at once, its spends stay spent, no 429, all the others answered', async () => {
+    const limits = { requestsPerMinute: 4, tokensPerMinute: 1_000_000, concurrency: 1, tokensPerDay: 0 };
+    const run = await start({ windows: 3, sendsEach: 3, limits, spacingMs: 20 });
+    await until('a coordinator', () => run.windows.some((w) => w.role() === 'coordinator'), { timeoutMs: 10_000 });
+    const coordinator = run.windows.find((w) => w.role() === 'coordinator')!;
+    await until('the coordinator sending', () => of(coordinator, 'admitted').length > 0, { timeoutMs: 20_000 });
+    const killedAt = Date.now();
+    coordinator.child.kill('SIGKILL');
+    const others = run.windows.filter((w) => w !== coordinator);
+    await until('a new coordinator', () => others.some((w) => w.role() === 'coordinator'), { timeoutMs: 10_000 });
+    const tookOver = Math.min(
+      ...others.flatMap((w) =>
+        of(w, 'role')
+          .filter((e) => e.role === 'coordinator' && e.at >= killedAt)
+          .map((e) => e.at),
+      ),
+    );
+    console.log(`      a new coordinator ${tookOver - killedAt} ms after the kill`);
+    assert.ok(tookOver - killedAt < 2_000, `took ${tookOver - killedAt} ms`);
+    await until('the others finished', () => others.every(done), { timeoutMs: 40_000, describeState: progress(others) });
+    assert.deepEqual(
+      others.flatMap((w) => of(w, 'failed')),
+      [],
+    );
+    assert.equal(others.flatMap((w) => of(w, 'answered')).length, 6);
+    assert.deepEqual(run.server.stats.rejected, {}, "no 429: the dead coordinator's spends stayed spent");
+    assert.ok(busiestSpan(run.server, WINDOW_MS) <= 4);
+  });
+
+  it('a window killed (kill -9) while its send runs: its slot comes back at once, its units stay spent', async () => {
+    const limits = { requestsPerMinute: 4, tokensPerMinute: 1_000_000, concurrency: 1, tokensPerDay: 0 };
+    const run = await start({ windows: 3, sendsEach: 2, limits, spacingMs: 20, names: ['a', 'b', 'c'] });
+    const follower = await until(
+      'a follower whose send runs',
+      () => run.windows.find((w) => w.role() === 'follower' && of(w, 'admitted').length > of(w, 'answered').length),
+      { timeoutMs: 20_000, pollMs: 2, describeState: progress(run.windows) },
+    );
+    const killedAt = Date.now();
+    follower.child.kill('SIGKILL');
+    const others = run.windows.filter((w) => w !== follower);
+    const admittedBefore = others.flatMap((w) => of(w, 'admitted')).length;
+    await until('the next send going out', () => others.flatMap((w) => of(w, 'admitted')).length > admittedBefore, {
+      timeoutMs: 10_000,
+      describeState: progress(run.windows),
+    });
+    const next = Math.min(
+      ...others.flatMap((w) =>
+        of(w, 'admitted')
+          .filter((e) => e.at >= killedAt)
+          .map((e) => e.at),
+      ),
+    );
+    console.log(`      the next send went out ${next - killedAt} ms after the kill (concurrency 1)`);
+    assert.ok(next - killedAt < 1_000, `the dead window's slot came back after ${next - killedAt} ms`);
+    await until('the others finished', () => others.every(done), { timeoutMs: 40_000, describeState: progress(others) });
+    assert.deepEqual(run.server.stats.rejected, {}, "no 429: the dead window's spend stayed spent");
+    assert.ok(busiestSpan(run.server, WINDOW_MS) <= 4);
+  });
+
+  it('the coordinator stopped (SIGSTOP): the others take over within the stated bound, and it follows when it wakes', async () => {
+    const limits = { requestsPerMinute: 6, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
+    const run = await start({ windows: 3, sendsEach: 4, limits, spacingMs: 300 });
+    await until('a coordinator', () => run.windows.some((w) => w.role() === 'coordinator'), { timeoutMs: 10_000 });
+    const coordinator = run.windows.find((w) => w.role() === 'coordinator')!;
+    await until('sending', () => run.windows.some((w) => of(w, 'admitted').length > 0), { timeoutMs: 10_000 });
+    const stoppedAt = Date.now();
+    coordinator.child.kill('SIGSTOP');
+    const others = run.windows.filter((w) => w !== coordinator);
+    await until('a new coordinator', () => others.some((w) => w.role() === 'coordinator'), { timeoutMs: 15_000 });
+    const tookOver = Date.now() - stoppedAt;
+    console.log(
+      `      a new coordinator ${tookOver} ms after the stop (bound: ${STALE_MS} ms of silence + one heartbeat + a probe of 500 ms)`,
+    );
+    assert.ok(tookOver <= STALE_MS + HEARTBEAT_MS + 1_000, `took ${tookOver} ms`);
+    coordinator.child.kill('SIGCONT');
+    await until('the old coordinator following', () => coordinator.role() === 'follower', { timeoutMs: 10_000 });
+    await until('every window finished', () => run.windows.every(done), { timeoutMs: 60_000, describeState: progress(run.windows) });
+    assert.deepEqual(
+      run.windows.flatMap((w) => of(w, 'failed')),
+      [],
+    );
+    assert.equal(run.windows.flatMap((w) => of(w, 'answered')).length, 12);
+    assert.deepEqual(run.server.stats.rejected, {}, 'no 429');
+    assert.ok(busiestSpan(run.server, WINDOW_MS) <= 6);
+  });
+
+  it('ten windows starting at once agree on one coordinator and one budget', async () => {
+    const limits = { requestsPerMinute: 10, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
+    const run = await start({ windows: 10, sendsEach: 2, limits, spacingMs: 5 });
+    await until('every window finished', () => run.windows.every(done), { timeoutMs: 60_000, describeState: progress(run.windows) });
+    const coordinators = run.windows.filter((w) => w.role() === 'coordinator');
+    assert.equal(coordinators.length, 1, `coordinators: ${coordinators.map((w) => w.name).join(', ')}`);
+    assert.ok(run.windows.every((w) => w.role() === 'follower' || w.role() === 'coordinator'));
+    const snapshots = await Promise.all(run.windows.map((w) => w.snapshot()));
+    assert.deepEqual(new Set(snapshots.map((s) => s.windows)), new Set([10]), 'each sees ten windows');
+    assert.equal(new Set(snapshots.map((s) => s.requestsUsed)).size, 1, 'each sees the same requests spent');
+    assert.deepEqual(run.server.stats.rejected, {}, 'no 429');
+    assert.ok(busiestSpan(run.server, WINDOW_MS) <= 10);
+  });
+
+  it('a socket left by a crash is recovered: the next windows share one budget', async () => {
+    const limits = { requestsPerMinute: 4, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
+    const run = await start({
+      windows: 2,
+      sendsEach: 3,
+      limits,
+      // A process that listened on the account's socket and died without removing it.
+      prepare: async (socketFile) => {
+        const crashed = spawn(process.execPath, [
+          '-e',
+          `require('net').createServer().listen(${JSON.stringify(socketFile)}, () => process.kill(process.pid, 'SIGKILL'))`,
+        ]);
+        await new Promise((resolve) => crashed.on('exit', resolve));
+        assert.ok(fs.existsSync(socketFile), 'the leftover socket file is there');
+        const code = await new Promise<string>((resolve) =>
+          net.connect(socketFile).on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? '')),
+        );
+        assert.equal(code, 'ECONNREFUSED', 'nobody listens on it');
+      },
+    });
+    await until('every window finished', () => run.windows.every(done), { timeoutMs: 30_000, describeState: progress(run.windows) });
+    assert.deepEqual(
+      run.windows.flatMap((w) => of(w, 'failed')),
+      [],
+    );
+    assert.deepEqual(run.server.stats.rejected, {}, 'no 429');
+    assert.equal(run.windows.filter((w) => w.role() === 'coordinator').length, 1);
+    assert.equal(run.windows.filter((w) => w.role() === 'follower').length, 1);
+  });
+});
