@@ -39,6 +39,7 @@ export interface Page {
   on(event: 'console', listener: (message: ConsoleMessage) => void): this;
   on(event: 'pageerror', listener: (error: Error) => void): this;
   on(event: 'crash', listener: (page: Page) => void): this;
+  close(): Promise<void>;
 }
 
 /** What the harness reads of a DOM element inside the page (the harness has no DOM types of its own). */
@@ -61,6 +62,7 @@ export interface Locator {
   click(): Promise<void>;
   fill(value: string): Promise<void>;
   waitFor(options?: { state?: 'attached' | 'detached' | 'visible' | 'hidden'; timeout?: number }): Promise<void>;
+  screenshot(options?: { path?: string }): Promise<Buffer>;
 }
 
 export interface ConsoleMessage {
