@@ -1,8 +1,14 @@
 // Composition root: builds the pieces and wires their events; the logic lives in them.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { randomBytes } from 'node:crypto';
+import { AccountSwitch, DisposableStore } from './account/accountSwitch';
+import { accountIdentity, LocalAccountStore } from './account/localAccount';
+import { MemoryAccountStore } from './core/account';
 import { Budget } from './core/budget';
 import { systemClock } from './core/clock';
+import { Ledger } from './core/ledger';
+import { Limits } from './core/limits';
 import { SendQueue } from './core/sendQueue';
 import { ChatResult } from './kimi';
 import { verdictFor } from './kimi/verdict';
@@ -33,16 +39,48 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const activationStart = performance.now();
   const notifier = new Notifier();
   const settings = new Settings(notifier, context.workspaceState);
-  // This minute's spends survive a reload, so the next window does not overspend the server's minute.
+  // The day's spends survive a reload, so the next window does not overspend the server's minute or day.
   const spent = new SpentStore(context.globalState);
-  const ledger = spent.restore(systemClock.now());
-  const budget = new Budget(settings.config.limits, systemClock, ledger);
-  const queue = new SendQueue<ChatResult>(budget, systemClock, verdictFor, settings.config.queue);
+  let restored: Ledger | undefined = spent.restore(systemClock.now());
+  const apiKey = new ApiKey(context.secrets, notifier);
+  // Every window of this machine on the same account shares its budget. Until the key is read (a few
+  // tens of milliseconds), this window counts on its own from what it kept.
+  const holder = randomBytes(6).toString('hex');
+  let sharingProblem: string | undefined;
+  const openAccount = (identity: string, limits: Limits): DisposableStore => {
+    const ledger = restored;
+    restored = undefined;
+    if (identity === '') return new MemoryAccountStore(new Budget(limits, systemClock, ledger), systemClock, holder);
+    const store = new LocalAccountStore({
+      identity,
+      holder,
+      limits,
+      clock: systemClock,
+      ledger,
+      log: (m) => notifier.record(`Kimi: ${m}`),
+    });
+    store.onDidChange(() => {
+      const problem = store.snapshot().sharingProblem;
+      if (problem && problem !== sharingProblem)
+        notifier.notify(
+          'warning',
+          `Kimi: this window could not share the account's budget with your other windows (${problem}). It keeps its own budget: windows sending at once may overspend the account.`,
+        );
+      sharingProblem = problem;
+    });
+    return store;
+  };
+  const account = new AccountSwitch('', settings.config.limits, openAccount);
+  const followAccount = async () => {
+    const key = await apiKey.get().catch(() => undefined);
+    account.switchTo(accountIdentity(settings.config.baseUrl, key));
+  };
+  void followAccount();
+  const queue = new SendQueue<ChatResult>(account, systemClock, verdictFor, settings.config.queue);
   const calibration = new Calibration(context.globalState.get<CalibrationState>(CALIBRATION_KEY));
   // The tokenizer loads in a worker on the first count, never during activation.
   const tokenCounter = new TokenCounter({ workerPath: path.join(context.extensionPath, 'dist', 'tokenWorker.js') });
   const counter = new SelectionCounter(tokenCounter, calibration, settings, notifier);
-  const apiKey = new ApiKey(context.secrets, notifier);
   const session = new SessionCost();
   // The history loads in the background; a conversation begun before it is loaded is kept.
   const conversations = new Conversations(
@@ -63,7 +101,8 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const summary = () => {
     const { model } = settings.config;
     return summarize({
-      snapshot: budget.snapshot(),
+      snapshot: account.snapshot(),
+      othersWaiting: account.tickets.filter((t) => t.holder !== account.holder).length,
       entries: queue.entries(),
       heldBy: queue.headHeldBy,
       refusal: queue.refusal,
@@ -90,8 +129,11 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     budgetItem,
     selectionItem,
     { dispose: () => queue.dispose() },
+    account,
+    context.secrets.onDidChange(() => void followAccount()),
+    account.onDidChange(() => spent.save(account.store.ledger, systemClock.now)),
     { dispose: () => tokenCounter.dispose() },
-    queue.onDidChange(() => (budgetItem.refresh(), spent.save(ledger, systemClock.now))),
+    queue.onDidChange(() => (budgetItem.refresh(), spent.save(account.store.ledger, systemClock.now))),
     session.onDidChange(() => budgetItem.refresh()),
     pipeline.onDidCalibrate(() => {
       void context.globalState.update(CALIBRATION_KEY, calibration.toJSON());
@@ -99,7 +141,8 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     }),
     spent,
     settings.onDidChange((config) => {
-      budget.setLimits(config.limits);
+      account.setLimits(config.limits);
+      void followAccount(); // the base URL may have changed
       queue.setOptions(config.queue);
       selectionItem.refresh();
     }),

@@ -350,6 +350,11 @@ export class MemoryAccountStore implements AccountStore {
     return { ...this.state.snapshotFor(this.holder), sharing: 'alone', ownLimits: this.ownLimits };
   }
 
+  /** The spends of the account, to keep across a reload. */
+  get ledger(): Pick<Ledger, 'since'> {
+    return this.state.budget.ledgerView;
+  }
+
   /** Applies one op (from this window or, in a coordinator, from another) and tells everyone. */
   apply(op: AccountOp): void {
     this.state.apply(op);

@@ -1,4 +1,5 @@
 // What the budget status item says, computed without `vscode` so that it is unit-tested.
+import { AccountSnapshot } from '../core/account';
 import { BudgetSnapshot } from '../core/budget';
 import { LimitName } from '../core/limits';
 import { QueueEntryView, ServerRefusal } from '../core/sendQueue';
@@ -20,7 +21,10 @@ export interface BudgetSummary {
 }
 
 export interface SummaryInput {
-  readonly snapshot: BudgetSnapshot;
+  /** The account's budget; what is known of the other windows that share it, when any do. */
+  readonly snapshot: BudgetSnapshot & Partial<Omit<AccountSnapshot, keyof BudgetSnapshot>>;
+  /** Sends of other windows waiting in the account's line. */
+  readonly othersWaiting?: number;
   readonly entries: readonly QueueEntryView[];
   readonly heldBy: LimitName | 'line' | 'serverPause' | undefined;
   readonly refusal: ServerRefusal | undefined;
@@ -62,6 +66,7 @@ export function summarize(input: SummaryInput): BudgetSummary {
   );
 
   const lines = ['**Kimi budget** — a send costs its prompt tokens + max output tokens, taken when it goes out', '', ...rows, ''];
+  lines.push(...sharingLines(s));
   if (s.nextReturnAt !== undefined) lines.push(`Next unit comes back in ${duration(s.nextReturnAt - now)}.`, '');
   for (const [limit, share] of Object.entries(s.shares) as [keyof typeof s.shares, number][]) {
     if (share < 1)
@@ -70,8 +75,9 @@ export function summarize(input: SummaryInput): BudgetSummary {
         '',
       );
   }
+  const others = input.othersWaiting ? ` (and ${input.othersWaiting} of other windows)` : '';
   lines.push(
-    `Queued: ${q}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${heldBy(input.heldBy)}` : ''}`,
+    `Queued: ${q}${others}${running.length ? `, running: ${running.length}` : ''}${input.heldBy ? ` — held by ${heldBy(input.heldBy)}` : ''}`,
   );
   for (const e of waiting.slice(0, 5))
     lines.push(
@@ -104,6 +110,26 @@ export function summarize(input: SummaryInput): BudgetSummary {
     tooltip: lines.join('\n'),
     refreshInMs: q > 0 ? 1000 : s.nextReturnAt === undefined ? undefined : Math.max(0, s.nextReturnAt - now),
   };
+}
+
+/** Who shares the account's budget and who used this minute of it; whose limits apply. */
+function sharingLines(s: SummaryInput['snapshot']): string[] {
+  const lines: string[] = [];
+  if (s.sharing === 'degraded')
+    lines.push(`Not shared with your other windows: ${escape(s.sharingProblem ?? 'unknown problem')}. This window keeps its own budget.`);
+  if (s.windows !== undefined && s.windows > 1 && s.spentBy) {
+    const { here, others } = s.spentBy;
+    lines.push(
+      `One budget for the account, shared by ${s.windows} windows on this machine. This minute: this window ${formatCount(here.requests)} requests, ${formatCount(here.tokens)} tokens; other windows here ${formatCount(others.requests)} requests, ${formatCount(others.tokens)} tokens.`,
+    );
+  }
+  if (s.limitsDiffer && s.ownLimits) {
+    const own = s.ownLimits;
+    lines.push(
+      `The windows' limit settings differ: the smallest of each applies. This window's: ${formatCount(own.requestsPerMinute)} requests/min, ${formatCount(own.tokensPerMinute)} tokens/min, concurrency ${own.concurrency || 'no limit'}, ${own.tokensPerDay ? `${formatCount(own.tokensPerDay)} tokens/day` : 'no daily limit'}.`,
+    );
+  }
+  return lines.length ? [...lines, ''] : [];
 }
 
 function escape(text: string): string {

@@ -49,6 +49,11 @@ export class Notifier implements vscode.Disposable {
     return show(shown, options, ...choices);
   }
 
+  /** Writes to the "Kimi Budget" output only: what happened, for whoever looks. */
+  record(text: string): void {
+    this.log.info(inertText(text));
+  }
+
   /** The last messages shown, oldest first. */
   get messages(): readonly ShownMessage[] {
     return this.recent;

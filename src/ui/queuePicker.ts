@@ -16,7 +16,9 @@ export async function showQueue(queue: SendQueue<unknown>, summary: () => Budget
     detail:
       e.state === 'running'
         ? `Running${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''} — pick to stop it; its budget stays spent`
-        : `${e.eta === undefined ? 'Waits for a running send to finish' : `Goes out in ${duration(e.eta - now)}`} — pick to cancel it; it has spent nothing`,
+        : `${e.eta === undefined ? 'Waits for a running send to finish' : `Goes out in ${duration(e.eta - now)}`}${
+            e.ahead ? `, after ${e.ahead} send${e.ahead === 1 ? '' : 's'} of your other windows` : ''
+          } — pick to cancel it; it has spent nothing`,
   }));
   if (!items.length) items.push({ label: '$(check) Nothing is waiting', detail: summary().label });
   const picked = await vscode.window.showQuickPick(items, {

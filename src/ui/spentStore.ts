@@ -26,7 +26,7 @@ export class SpentStore implements vscode.Disposable {
   }
 
   /** Saves soon; a burst of changes makes one write. */
-  save(ledger: Ledger, now: () => number): void {
+  save(ledger: Pick<Ledger, 'since'>, now: () => number): void {
     if (this.timer) return;
     this.pending = () => {
       this.timer = undefined;

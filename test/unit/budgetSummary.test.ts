@@ -95,6 +95,42 @@ describe('budget summary (status bar item)', () => {
     assert.match(s.tooltip, /Session cost: \$0\.01/);
   });
 
+  it("says who shares the account's budget and who used the minute, whose limits apply, and what others queue", () => {
+    const own = { requestsPerMinute: 200, tokensPerMinute: 150_000, concurrency: 0, tokensPerDay: 0 };
+    const shared = summarize(
+      input({
+        snapshot: {
+          ...snapshot({ requestsUsed: 5, tokensUsed: 7_000 }),
+          windows: 3,
+          sharing: 'shared',
+          spentBy: { here: { requests: 2, tokens: 3_000 }, others: { requests: 3, tokens: 4_000 } },
+          limitsDiffer: true,
+          ownLimits: own,
+        },
+        othersWaiting: 4,
+        entries: [waiting(1, NOW + 5_000)],
+      }),
+    );
+    assert.equal(
+      shared.label,
+      'Kimi budget: 115 of 120 requests, 143000 of 150000 tokens left; 1 queued',
+      'the label counts the account, queues this window',
+    );
+    assert.match(
+      shared.tooltip,
+      /shared by 3 windows on this machine\. This minute: this window 2 requests, 3,000 tokens; other windows here 3 requests, 4,000 tokens\./,
+    );
+    assert.match(shared.tooltip, /limit settings differ: the smallest of each applies\. This window's: 200 requests\/min/);
+    assert.match(shared.tooltip, /Queued: 1 \(and 4 of other windows\)/);
+
+    const alone = summarize(input({ snapshot: { ...snapshot(), windows: 1, sharing: 'alone', limitsDiffer: false, ownLimits: own } }));
+    assert.doesNotMatch(alone.tooltip, /windows/);
+    const degraded = summarize(
+      input({ snapshot: { ...snapshot(), windows: 1, sharing: 'degraded', sharingProblem: 'the folder is not ours' } }),
+    );
+    assert.match(degraded.tooltip, /Not shared with your other windows: the folder is not ours\. This window keeps its own budget\./);
+  });
+
   it('formats compact numbers and durations', () => {
     assert.deepEqual([0, 999, 1_234, 150_000, 2_000_000, 149_999].map(compact), ['0', '999', '1.2k', '150k', '2M', '149k']);
     assert.deepEqual([0, 1, 42_000, 61_000, 3_600_000].map(duration), ['0:00', '0:01', '0:42', '1:01', '1:00:00']);
