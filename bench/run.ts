@@ -7,6 +7,7 @@ import { verdict } from './report/goal';
 import { describeMachine } from './report/machine';
 import { describeRevision } from './report/revision';
 import { measureSendPath } from './send/measure';
+import { runSharedBudget } from './shared/section';
 import { benchmarksMarkdown } from './report/markdown';
 import { Table, toText } from './report/table';
 import { runScheduling } from './scheduling/section';
@@ -46,8 +47,12 @@ async function main(): Promise<void> {
   const sendPath = await measureSendPath(log);
   print(sendPath.tables);
 
+  console.log('\n== 5. One budget for the account');
+  const shared = await runSharedBudget(log);
+  print(shared.tables);
+
   console.log('\n== Goals');
-  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals]) {
+  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals, ...shared.goals]) {
     console.log(
       `- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`,
     );
@@ -68,6 +73,7 @@ async function main(): Promise<void> {
       tokens,
       activation,
       sendPath,
+      shared,
       svgFile: SVG_FILE,
     }),
   );

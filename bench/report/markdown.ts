@@ -1,5 +1,6 @@
 import type { ActivationResult } from '../activation/measure';
 import type { SendPathResult } from '../send/measure';
+import type { SharedBudgetResult } from '../shared/section';
 import { CLIENTS } from '../scheduling/clients/all';
 import type { SchedulingResult } from '../scheduling/section';
 import { ANSWER, NETWORK } from '../scheduling/simulate';
@@ -18,17 +19,19 @@ export interface Report {
   readonly tokens: TokenCountingResult;
   readonly activation: ActivationResult;
   readonly sendPath: SendPathResult;
+  readonly shared: SharedBudgetResult;
   readonly svgFile: string;
 }
 
 /** docs/benchmarks.md: every figure comes from the run that wrote it. */
 export function benchmarksMarkdown(r: Report): string {
-  const { scheduling, tokens, activation, sendPath, machine } = r;
+  const { scheduling, tokens, activation, sendPath, shared, machine } = r;
   const goals: [string, Goal][] = [
     ...scheduling.goals.map((g): [string, Goal] => ['Scheduling', g]),
     ...tokens.goals.map((g): [string, Goal] => ['Token counting', g]),
     ...activation.goals.map((g): [string, Goal] => ['Activation', g]),
     ...sendPath.goals.map((g): [string, Goal] => ['Send path', g]),
+    ...shared.goals.map((g): [string, Goal] => ['Shared budget', g]),
   ];
   const goalRows = goals.map(
     ([section, g]) => `| ${section} | ${g.goal} | **${verdict(g)}** | ${escape(g.measured)} | ${escape(g.limitedBy ?? '')} |`,
@@ -93,6 +96,11 @@ export function benchmarksMarkdown(r: Report): string {
     '## 4. The send path',
     '',
     ...sendPath.tables.flatMap((t) => [toMarkdown(t), '']),
+    '## 5. One budget for the account',
+    '',
+    'Every window of a machine on one account admits through one store (docs/shared-budget.md). The teammate of section 1, now a second engine on the same store, waits its turn instead of colliding; and an admission stays cheap however many spends the day holds.',
+    '',
+    ...shared.tables.flatMap((t) => [toMarkdown(t), '']),
     '## How to run',
     '',
     '```sh',

@@ -71,7 +71,7 @@ export async function simulate(
       gaveUp: () => gaveUp++,
     });
     for (const prompt of workload.prompts) clock.setTimer(prompt.arrivalAt, () => submit(prompt));
-    if (workload.teammate) startTeammate(clock, server, workload.teammate);
+    if (workload.teammate && !client.runsTeammate) startTeammate(clock, server, workload.teammate);
     const end = await clock.run(() => admittedAt.size === workload.prompts.length, options.horizonMs);
     // A prompt still waiting when the run was stopped has waited at least until then.
     const waits = workload.prompts.map((p) => (admittedAt.get(p.id) ?? Math.max(p.arrivalAt, clock.now())) - p.arrivalAt);

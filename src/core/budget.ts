@@ -227,7 +227,7 @@ export class Budget {
   /** Starts over from another copy's state: its spends, the slots taken, the shares it learned. */
   reset(spends: readonly Spend[], running: readonly Spend[], cuts: Record<SharedLimit, { share: number; at: number }>): void {
     for (const id of [...this.running.keys()]) this.running.delete(id);
-    for (const spend of this.ledger.since(-Infinity)) this.ledger.remove(spend.id);
+    this.ledger.clear();
     for (const spend of [...spends, ...running].sort((a, b) => a.at - b.at)) this.ledger.record(spend);
     for (const spend of running) this.running.set(spend.id, spend.holder);
     Object.assign(this.cuts, cuts);

@@ -41,6 +41,8 @@ export interface Ledger {
   since(since: number): Spend[];
   /** Forgets spends taken at or before `before`. */
   prune(before: number): void;
+  /** Forgets every spend. */
+  clear(): void;
   readonly size: number;
 }
 
@@ -153,6 +155,13 @@ export class MemoryLedger implements Ledger {
       this.head = 0;
       this.resum(0);
     }
+  }
+
+  clear(): void {
+    this.spends = [];
+    this.head = 0;
+    this.byId.clear();
+    this.resum(0);
   }
 
   private replace(old: Spend, spend: Spend): void {

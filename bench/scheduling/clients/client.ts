@@ -24,6 +24,8 @@ export interface Client {
   readonly description: string;
   /** Sets the client up; the returned function is called as each prompt arrives. */
   start(context: SimContext): (prompt: Prompt) => void;
+  /** Sends the workload's teammate requests itself (else the run sends them, blind to the client). */
+  readonly runsTeammate?: boolean;
   /** Reads Date.now and global timers (so the run points them at the simulated clock). */
   readonly usesGlobalTimers?: boolean;
 }
