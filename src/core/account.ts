@@ -145,7 +145,7 @@ export class AccountState {
 
   /** How long until this ticket may go: it must be at the head of the line and fit every limit. */
   waitFor(ticket: string, tokens: number): LineWait {
-    if (this.line.length && this.line[0].id !== ticket && this.line.some((t) => t.id === ticket)) return { ms: Infinity, limit: 'line' };
+    if (this.line.length && this.line[0].id !== ticket) return { ms: Infinity, limit: 'line' };
     return this.budget.waitFor(tokens);
   }
 
