@@ -3,6 +3,7 @@
 // admission is checked against a brute-force rolling-window reference built from the admission log.
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { AccountState } from '../../src/core/account';
 import { Budget } from '../../src/core/budget';
 import { Limits } from '../../src/core/limits';
 import { QueueOptions, SendQueue, SendRejected, Verdict } from '../../src/core/sendQueue';
@@ -19,7 +20,7 @@ const OPTIONS: QueueOptions = { maxLength: 12, maxWaitMs: 900_000, maxAttempts: 
 
 type Outcome =
   | { kind: 'ok'; serverPrompt?: number }
-  | { kind: 'pause'; afterMs?: number }
+  | { kind: 'pause'; afterMs?: number; limit?: 'requestsPerMinute' | 'tokensPerMinute' | 'concurrency' }
   | { kind: 'backoff'; afterMs?: number }
   | { kind: 'day'; excessTokens?: number }
   | { kind: 'fail' };
@@ -50,7 +51,15 @@ const limitsArb: fc.Arbitrary<Limits> = fc.record({
 });
 const outcomeArb: fc.Arbitrary<Outcome> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('ok' as const), serverPrompt: optional(fc.integer({ min: 1, max: 3_000 })) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('pause' as const), afterMs: optional(fc.integer({ min: 0, max: 300_000 })) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('pause' as const),
+      afterMs: optional(fc.integer({ min: 0, max: 300_000 })),
+      // The limit the server named: the engine then learns that someone else uses the account.
+      limit: optional(fc.constantFrom('requestsPerMinute' as const, 'tokensPerMinute' as const, 'concurrency' as const)),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('backoff' as const), afterMs: optional(fc.integer({ min: 0, max: 120_000 })) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('day' as const), excessTokens: optional(fc.integer({ min: 1, max: 30_000 })) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'fail' as const }) },
@@ -99,7 +108,13 @@ interface Spend {
 }
 
 /** Runs the commands, then drains, collecting every broken invariant (thrown from run() they would be swallowed). */
-async function check(initial: Limits, commands: Command[], Engine: typeof Budget = Budget): Promise<void> {
+async function check(
+  initial: Limits,
+  commands: Command[],
+  Engine: typeof Budget = Budget,
+  /** Puts a fault into the queue, to show the checker sees it. */
+  fault?: (queue: SendQueue<number>) => void,
+): Promise<void> {
   const clock = new ManualClock();
   const budget = new Engine(initial, clock, undefined, { windowMs: WINDOW_MS, dayMs: DAY_MS, marginMs: MARGIN_MS });
   const queue = new SendQueue<number>(
@@ -109,6 +124,7 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
     OPTIONS,
     () => 0.5,
   );
+  fault?.(queue);
   const log: Spend[] = [];
   const broken: string[] = [];
   const accepted: number[] = [];
@@ -250,6 +266,8 @@ async function check(initial: Limits, commands: Command[], Engine: typeof Budget
 
 function verdictOf(outcome: Exclude<Outcome, { kind: 'ok' | 'fail' }>): Verdict {
   if (outcome.kind === 'day') return { action: 'waitForDay', excessTokens: outcome.excessTokens, evidence: 'TPD rate limit' };
+  if (outcome.kind === 'pause')
+    return { action: 'pause', afterMs: outcome.afterMs, limit: outcome.limit, evidence: 'paused by the server' };
   return { action: outcome.kind, afterMs: outcome.afterMs, evidence: `${outcome.kind} by the server` };
 }
 
@@ -314,5 +332,98 @@ describe('the budget engine under random traffic (property)', function () {
     await check(limits, sent);
     await assert.rejects(check(limits, unsent, NoRefundBudget), /snapshot says 1 requests \/ 20 tokens, the reference 0 \/ 0/);
     await assert.rejects(check(limits, sent, RefundAllBudget), /snapshot says 0 requests \/ 0 tokens, the reference 1 \/ 20/);
+  });
+
+  describe('it rejects an engine that breaks any one of the rules it checks', () => {
+    const send = (attempts: PlannedAttempt[] = [], promptTokens = 10, maxTokens = 10): Command => ({
+      op: 'enqueue',
+      promptTokens,
+      maxTokens,
+      attempts,
+    });
+    const roomy: Limits = { requestsPerMinute: 10, tokensPerMinute: 8_000, concurrency: 0, tokensPerDay: 0 };
+    /** An engine blind to one limit: it admits whatever fits the others. */
+    const blindTo = (limit: string): typeof Budget =>
+      class extends Budget {
+        waitFor(tokens: number) {
+          const wait = super.waitFor(tokens);
+          return wait.limit === limit ? { ms: 0, limit: null } : wait;
+        }
+      };
+    const slow: PlannedAttempt = { prepMs: 0, leaves: true, durationMs: 5_000, answer: 'start', outcome: { kind: 'ok' } };
+    const cases: {
+      rule: string;
+      limits: Limits;
+      commands: Command[];
+      Engine?: typeof Budget;
+      fault?: (q: SendQueue<number>) => void;
+      says: RegExp;
+    }[] = [
+      {
+        rule: 'tokens per minute',
+        limits: { ...roomy, tokensPerMinute: 1_000 },
+        commands: [send([], 400, 200), send([], 400, 200)],
+        Engine: blindTo('tokensPerMinute'),
+        says: /admitted 1200 tokens in a window, TPM 1000/,
+      },
+      {
+        rule: 'tokens per day',
+        limits: { ...roomy, tokensPerDay: 2_000 },
+        commands: [send([], 500, 500), { op: 'advance', ms: SPAN }, send([], 500, 500), { op: 'advance', ms: SPAN }, send([], 500, 500)],
+        Engine: blindTo('tokensPerDay'),
+        says: /admitted 3000 tokens in a day, TPD 2000/,
+      },
+      {
+        rule: 'concurrency',
+        limits: { ...roomy, concurrency: 1 },
+        commands: [send([slow]), send([slow])],
+        Engine: blindTo('concurrency'),
+        says: /2 running, concurrency 1/,
+      },
+      {
+        rule: 'first in, first out',
+        limits: { ...roomy, requestsPerMinute: 1 },
+        commands: [send(), { op: 'advance', ms: 1 }, send(), { op: 'advance', ms: 1 }, send(), { op: 'advance', ms: SPAN }],
+        // The account admits any send that fits, not only its line's head, and the queue asks for its newest first.
+        fault: (queue) => {
+          const inner = queue as unknown as { account: { state: AccountState }; waiting: unknown[] };
+          const state = inner.account.state;
+          state.waitFor = (_ticket: string, tokens: number) => state.budget.waitFor(tokens);
+          inner.waiting.push = function (this: unknown[], ...items: unknown[]) {
+            return Array.prototype.unshift.apply(this, items);
+          };
+        },
+        says: /send #3 went out ahead of the older #2/,
+      },
+      {
+        rule: "the server's pause",
+        limits: roomy,
+        commands: [send([{ ...slow, durationMs: 10, outcome: { kind: 'pause', afterMs: 30_000 } }]), { op: 'advance', ms: 100 }],
+        // Forgets every pause the server asked for.
+        fault: (queue) => Object.defineProperty(queue, 'pausedUntil', { get: () => 0, set: () => undefined }),
+        says: /during a server pause until/,
+      },
+      {
+        rule: 'no send lost',
+        limits: { ...roomy, requestsPerMinute: 1 },
+        commands: [send(), send(), { op: 'cancel', pick: 1 }],
+        // Drops a cancelled send without ending it.
+        fault: (queue) => {
+          const inner = queue as unknown as { waiting: { id: number }[] };
+          queue.cancel = (id: number) => {
+            const i = inner.waiting.findIndex((e) => e.id === id);
+            if (i >= 0) inner.waiting.splice(i, 1);
+            return i >= 0;
+          };
+        },
+        says: /send 2 was lost/,
+      },
+    ];
+    for (const c of cases) {
+      it(`${c.rule}: the right engine passes, the faulty one is caught`, async () => {
+        await check(c.limits, c.commands);
+        await assert.rejects(check(c.limits, c.commands, c.Engine, c.fault), c.says);
+      });
+    }
   });
 });

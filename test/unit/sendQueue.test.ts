@@ -14,14 +14,18 @@ const limits = (l: Partial<Limits> = {}): Limits => ({
 });
 
 class RateLimited extends Error {
-  constructor(readonly afterMs?: number) {
+  constructor(
+    readonly afterMs?: number,
+    /** The limit the server named, when it named one. */
+    readonly limit?: 'requestsPerMinute' | 'tokensPerMinute' | 'concurrency',
+  ) {
     super('rate limited');
   }
 }
 class Overloaded extends Error {}
 const classify = (error: unknown): Verdict =>
   error instanceof RateLimited
-    ? { action: 'pause', afterMs: error.afterMs, evidence: 'max RPM reached' }
+    ? { action: 'pause', afterMs: error.afterMs, limit: error.limit, evidence: 'max RPM reached' }
     : error instanceof Overloaded
       ? { action: 'backoff', evidence: 'engine overloaded' }
       : { action: 'fail' };
@@ -309,6 +313,30 @@ describe('SendQueue', () => {
     );
     assert.equal(await a.result, 'answer to a');
     assert.equal(h.budget.snapshot().requestsUsed, 3, 'the refused attempt stays spent');
+  });
+
+  it('a refusal for a limit its own count had room for: the queue then keeps to the share it held, one minute and the next', async () => {
+    const h = harness({ requestsPerMinute: 4 });
+    const t0 = h.clock.now();
+    h.send('a');
+    h.send('b');
+    await h.clock.advance(0);
+    // Another client on the account has the other two requests of this minute: the server refuses c.
+    h.failures.push(new RateLimited(1_000, 'requestsPerMinute'));
+    h.send('c');
+    await h.clock.advance(0);
+    assert.equal(h.budget.snapshot().shares.requestsPerMinute, 0.75, "it held 3 of 4 when refused (c's refused request counts)");
+    for (const label of ['d', 'e', 'f', 'g']) h.send(label);
+    await h.clock.advance(2 * SPAN);
+    // Had it not learned, c's retry would go after the pause and d, e, f one minute later: 4 in a minute.
+    const starts = h.started.map((s) => s.at);
+    const busiest = Math.max(...starts.map((from) => starts.filter((at) => at >= from && at < from + SPAN).length));
+    assert.equal(
+      busiest,
+      3,
+      `never more than 3 a minute while it keeps to three quarters: ${JSON.stringify(h.started.map((s) => [s.label, s.at - t0]))}`,
+    );
+    assert.equal(h.started.length, 8, 'all sent in the end');
   });
 
   it('a send the server answered late keeps its units until one window after the answer', async () => {
