@@ -48,9 +48,10 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const holder = randomBytes(6).toString('hex');
   let sharingProblem: string | undefined;
   const openAccount = (identity: string, limits: Limits): DisposableStore => {
+    // The placeholder before the key is read shows what was kept; the first account starts from it.
+    if (identity === '') return new MemoryAccountStore(new Budget(limits, systemClock, restored), systemClock, holder);
     const ledger = restored;
     restored = undefined;
-    if (identity === '') return new MemoryAccountStore(new Budget(limits, systemClock, ledger), systemClock, holder);
     const store = new LocalAccountStore({
       identity,
       holder,
