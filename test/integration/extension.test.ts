@@ -262,6 +262,11 @@ describe('kimi-budget in a real VS Code', () => {
       ['user', 'assistant', 'user'],
     );
     assert.equal(received.messages[0].content.trim(), 'What is a rolling window?');
+    const earlierAnswer = received.messages[1].content.trim();
+    assert.ok(
+      earlierAnswer.length > 0 && answer.text().includes(earlierAnswer),
+      'the earlier answer, as shown in the editor, goes with the follow-up',
+    );
     assert.equal(received.messages[2].content, 'And a fixed window?');
     assert.match(answer.text(), /## You\n\n> And a fixed window\?/);
     assert.match(answer.text(), /Context: [\d,]+ tokens of kimi-k2\.6's 262,144-token context window/);
@@ -306,6 +311,11 @@ describe('kimi-budget in a real VS Code', () => {
     const answer = await sendAndAwaitAnswer();
     assert.equal(fake.stats.rejected.rate_limit_reached_error, refusedBefore + 1);
     assert.match(answer.text(), /answered on attempt 2/);
+    const [refused, retried] = fake.received.slice(-2);
+    assert.equal(refused.status, 429);
+    assert.equal(retried.status, 200);
+    // "please try again after 1 seconds": the retry waited that second (timers never fire early; clocks round by a millisecond or two).
+    assert.ok(retried.at - refused.at >= 995, `the retry came ${retried.at - refused.at} ms after the refusal`);
   });
 
   it('bad settings give a warning naming the key, and the defaults', async () => {

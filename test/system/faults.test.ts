@@ -263,7 +263,7 @@ const RATE_LIMIT_CASES: FaultCase[] = [
     rejected: { rate_limit_reached_error: 1 },
   },
   {
-    name: 'TPM, with no wait stated: backs off exponentially with jitter, then answered',
+    name: 'TPM, with no wait stated: backs off, at least the growing backoff each time, then answered (the exact curve: unit tests)',
     faults: times(2, serverFault.rateLimited(moonshotSays.tpm(1410, 100))),
     attempts: 3,
     waits: [BACKOFF[0], BACKOFF[1]], // the second wait is twice the first
@@ -293,7 +293,7 @@ const RATE_LIMIT_CASES: FaultCase[] = [
     waits: [1_000],
   },
   {
-    name: 'no hint at all (no type, no header, no wait in the message): exponential backoff',
+    name: 'no hint at all (no type, no header, no wait in the message): backs off, at least the growing backoff each time',
     faults: times(2, { status: 429, message: 'Too Many Requests' }),
     waits: [BACKOFF[0], BACKOFF[1]],
     rejected: { http_429: 2 },

@@ -362,7 +362,31 @@ describe('SendQueue', () => {
     );
   });
 
-  it('overload backs off exponentially (with jitter) and gives up after the last attempt', async () => {
+  it('overload backs off exponentially, each wait jittered between half and all of its step, and gives up after the last attempt', async () => {
+    // With random() = 0.999 every wait is nearly its whole step: 1 s, then 2 s.
+    const clock = new ManualClock();
+    const budget = new Budget(limits(), clock);
+    const failing = new SendQueue<string>(
+      budget,
+      clock,
+      classify,
+      { ...DEFAULT_QUEUE_OPTIONS, maxAttempts: 3, backoffBaseMs: 1_000 },
+      () => 0.999,
+    );
+    const starts: number[] = [];
+    const late = failing.enqueue({
+      label: 'a',
+      promptTokens: 1,
+      maxTokens: 1,
+      run: () => (starts.push(clock.now()), Promise.reject(new Overloaded())),
+    });
+    const lateOutcome = assert.rejects(late.result, Overloaded);
+    await clock.advance(10_000);
+    await lateOutcome;
+    assert.deepEqual(
+      starts.map((at) => Math.round(at - starts[0])),
+      [0, 1_000, 2_999], // 999.5 ms, then 1,999 ms
+    );
     const h = harness({}, { maxAttempts: 3, backoffBaseMs: 1_000 });
     h.failures.push(new Overloaded(), new Overloaded(), new Overloaded());
     const t0 = h.clock.now();
@@ -370,7 +394,7 @@ describe('SendQueue', () => {
     const outcome = assert.rejects(a.result, Overloaded);
     await h.clock.advance(10_000);
     await outcome;
-    // random() = 0: half of 1 s, then half of 2 s.
+    // random() = 0: half of 1 s, then half of 2 s: the step doubles, the wait never below its half.
     assert.deepEqual(
       h.started.map((s) => s.at - t0),
       [0, 500, 1_500],

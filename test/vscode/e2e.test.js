@@ -232,6 +232,13 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () 
     );
     assert.equal((await budget()).q, 0);
     assert.deepEqual(fake.stats.rejected, {}, 'the server refused nothing');
+    // The whole wait, not only the instant it queued: it reached the server once the first send's minute was over.
+    const [first, , third] = fake.received;
+    assert.equal(fake.received.length, 3);
+    assert.ok(
+      third.at - first.at >= 60_000,
+      `the third send reached the server ${third.at - first.at} ms after the first, inside its minute`,
+    );
   });
 
   it('a send still waiting when the window reloads is offered again after the reload, and goes out', async () => {
@@ -276,7 +283,13 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () 
     assert.equal(await toast.locator('a', { hasText: 'Verify key' }).count(), 0, 'but no link is made of them');
   });
 
-  it('never writes the key: no file of the profile (history, state, logs), the extensions or the workspace holds it', async () => {
+  it('never writes the key: after "Kimi: Set API Key", no file of the profile (history, state, logs), the extensions or the workspace holds it', async () => {
+    await runCommand('Kimi: Set API Key');
+    const input = page.locator('.quick-input-widget input.input');
+    await page.locator('.quick-input-widget', { hasText: 'Set API Key' }).waitFor({ timeout: 10_000 });
+    await input.fill(KEY);
+    await page.keyboard.press('Enter');
+    await page.locator('.notification-toast', { hasText: 'API key saved in secret storage' }).waitFor({ timeout: 10_000 });
     await page.keyboard.press('Control+Shift+P'); // let pending writes (history, state) reach the disk
     await page.keyboard.press('Escape');
     await new Promise((resolve) => setTimeout(resolve, 2_000));
