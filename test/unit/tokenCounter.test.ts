@@ -129,7 +129,7 @@ describe('TokenCounter', function () {
       assert.deepEqual(await counter.count(text), { tokens: referenceCount(text), exact: true });
     });
 
-    it('keeps the calling thread responsive while counting megabytes', async () => {
+    it('keeps the calling thread responsive while counting megabytes: its longest stall is a fraction of counting in-thread', async () => {
       const text = fs.readFileSync(path.join(TYPESCRIPT_LIB, 'lib.dom.d.ts'), 'utf8');
       const delay = monitorEventLoopDelay({ resolution: 5 });
       delay.enable();
@@ -138,7 +138,14 @@ describe('TokenCounter', function () {
       assert.equal(count.exact, true);
       assert.ok(count.tokens > 400_000);
       const maxMs = delay.max / 1e6;
-      assert.ok(maxMs < 250, `event loop stalled ${maxMs.toFixed(0)} ms`);
+      // The baseline, measured now on this (possibly loaded) machine: the same count on this thread.
+      const inThreadStart = performance.now();
+      assert.equal(referenceCount(text), count.tokens);
+      const inThreadMs = performance.now() - inThreadStart;
+      assert.ok(
+        maxMs < inThreadMs / 4,
+        `event loop stalled ${maxMs.toFixed(0)} ms at most, not under a quarter of the ${inThreadMs.toFixed(0)} ms the same count blocks this thread`,
+      );
     });
   });
 

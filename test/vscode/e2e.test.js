@@ -254,8 +254,7 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () 
     await until('nothing running', async () => fake.stats.inFlight === 0);
     const answered = fake.stats.completed;
     const spentBefore = (await budget()).r;
-    await page.reload();
-    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the old page's status bar must not answer for the new one
+    await page.reload(); // resolves once the new page has loaded: the status bar read next is the new window's
     assert.equal((await budget()).r, spentBefore, 'the reloaded window remembers what this minute already spent');
     const offer = page.locator('.notification-toast', { hasText: 'was waiting or being answered when the window closed' });
     await offer.waitFor({ timeout: 30_000 });
