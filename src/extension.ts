@@ -167,6 +167,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     messages: () => notifier.messages,
     tokenizerStarted: () => tokenCounter.started,
     queue: () => queue.entries().map(({ id, label, state }) => ({ id, label, state })),
+    calibration: (model) => ({ ratio: calibration.ratio(model), samples: calibration.samples(model) }),
     sendTimelines: () => sender.timelines.views(),
   };
 }

@@ -16,6 +16,8 @@ export interface KimiBudgetApi {
   tokenizerStarted(): boolean;
   /** Running and waiting sends, in order. */
   queue(): { id: number; label: string; state: 'waiting' | 'running' }[];
+  /** The calibration of local counts to the model's: what the selection's count is multiplied by, once answers taught it. */
+  calibration(model: string): { readonly ratio: number; readonly samples: number };
   /** Where the time of the last sends went, from the command to the answer, oldest first. */
   sendTimelines(): SendTimelineView[];
 }

@@ -207,10 +207,15 @@ describe('kimi-budget in a real VS Code', () => {
     await until('the budget to hold the six sends', () => budgetLabel().r === before.r - 6);
   });
 
-  it('counts the selection in the selection item', async () => {
-    await selectPrompt('Count me: one two three four five.');
-    const label = await until('the selection label', () => api.statusLabels().selection);
-    assert.match(label, /^Kimi tokens in selection: [1-9]\d*$/);
+  it("counts the selection in the selection item: o200k's count, times the calibration answers taught", async () => {
+    const text = 'Count me: one two three four five, and a few more words for the count.';
+    await selectPrompt(text);
+    const { Tiktoken } = require('js-tiktoken/lite') as typeof import('js-tiktoken/lite');
+    const raw = new Tiktoken(require('js-tiktoken/ranks/o200k_base') as import('js-tiktoken/lite').TiktokenBPE).encode(text, [], []).length;
+    const { ratio, samples } = api.calibration('kimi-k2.6');
+    assert.ok(samples > 0 && ratio !== 1, `the sends before calibrated the count (× ${ratio} on ${samples})`);
+    const expected = Math.ceil(raw * ratio);
+    await until('the selection label', () => api.statusLabels().selection === `Kimi tokens in selection: ${expected}`);
   });
 
   it('six sends started together once the counter is loaded: all answered, each in its own view', async () => {
