@@ -160,6 +160,9 @@ export class SendQueue<T> {
   /** Fires whenever a send is queued, starts, ends or is cancelled, and when the plan changes. */
   readonly onDidChange: Event<void> = this.changed.event;
   private readonly account: AccountStore;
+  /** The account's mutating steps, taken by this queue: the change they fire is not news to it. */
+  private readonly own: Pick<AccountStore, 'confirm' | 'settle' | 'refund' | 'release' | 'learnRefusal' | 'join' | 'leave' | 'tryAdmit'>;
+  private ownSteps = 0;
   private readonly accountChanged: { dispose(): void };
   /** Tells this queue's tickets from other queues' on the same account. */
   private readonly prefix = Math.random().toString(36).slice(2, 8);
@@ -173,11 +176,34 @@ export class SendQueue<T> {
     private readonly random: () => number = Math.random,
   ) {
     this.account = budget instanceof Budget ? MemoryAccountStore.over(budget, clock) : budget;
+    const account = this.account;
+    const step =
+      <A extends unknown[], R>(f: (...args: A) => R) =>
+      (...args: A): R => {
+        this.ownSteps++;
+        try {
+          return f.apply(account, args);
+        } finally {
+          this.ownSteps--;
+        }
+      };
+    this.own = {
+      confirm: step(account.confirm),
+      settle: step(account.settle),
+      refund: step(account.refund),
+      release: step(account.release),
+      learnRefusal: step(account.learnRefusal),
+      join: step(account.join),
+      leave: step(account.leave),
+      tryAdmit: step(account.tryAdmit),
+    };
     // Another window spent, left the line or changed its limits: the plan may have changed. Looked
     // at once this turn's own steps are done (a change this queue made is already in its plan).
     let soon = false;
     this.accountChanged = this.account.onDidChange(() => {
-      if (soon) return;
+      // This queue's own steps re-plan where they are taken (after a settle, not between the
+      // answer and the settle): only another window's change, or the coordinator's answer, wakes it.
+      if (this.ownSteps > 0 || soon) return;
       soon = true;
       queueMicrotask(() => {
         soon = false;
@@ -221,11 +247,11 @@ export class SendQueue<T> {
       reject,
     };
     this.waiting.push(entry);
-    this.account.join({ id: entry.ticket, tokens, order: entry.enqueuedAt });
+    this.own.join({ id: entry.ticket, tokens, order: entry.enqueuedAt });
     const eta = this.account.plan(this.pausedUntil).get(entry.ticket);
     if (eta !== undefined && eta - entry.enqueuedAt > this.options.maxWaitMs) {
       this.waiting.pop();
-      this.account.leave(entry.ticket);
+      this.own.leave(entry.ticket);
       throw new SendRejected({ kind: 'waitTooLong', waitMs: eta - entry.enqueuedAt, maxWaitMs: this.options.maxWaitMs });
     }
     this.pump();
@@ -237,7 +263,7 @@ export class SendQueue<T> {
     const i = this.waiting.findIndex((e) => e.id === id);
     if (i >= 0) {
       const [entry] = this.waiting.splice(i, 1);
-      this.account.leave(entry.ticket);
+      this.own.leave(entry.ticket);
       entry.reject(new SendRejected({ kind: 'cancelled', when: 'waiting' }));
       this.pump();
       return true;
@@ -319,7 +345,7 @@ export class SendQueue<T> {
     this.cancelTimer?.();
     this.accountChanged.dispose();
     for (const entry of this.waiting.splice(0)) {
-      this.account.leave(entry.ticket);
+      this.own.leave(entry.ticket);
       entry.reject(new SendRejected({ kind: 'cancelled', when: 'stopped' }));
     }
     for (const id of [...this.running.keys()]) this.cancel(id);
@@ -382,7 +408,7 @@ export class SendQueue<T> {
         wake = wait.ms;
         break;
       }
-      const admission = this.account.tryAdmit(head.ticket, head.tokens, `${head.ticket}#${head.attempt + 1}`);
+      const admission = this.own.tryAdmit(head.ticket, head.tokens, `${head.ticket}#${head.attempt + 1}`);
       if (!admission) break; // decided elsewhere: the account's change event brings the answer
       this.waiting.shift();
       this.start(head, admission);
@@ -396,7 +422,7 @@ export class SendQueue<T> {
     if (!failing.length) return;
     this.waiting = this.waiting.filter((e) => !failing.includes(e));
     for (const entry of failing) {
-      this.account.leave(entry.ticket);
+      this.own.leave(entry.ticket);
       entry.reject(error(entry));
     }
   }
@@ -418,7 +444,7 @@ export class SendQueue<T> {
         sent = true;
         if (answered) return;
         answered = true;
-        this.account.confirm(admission);
+        this.own.confirm(admission);
       },
     };
     let run: Promise<SendOutcome<T>>;
@@ -431,13 +457,13 @@ export class SendQueue<T> {
       .then(
         (outcome) => {
           if (outcome.promptTokens !== undefined && outcome.promptTokens > 0) {
-            this.account.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
+            this.own.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
           }
           this.finish(entry, admission);
           entry.resolve(outcome.value);
         },
         (error: unknown) => {
-          if (!sent) this.account.refund(admission); // the server never saw it
+          if (!sent) this.own.refund(admission); // the server never saw it
           this.finish(entry, admission);
           if (entry.cancelled) {
             entry.reject(new SendRejected({ kind: 'cancelled', when: sent ? 'answering' : 'beforeSending' }));
@@ -452,13 +478,13 @@ export class SendQueue<T> {
 
   private finish(entry: Entry<T>, admission: Admission): void {
     this.running.delete(entry.id);
-    this.account.release(admission);
+    this.own.release(admission);
   }
 
   /** Puts a refused send back in its place (the head, but for older refused ones) behind a pause; else returns what to fail it with. */
   private retry(entry: Entry<T>, verdict: Verdict, error: unknown): unknown {
     if (verdict.action === 'fail' || entry.attempt >= this.options.maxAttempts) return error;
-    if (verdict.action === 'pause' && verdict.limit && verdict.limit !== 'tokensPerDay') this.account.learnRefusal(verdict.limit);
+    if (verdict.action === 'pause' && verdict.limit && verdict.limit !== 'tokensPerDay') this.own.learnRefusal(verdict.limit);
     const now = this.clock.now();
     const delay = this.retryDelay(entry, verdict);
     if (verdict.action === 'waitForDay' && now + delay > entry.enqueuedAt + this.options.maxWaitMs) {
@@ -470,7 +496,7 @@ export class SendQueue<T> {
     entry.state = 'waiting';
     const place = this.waiting.findIndex((e) => e.id > entry.id);
     this.waiting.splice(place < 0 ? this.waiting.length : place, 0, entry);
-    this.account.join({ id: entry.ticket, tokens: entry.tokens, order: entry.enqueuedAt });
+    this.own.join({ id: entry.ticket, tokens: entry.tokens, order: entry.enqueuedAt });
     return undefined;
   }
 
