@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { DEFAULTS } from '../../src/core/config';
 import { DEFAULT_LIMITS, LIMIT_NAMES } from '../../src/core/limits';
-import { LIMITS } from '../../src/ui/words';
+import { formatCount, LIMITS } from '../../src/ui/words';
 import type { KimiBudgetApi } from '../../src/ui/api';
 import { FakeMoonshot } from '../support/fakeMoonshot';
 import { moonshotSays, serverFault } from '../support/failures';
@@ -276,6 +276,35 @@ describe('kimi-budget in a real VS Code', () => {
     assert.match(answer.text(), /## You\n\n> And a fixed window\?/);
     assert.match(answer.text(), /Context: [\d,]+ tokens of kimi-k2\.6's 262,144-token context window/);
     await until('the budget to debit the whole follow-up', () => budgetLabel().t === before.t - received.charged);
+  });
+
+  it('"Count Tokens in Selection", run: says the count and what the send would take of the minute', async () => {
+    await selectPrompt('How many tokens is this sentence, give or take?');
+    const counted = await until('the selection label', () => /^Kimi tokens in selection: (\d+)$/.exec(api.statusLabels().selection ?? ''));
+    const tokens = Number((counted as RegExpExecArray)[1]);
+    const seen = api.messages().length;
+    await vscode.commands.executeCommand('kimiBudget.countTokens');
+    const said = api.messages().slice(seen);
+    assert.equal(said.length, 1, JSON.stringify(said));
+    assert.equal(said[0].severity, 'info');
+    assert.ok(
+      said[0].text.startsWith(
+        `Kimi: ${formatCount(tokens)} tokens in the selection. Sent as a prompt it takes about ${formatCount(tokens + 1000)} of the minute's tokens (with 1,000 max output).`,
+      ),
+      said[0].text,
+    );
+  });
+
+  it('"Show History", run: picking the most recent conversation reopens its answer', async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    assert.equal(vscode.window.visibleTextEditors.filter((e) => e.document.uri.scheme === 'kimi-answer').length, 0);
+    const latest = fake.received.at(-1)!.messages.at(-1)!.content;
+    const run = vscode.commands.executeCommand('kimiBudget.showHistory');
+    await untilQuickInputGone(run, 'workbench.action.acceptSelectedQuickOpenItem');
+    const reopened = await until('an answer editor', () =>
+      vscode.window.visibleTextEditors.find((e) => e.document.uri.scheme === 'kimi-answer'),
+    );
+    assert.ok(reopened.document.getText().includes(latest), `the reopened answer holds the last prompt sent ("${latest}")`);
   });
 
   it('a command link cannot send a follow-up: its text is offered in the input box, and nothing goes out unless the user sends it', async () => {
