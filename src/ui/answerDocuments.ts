@@ -84,7 +84,9 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
     this.streaming.delete(conversation.id);
     this.refreshNow(conversation);
     const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === this.uriOf(conversation).toString());
-    if (document) void this.asMarkdown(document);
+    // Turning Markdown reopens the document, and a change fired just before may reach only the old
+    // one: the new one is told to read the content again, so the end of the answer is never lost.
+    if (document && document.languageId !== 'markdown') void this.asMarkdown(document).then(() => this.refreshNow(conversation));
   }
 
   /** The line under the conversation that says how full the context window is. */
