@@ -487,7 +487,11 @@ export class LocalAccountStore implements AccountStore {
       // What it declares reaches the others as ops, and it, in the welcome's image; ops follow.
       const holder = String(msg.holder);
       this.applyAndTell({ op: 'limits', holder, limits: msg.limits });
-      for (const spend of msg.running ?? []) this.applyAndTell({ op: 'admit', ticket: '', spend: { ...spend, holder } });
+      // A send it still runs may not have reached the server yet (its window stalled, or a
+      // coordinator was lost): its units are counted from now, the latest the server can take it.
+      const now = this.clock.now();
+      for (const spend of msg.running ?? [])
+        this.applyAndTell({ op: 'admit', ticket: '', spend: { ...spend, holder, at: Math.max(spend.at, now) } });
       for (const ticket of msg.tickets ?? []) this.applyAndTell({ op: 'join', ticket: { ...ticket, holder } });
       const welcome: ToFollower = { t: 'welcome', image: this.state.image(), coordinator: this.holder };
       socket.write(JSON.stringify(welcome) + '\n');
@@ -599,8 +603,10 @@ export class LocalAccountStore implements AccountStore {
   }
 
   private redeclare(): void {
+    const now = this.clock.now();
     for (const ticket of this.mine.values()) this.state.apply({ op: 'join', ticket });
-    for (const spend of this.myRunning.values()) this.state.apply({ op: 'admit', ticket: '', spend });
+    for (const spend of this.myRunning.values())
+      this.state.apply({ op: 'admit', ticket: '', spend: { ...spend, at: Math.max(spend.at, now) } });
     this.state.apply({ op: 'limits', holder: this.holder, limits: this.ownLimits });
   }
 

@@ -289,8 +289,10 @@ describe('one budget for every window of this machine (many processes, real sock
   });
 
   it('the coordinator stopped (SIGSTOP): the others take over within the stated bound, and it follows when it wakes', async () => {
+    // A rate window longer than the stall, as Moonshot's minute is: a send the stopped window had
+    // admitted but not sent reaches the server when it wakes, still inside the window it was counted in.
     const limits = { requestsPerMinute: 6, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
-    const run = await start({ windows: 3, sendsEach: 4, limits, spacingMs: 300 });
+    const run = await start({ windows: 3, sendsEach: 4, limits, spacingMs: 300, windowMs: LONG_WINDOW_MS });
     await until('a coordinator', () => run.windows.some((w) => w.role() === 'coordinator'), { timeoutMs: 10_000 });
     const coordinator = run.windows.find((w) => w.role() === 'coordinator')!;
     await until('sending', () => run.windows.some((w) => of(w, 'admitted').length > 0), { timeoutMs: 10_000 });
@@ -312,7 +314,7 @@ describe('one budget for every window of this machine (many processes, real sock
     );
     assert.equal(run.windows.flatMap((w) => of(w, 'answered')).length, 12);
     assert.deepEqual(run.server.stats.rejected, {}, 'no 429');
-    assert.ok(busiestSpan(run.server, WINDOW_MS) <= 6);
+    assert.ok(busiestSpan(run.server, LONG_WINDOW_MS) <= 6);
   });
 
   it('ten windows starting at once agree on one coordinator and one budget', async () => {
