@@ -11,15 +11,14 @@ import { Clock, systemClock } from '../../src/core/clock';
 import { MemoryLedger, Spend } from '../../src/core/ledger';
 import { Limits } from '../../src/core/limits';
 import { SendQueue } from '../../src/core/sendQueue';
-import { errorFromResponse } from '../../src/kimi/kimiError';
 import { verdictFor } from '../../src/kimi/verdict';
 import { Goal } from '../report/goal';
 import { medianOf } from '../report/stats';
 import { Table } from '../report/table';
 import { callFor, Client } from '../scheduling/clients/client';
-import { ENGINE_QUEUE_OPTIONS } from '../scheduling/clients/engine';
+import { ENGINE_QUEUE_OPTIONS, engineRun } from '../scheduling/clients/engine';
 import { oracleClient } from '../scheduling/clients/oracle';
-import { Answer, Refusal } from '../scheduling/moonshotModel';
+import { Answer } from '../scheduling/moonshotModel';
 import { simulate } from '../scheduling/simulate';
 import { workloads } from '../scheduling/workloads';
 
@@ -39,24 +38,12 @@ const sharedEngines: Client = {
     const store = new MemoryAccountStore(new Budget(limits, clock, new MemoryLedger(), DEFAULT_BUDGET_OPTIONS), clock, 'user');
     const user = new SendQueue<Answer>(store, clock, verdictFor, ENGINE_QUEUE_OPTIONS, random);
     const teammate = new SendQueue<Answer>(store, clock, verdictFor, ENGINE_QUEUE_OPTIONS, random);
-    const run =
-      (call: Parameters<typeof server.chat>[0]) =>
-      async (attempt: { sending(): void; serverAnswered(): void }): Promise<{ value: Answer; promptTokens: number }> => {
-        attempt.sending();
-        try {
-          const answer = await server.chat(call, () => attempt.serverAnswered());
-          return { value: answer, promptTokens: answer.promptTokens };
-        } catch (error) {
-          if (error instanceof Refusal) throw errorFromResponse(429, error.body, undefined, clock.now());
-          throw error;
-        }
-      };
     const mate = workload.teammate;
     if (mate) {
       const call = { client: 'teammate', promptTokens: mate.promptTokens, maxTokens: mate.maxTokens, outputTokens: mate.outputTokens };
       const send = () => {
         teammate
-          .enqueue({ label: 'teammate', promptTokens: mate.promptTokens, maxTokens: mate.maxTokens, run: run(call) })
+          .enqueue({ label: 'teammate', promptTokens: mate.promptTokens, maxTokens: mate.maxTokens, run: engineRun(server, clock, call) })
           .result.catch(() => undefined);
         clock.setTimer(mate.intervalMs, send);
       };
@@ -68,7 +55,7 @@ const sharedEngines: Client = {
           label: `prompt ${prompt.id}`,
           promptTokens: prompt.promptTokens,
           maxTokens: workload.maxTokens,
-          run: run(callFor(prompt, workload)),
+          run: engineRun(server, clock, callFor(prompt, workload)),
         })
         .result.then(
           (answer) => finished(prompt, answer),

@@ -1,7 +1,7 @@
 import { Admission, Budget, BudgetOptions, BudgetSnapshot, DEFAULT_BUDGET_OPTIONS, Exceeded, SharedLimit } from './budget';
 import { Clock } from './clock';
 import { Emitter, Event } from './event';
-import { keptSpends, Ledger, MemoryLedger, Spend } from './ledger';
+import { Ledger, MemoryLedger, Spend, spendsToKeep } from './ledger';
 import { LimitName, Limits, LIMIT_NAMES } from './limits';
 
 /** A send waiting in the account's line. */
@@ -171,10 +171,9 @@ export class AccountState {
   }
 
   image(): AccountImage {
-    const now = this.clock.now();
     const { windowMs, marginMs, dayMs } = this.options;
     return {
-      spends: keptFor(this.budget.ledgerView.since(now - dayMs - marginMs - 500), now, windowMs + marginMs + 500, dayMs + marginMs + 500),
+      spends: spendsToKeep(this.budget.ledgerView, this.clock.now(), { minuteMs: windowMs + marginMs, dayMs: dayMs + marginMs }),
       running: this.budget.runningSpends(),
       line: this.line,
       limits: [...this.declared].map(([holder, limits]) => ({ holder, limits })),
@@ -199,10 +198,6 @@ export class AccountState {
   private admissionOf(id: string): Admission {
     return { spendId: id, tokens: this.budget.ledgerView.get(id)?.tokens ?? 0, released: false };
   }
-}
-
-function keptFor(spends: readonly Spend[], now: number, exactMs: number, dayMs: number): Spend[] {
-  return keptSpends(spends, now - dayMs, now - exactMs);
 }
 
 /**

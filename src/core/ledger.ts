@@ -256,3 +256,13 @@ export function keptSpends(spends: readonly Spend[], since: number, exactSince: 
   }
   return [...buckets.values(), ...exact].sort((a, b) => a.at - b.at);
 }
+
+/**
+ * What of a ledger to keep (across a reload, or to start another window's copy): the spends that
+ * can still count against a per-day limit at `now`, bounded as `keptSpends` says, for windows of
+ * `minuteMs` and `dayMs` (each plus its margin and half a second of slack).
+ */
+export function spendsToKeep(ledger: Pick<Ledger, 'since'>, now: number, spans: { minuteMs: number; dayMs: number }): Spend[] {
+  const since = now - spans.dayMs - 500;
+  return keptSpends(ledger.since(since), since, now - spans.minuteMs - 500);
+}

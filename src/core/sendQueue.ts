@@ -153,9 +153,7 @@ export class SendQueue<T> {
   private pausedUntil = 0;
   private lastRefusal: ServerRefusal | undefined;
   private cancelTimer: (() => void) | undefined;
-  private pumping = false;
   private disposed = false;
-  private pumpAgain = false;
   private readonly changed = new Emitter<void>();
   /** Fires whenever a send is queued, starts, ends or is cancelled, and when the plan changes. */
   readonly onDidChange: Event<void> = this.changed.event;
@@ -360,24 +358,6 @@ export class SendQueue<T> {
 
   /** Starts every send that fits now, then sets one timer for the next moment something can change. */
   private pump(): void {
-    // The account may fire its change event from inside an admission: finish this round first.
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = true;
-    try {
-      do {
-        this.pumpAgain = false;
-        this.pumpOnce();
-      } while (this.pumpAgain);
-    } finally {
-      this.pumping = false;
-    }
-    this.emit();
-  }
-
-  private pumpOnce(): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
     const now = this.clock.now();
@@ -415,6 +395,7 @@ export class SendQueue<T> {
     }
     for (const entry of this.waiting) wake = Math.min(wake, entry.enqueuedAt + this.options.maxWaitMs - now);
     if (wake !== Infinity) this.cancelTimer = this.clock.setTimer(Math.max(0, wake), () => this.pump());
+    this.emit();
   }
 
   private failWaiting(doomed: (entry: Entry<T>) => boolean, error: (entry: Entry<T>) => SendRejected): void {

@@ -1,12 +1,14 @@
 import type * as vscode from 'vscode';
 import { DEFAULT_BUDGET_OPTIONS } from '../core/budget';
-import { keptSpends, Ledger, MemoryLedger, Spend } from '../core/ledger';
+import { Ledger, MemoryLedger, Spend, spendsToKeep } from '../core/ledger';
 
 const KEY = 'kimiBudget.spent';
-/** Spends that can still count against a per-minute limit are kept one by one… */
-const MINUTE_MS = DEFAULT_BUDGET_OPTIONS.windowMs + DEFAULT_BUDGET_OPTIONS.marginMs + 500;
-/** …and those that can count against a per-day limit, summed per minute: at most 1,440 entries more. */
-const DAY_MS = DEFAULT_BUDGET_OPTIONS.dayMs + DEFAULT_BUDGET_OPTIONS.marginMs + 500;
+/** Spends that can still count against a per-minute limit are kept one by one, those that can count against a per-day limit summed per minute. */
+const SPANS = {
+  minuteMs: DEFAULT_BUDGET_OPTIONS.windowMs + DEFAULT_BUDGET_OPTIONS.marginMs,
+  dayMs: DEFAULT_BUDGET_OPTIONS.dayMs + DEFAULT_BUDGET_OPTIONS.marginMs,
+};
+const DAY_MS = SPANS.dayMs + 500;
 
 /**
  * Keeps the day's spends in the extension's global state, so that a window reload neither forgets
@@ -31,8 +33,7 @@ export class SpentStore implements vscode.Disposable {
     this.pending = () => {
       this.timer = undefined;
       this.pending = undefined;
-      const at = now();
-      void this.state.update(KEY, keptSpends(ledger.since(at - DAY_MS), at - DAY_MS, at - MINUTE_MS));
+      void this.state.update(KEY, spendsToKeep(ledger, now(), SPANS));
     };
     this.timer = setTimeout(this.pending, 1_000);
   }

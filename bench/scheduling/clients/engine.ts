@@ -1,9 +1,10 @@
 import { Budget, DEFAULT_BUDGET_OPTIONS } from '../../../src/core/budget';
 import { MemoryLedger } from '../../../src/core/ledger';
-import { DEFAULT_QUEUE_OPTIONS, QueueOptions, SendQueue } from '../../../src/core/sendQueue';
+import { DEFAULT_QUEUE_OPTIONS, QueueOptions, SendAttempt, SendOutcome, SendQueue } from '../../../src/core/sendQueue';
 import { errorFromResponse } from '../../../src/kimi/kimiError';
 import { verdictFor } from '../../../src/kimi/verdict';
-import { Answer, Refusal } from '../moonshotModel';
+import { Answer, ChatCall, MoonshotModel, Refusal } from '../moonshotModel';
+import type { SimClock } from '../simClock';
 import type { Prompt } from '../workloads';
 import { callFor, Client } from './client';
 
@@ -12,6 +13,21 @@ import { callFor, Client } from './client';
  * maxLength at 1,000 and a 130% backlog waits longer than the default 15 minutes.
  */
 export const ENGINE_QUEUE_OPTIONS: QueueOptions = { ...DEFAULT_QUEUE_OPTIONS, maxLength: 100_000, maxWaitMs: 24 * 3_600_000 };
+
+/** One send's attempt as the engine makes it: the server's answer settles it, a refusal becomes the KimiError KimiClient would throw. */
+export function engineRun(server: MoonshotModel, clock: SimClock, call: ChatCall) {
+  return async (attempt: SendAttempt): Promise<SendOutcome<Answer>> => {
+    attempt.sending();
+    try {
+      const answer = await server.chat(call, () => attempt.serverAnswered());
+      return { value: answer, promptTokens: answer.promptTokens };
+    } catch (error) {
+      // What KimiClient makes of Moonshot's 429: the same parser reads "after N seconds".
+      if (error instanceof Refusal) throw errorFromResponse(429, error.body, undefined, clock.now());
+      throw error;
+    }
+  };
+}
 
 /** kimi-budget's Budget + SendQueue, as src/extension.ts wires them, on the simulated clock. */
 export const engineClient: Client = {
@@ -31,17 +47,7 @@ export const engineClient: Client = {
         label: `prompt ${prompt.id}`,
         promptTokens: prompt.promptTokens,
         maxTokens: workload.maxTokens,
-        run: async (attempt) => {
-          attempt.sending();
-          try {
-            const answer = await server.chat(callFor(prompt, workload), () => attempt.serverAnswered());
-            return { value: answer, promptTokens: answer.promptTokens };
-          } catch (error) {
-            // What KimiClient makes of Moonshot's 429: the same parser reads "after N seconds".
-            if (error instanceof Refusal) throw errorFromResponse(429, error.body, undefined, clock.now());
-            throw error;
-          }
-        },
+        run: engineRun(server, clock, callFor(prompt, workload)),
       });
       ticket.result.then(
         (answer) => finished(prompt, answer),
