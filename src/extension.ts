@@ -1,9 +1,12 @@
 // Composition root: builds the pieces and wires their events; the logic lives in them.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import * as os from 'node:os';
 import { AccountSwitch, DisposableStore } from './account/accountSwitch';
 import { accountIdentity, LocalAccountStore } from './account/localAccount';
+import { TeamAccountStore } from './account/teamAccount';
+import { RedisTeamConnection } from './account/teamConnection';
 import { MemoryAccountStore } from './core/account';
 import { Budget } from './core/budget';
 import { systemClock } from './core/clock';
@@ -32,6 +35,7 @@ import { SelectionCounter } from './ui/selectionCounter';
 import { SelectionStatusItem } from './ui/selectionStatusItem';
 import { Settings } from './ui/settings';
 import { SpentStore } from './ui/spentStore';
+import { TeamPassword } from './ui/teamPassword';
 
 const CALIBRATION_KEY = 'kimiBudget.calibration';
 
@@ -47,11 +51,39 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   // tens of milliseconds), this window counts on its own from what it kept.
   const holder = randomBytes(6).toString('hex');
   let sharingProblem: string | undefined;
+  const teamPassword = new TeamPassword(context.secrets, notifier);
+  /** The team budgets this window may open, by identity (a hash: no password in it). */
+  const teams = new Map<string, { url: string; budget: string; password: string | undefined }>();
+  // Tells this machine's windows from teammates' in the tooltip; a hash, not the host's name.
+  const machine = createHash('sha256').update(`${os.hostname()}\n${os.userInfo().username}`).digest('hex').slice(0, 8);
+  let teamProblem: string | undefined;
   const openAccount = (identity: string, limits: Limits): DisposableStore => {
     // The placeholder before the key is read shows what was kept; the first account starts from it.
     if (identity === '') return new MemoryAccountStore(new Budget(limits, systemClock, restored), systemClock, holder);
     const ledger = restored;
     restored = undefined;
+    const team = teams.get(identity);
+    if (team) {
+      const store = new TeamAccountStore({
+        connection: new RedisTeamConnection(team),
+        holder: `${machine}.${holder}`,
+        machine,
+        limits,
+        clock: systemClock,
+        ledger,
+        log: (m) => notifier.record(`Kimi: ${m}`),
+      });
+      store.onDidChange(() => {
+        const problem = store.snapshot().team?.problem;
+        if (problem && problem !== teamProblem)
+          notifier.notify(
+            'warning',
+            `Kimi: team budget offline — ${problem}. This window uses its share of the limits until Redis is back.`,
+          );
+        teamProblem = problem;
+      });
+      return store;
+    }
     const store = new LocalAccountStore({
       identity,
       holder,
@@ -74,7 +106,17 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const account = new AccountSwitch('', settings.config.limits, openAccount);
   const followAccount = async () => {
     const key = await apiKey.get().catch(() => undefined);
-    account.switchTo(accountIdentity(settings.config.baseUrl, key));
+    const { baseUrl, team } = settings.config;
+    const identity = accountIdentity(baseUrl, key);
+    if (!team.redisUrl) return account.switchTo(identity);
+    const password = await teamPassword.get().catch(() => undefined);
+    const budget = team.budgetName || identity;
+    const teamIdentity = `team:${createHash('sha256')
+      .update(`${team.redisUrl}\n${budget}\n${password ?? ''}`)
+      .digest('hex')
+      .slice(0, 24)}`;
+    teams.set(teamIdentity, { url: team.redisUrl, budget, password });
+    account.switchTo(teamIdentity);
   };
   void followAccount();
   const queue = new SendQueue<ChatResult>(account, systemClock, verdictFor, settings.config.queue);
@@ -132,6 +174,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     { dispose: () => queue.dispose() },
     account,
     context.secrets.onDidChange(() => void followAccount()),
+    teamPassword,
     account.onDidChange(() => spent.save(account.store.ledger, systemClock.now)),
     { dispose: () => tokenCounter.dispose() },
     queue.onDidChange(() => (budgetItem.refresh(), spent.save(account.store.ledger, systemClock.now))),
@@ -155,7 +198,10 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     vscode.commands.registerCommand('kimiBudget.sendWithFile', () => sender.sendWithFile()),
     vscode.commands.registerCommand('kimiBudget.showHistory', () => conversations.ready.then(() => showHistory(conversations, answers))),
     vscode.commands.registerCommand('kimiBudget.countTokens', () => counter.announce()),
-    vscode.commands.registerCommand('kimiBudget.showQueue', () => showQueue(queue, summary, notifier)),
+    vscode.commands.registerCommand('kimiBudget.showQueue', () =>
+      showQueue(queue, summary, notifier, account.snapshot().team ? "your team's other windows" : 'your other windows'),
+    ),
+    vscode.commands.registerCommand('kimiBudget.setTeamRedisPassword', () => teamPassword.prompt()),
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),
   );
 

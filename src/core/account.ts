@@ -30,7 +30,15 @@ export interface AccountSnapshot extends BudgetSnapshot {
   /** This window's own settings. */
   readonly ownLimits: Limits;
   /** How the account's budget is kept: by this window alone, or shared with the other windows here. */
-  readonly sharing: 'alone' | 'shared' | 'degraded';
+  readonly sharing: 'alone' | 'shared' | 'degraded' | 'team';
+  /** When a team shares the budget through Redis: whether it is reached, and the teammates' part of the minute. */
+  readonly team?: {
+    readonly connected: boolean;
+    /** Windows of every member that share the budget now, this one included. */
+    readonly members: number;
+    readonly teammates: { requests: number; tokens: number };
+    readonly problem?: string;
+  };
   /** Why sharing degraded, when it did. */
   readonly sharingProblem?: string;
 }

@@ -15,6 +15,8 @@ export interface Config {
   readonly limits: Limits;
   readonly queue: QueueOptions;
   readonly prices: PriceTable;
+  /** A team's shared budget in Redis; off when `redisUrl` is ''. */
+  readonly team: { readonly redisUrl: string; readonly budgetName: string };
 }
 
 export const DEFAULTS = {
@@ -36,6 +38,9 @@ export type Expected =
   | { readonly kind: 'https' }
   /** http:// to another machine, which would carry the key in clear, without allowInsecureHttp. */
   | { readonly kind: 'notInsecureHttp' }
+  | { readonly kind: 'redisUrl' }
+  /** A password written into the Redis URL, where settings would keep it in clear. */
+  | { readonly kind: 'redisPassword' }
   | { readonly kind: 'prices' }
   | { readonly kind: 'price'; readonly model: string };
 
@@ -96,6 +101,10 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
       maxWaitMs: integer('queue.maxWaitSeconds', DEFAULTS.maxWaitSeconds, 1) * 1000,
     },
     prices: parsePrices(get('prices'), problems),
+    team: {
+      redisUrl: text('team.redisUrl', '', redisUrlFault),
+      budgetName: text('team.budgetName', '', () => undefined),
+    },
   };
   return { config, problems };
 }
@@ -112,6 +121,19 @@ function baseUrlFault(value: string, allowInsecureHttp: boolean): Expected | und
   // Over plain http the key would cross the network readable by anyone on the way: only this machine is safe.
   if (isLoopback(url.hostname) || allowInsecureHttp) return undefined;
   return { kind: 'notInsecureHttp' };
+}
+
+function redisUrlFault(value: string): Expected | undefined {
+  if (value === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { kind: 'redisUrl' };
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return { kind: 'redisUrl' };
+  if (url.password) return { kind: 'redisPassword' };
+  return url.hostname ? undefined : { kind: 'redisUrl' };
 }
 
 function isLoopback(hostname: string): boolean {

@@ -47,9 +47,10 @@ export function summarize(input: SummaryInput): BudgetSummary {
 
   let text = `$(pulse) ${r}/${R} req · ${compact(t)}/${compact(T)} tok`;
   if (q) text += ` · $(clock) ${q} queued${headEta === undefined ? '' : `, next ${duration(headEta - now)}`}`;
+  if (s.team && !s.team.connected) text += ' · $(debug-disconnect) team budget offline';
 
   const lowest = Math.min(r / R, t / T);
-  const pressure: Pressure = q > 0 || r === 0 || t === 0 ? 'error' : lowest < 0.2 ? 'warning' : 'normal';
+  const pressure: Pressure = q > 0 || r === 0 || t === 0 ? 'error' : lowest < 0.2 || (s.team && !s.team.connected) ? 'warning' : 'normal';
 
   const rows = [
     '| | limit | spent | left |',
@@ -115,9 +116,17 @@ export function summarize(input: SummaryInput): BudgetSummary {
 /** Who shares the account's budget and who used this minute of it; whose limits apply. */
 function sharingLines(s: SummaryInput['snapshot']): string[] {
   const lines: string[] = [];
+  if (s.team) {
+    const { teammates, members, connected, problem } = s.team;
+    lines.push(
+      connected
+        ? `Team budget connected (Redis): one budget for the account, shared by ${members} window${members === 1 ? '' : 's'} of your team. This minute, teammates (other machines) used ${formatCount(teammates.requests)} requests, ${formatCount(teammates.tokens)} tokens.`
+        : `Team budget offline: ${escape(problem ?? 'Redis is not reached')}. This window uses its share of the limits (above) until Redis is back; it reconnects by itself.`,
+    );
+  }
   if (s.sharing === 'degraded')
     lines.push(`Not shared with your other windows: ${escape(s.sharingProblem ?? 'unknown problem')}. This window keeps its own budget.`);
-  if (s.windows !== undefined && s.windows > 1 && s.spentBy) {
+  if (s.windows !== undefined && s.windows > 1 && s.spentBy && !s.team) {
     const { here, others } = s.spentBy;
     lines.push(
       `One budget for the account, shared by ${s.windows} windows on this machine. This minute: this window ${formatCount(here.requests)} requests, ${formatCount(here.tokens)} tokens; other windows here ${formatCount(others.requests)} requests, ${formatCount(others.tokens)} tokens.`,

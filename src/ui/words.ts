@@ -111,6 +111,10 @@ export function describeSettingProblem({ key, value, expected, fallback }: Setti
       return `${is} must start with https://; ${using}`;
     case 'notInsecureHttp':
       return `${is} would send your API key unencrypted over http:// to another machine; use https://, or set kimiBudget.allowInsecureHttp to true if you accept that; ${using}`;
+    case 'redisUrl':
+      return `${setting} is ${JSON.stringify(value)}, but it must be a Redis address such as redis://redis.example.com:6379/0 or rediss://user@host:6380 (empty turns the team budget off); the team budget stays off until it is fixed.`;
+    case 'redisPassword':
+      return `${setting} has a password in it, and settings are kept in clear: remove it from the URL and run "Kimi: Set Team Redis Password", which keeps it in VS Code's secret storage; the team budget stays off until then.`;
     case 'prices':
       return `${setting} must be an object of models, e.g. {"kimi-k2.6": {"input": 0.95, "output": 4}}; using the built-in prices.`;
     case 'price':

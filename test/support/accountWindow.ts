@@ -5,7 +5,9 @@
  */
 import * as readline from 'node:readline';
 import { accountIdentity, LocalAccountStore } from '../../src/account/localAccount';
-import { systemClock } from '../../src/core/clock';
+import { TeamAccountStore } from '../../src/account/teamAccount';
+import { RedisTeamConnection } from '../../src/account/teamConnection';
+import { Clock, systemClock } from '../../src/core/clock';
 import { Limits } from '../../src/core/limits';
 import { DEFAULT_QUEUE_OPTIONS, SendQueue } from '../../src/core/sendQueue';
 import { ChatResult, KimiClient } from '../../src/kimi';
@@ -25,6 +27,10 @@ export interface WindowConfig {
   readonly startAt: number;
   readonly sends: readonly { readonly after: number; readonly text: string; readonly promptTokens: number; readonly maxTokens: number }[];
   readonly model: string;
+  /** Share through Redis instead of this machine's socket. */
+  readonly team?: { readonly url: string; readonly budget: string; readonly leaseMs?: number; readonly commandTimeoutMs?: number };
+  /** How far this window's clock is off (a member on a machine with a wrong clock). */
+  readonly skewMs?: number;
 }
 
 export type WindowEvent =
@@ -42,22 +48,35 @@ function emit(event: WindowEvent): void {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.env.KIMI_WINDOW ?? '{}') as WindowConfig;
-  const store = new LocalAccountStore({
-    identity: accountIdentity(config.baseUrl, config.apiKey),
+  const skew = config.skewMs ?? 0;
+  const clock: Clock = skew ? { now: () => Date.now() + skew, setTimer: systemClock.setTimer } : systemClock;
+  const common = {
     holder: config.name,
     limits: config.limits,
-    clock: systemClock,
+    clock,
     budgetOptions: { windowMs: config.windowMs, dayMs: 86_400_000, marginMs: config.marginMs },
-    folder: config.folder,
     heartbeatMs: config.heartbeatMs,
     staleMs: config.staleMs,
-    log: (message) => process.stderr.write(`${config.name}: ${message}\n`),
-  });
+    log: (message: string) => process.stderr.write(`${config.name}: ${message}\n`),
+  };
+  const store = config.team
+    ? new TeamAccountStore({
+        ...common,
+        machine: config.name,
+        leaseMs: config.team.leaseMs,
+        connection: new RedisTeamConnection({
+          url: config.team.url,
+          budget: config.team.budget,
+          commandTimeoutMs: config.team.commandTimeoutMs,
+        }),
+      })
+    : new LocalAccountStore({ ...common, identity: accountIdentity(config.baseUrl, config.apiKey), folder: config.folder });
+  const roleOf = () => (store instanceof TeamAccountStore ? store.currentMode : store.currentRole);
   let role = '';
   store.onDidChange(() => {
-    if (store.currentRole !== role) emit({ t: 'role', role: (role = store.currentRole), at: Date.now() });
+    if (roleOf() !== role) emit({ t: 'role', role: (role = roleOf()), at: Date.now() });
   });
-  const queue = new SendQueue<ChatResult>(store, systemClock, verdictFor, { ...DEFAULT_QUEUE_OPTIONS, maxLength: 100, maxWaitMs: 120_000 });
+  const queue = new SendQueue<ChatResult>(store, clock, verdictFor, { ...DEFAULT_QUEUE_OPTIONS, maxLength: 100, maxWaitMs: 120_000 });
   const client = new KimiClient({ baseUrl: config.baseUrl, apiKey: async () => config.apiKey });
 
   readline.createInterface({ input: process.stdin }).on('line', (line) => {

@@ -1,17 +1,16 @@
 // Many windows = many processes: each runs the real shared account store, queue and client against
 // one Moonshot-like server with exact rolling limits. Nothing is mocked but the server's answers.
 import * as assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { accountIdentity } from '../../src/account/localAccount';
 import { Limits } from '../../src/core/limits';
-import type { WindowConfig, WindowEvent } from '../support/accountWindow';
 import { FakeMoonshot } from '../support/fakeMoonshot';
 import { until } from '../support/wait';
+import { busiestSpan, checkFifo, done, launch, of, oracleLastAdmission, progress, Window } from '../support/windowProcesses';
 
 const MODEL = 'kimi-k2.6';
 const WINDOW_MS = 2_000;
@@ -20,45 +19,6 @@ const LONG_WINDOW_MS = 6_000;
 const MARGIN_MS = 50;
 const HEARTBEAT_MS = 500;
 const STALE_MS = 3_000;
-const SCRIPT = path.resolve(__dirname, '../support/accountWindow.js');
-
-interface Window {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly events: WindowEvent[];
-  readonly exited: Promise<number | null>;
-  role(): string | undefined;
-  snapshot(): Promise<Extract<WindowEvent, { t: 'snapshot' }>>;
-}
-
-function launch(config: WindowConfig): Window {
-  const child = spawn(process.execPath, [SCRIPT], {
-    env: { ...process.env, KIMI_WINDOW: JSON.stringify(config) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const events: WindowEvent[] = [];
-  const waiters: ((e: WindowEvent) => void)[] = [];
-  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-    const event = JSON.parse(line) as WindowEvent;
-    events.push(event);
-    for (const w of waiters.splice(0)) w(event);
-  });
-  child.stderr!.on('data', (chunk: Buffer) => process.env.KIMI_WINDOW_DEBUG && process.stderr.write(chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  return {
-    name: config.name,
-    child,
-    events,
-    exited,
-    role: () => [...events].reverse().find((e): e is Extract<WindowEvent, { t: 'role' }> => e.t === 'role')?.role,
-    snapshot: () =>
-      new Promise((resolve) => {
-        const wait = (e: WindowEvent) => (e.t === 'snapshot' ? resolve(e) : waiters.push(wait));
-        waiters.push(wait);
-        child.stdin!.write('snapshot\n');
-      }),
-  };
-}
 
 interface Run {
   readonly server: FakeMoonshot;
@@ -121,53 +81,6 @@ async function start(options: {
   const run = { server, windows, folder, startAt };
   runs.push(run);
   return run;
-}
-
-const done = (w: Window) => w.events.some((e) => e.t === 'done');
-/** What each window did, for a failure message. */
-const progress = (windows: Window[]) => () =>
-  windows.map((w) => ({
-    window: w.name,
-    role: w.role(),
-    queued: of(w, 'enqueued').length,
-    admitted: of(w, 'admitted').length,
-    answered: of(w, 'answered').length,
-    failed: of(w, 'failed').map((f) => f.error),
-  }));
-const of = <K extends WindowEvent['t']>(w: Window, t: K) => w.events.filter((e): e is Extract<WindowEvent, { t: K }> => e.t === t);
-
-/** Admission times at the server, rebuilt from what it received: no `span` holds more than `limit`. */
-function busiestSpan(server: FakeMoonshot, span: number): number {
-  const times = server.received
-    .filter((r) => r.status === 200)
-    .map((r) => r.at)
-    .sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (times[i] - times[j] >= span) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
-
-/** The earliest the last request could be admitted by a server with this rolling RPM, requests arriving when enqueued. */
-function oracleLastAdmission(arrivals: number[], rpm: number, windowMs: number): number {
-  const sorted = [...arrivals].sort((a, b) => a - b);
-  const admitted: number[] = [];
-  for (const [i, at] of sorted.entries()) admitted.push(Math.max(at, i >= rpm ? admitted[i - rpm] + windowMs : at));
-  return admitted[admitted.length - 1];
-}
-
-function checkFifo(windows: Window[], slackMs: number): string[] {
-  const sends = windows.flatMap((w) =>
-    of(w, 'enqueued').map((e) => ({ id: `${w.name}#${e.send}`, enq: e.at, adm: of(w, 'admitted').find((a) => a.send === e.send)?.at })),
-  );
-  const broken: string[] = [];
-  for (const a of sends)
-    for (const b of sends)
-      if (a.adm !== undefined && b.adm !== undefined && a.enq + slackMs < b.enq && a.adm > b.adm + slackMs)
-        broken.push(`${a.id} (queued ${a.enq - b.enq} ms before ${b.id}) went out ${a.adm - b.adm} ms after it`);
-  return broken;
 }
 
 describe('one budget for every window of this machine (many processes, real sockets, 2–6 s windows)', function () {

@@ -17,7 +17,14 @@ const declared: Record<string, Declared> = manifest.contributes.configuration.pr
 const key = (name: string) => name.slice('kimiBudget.'.length);
 
 /** Where a folder's settings could send prompts (and the key), or what the account allows and costs. */
-const USER_ONLY = ['baseUrl', 'allowInsecureHttp', ...LIMIT_NAMES.map((limit) => key(LIMITS[limit].setting)), 'prices'];
+const USER_ONLY = [
+  'baseUrl',
+  'allowInsecureHttp',
+  ...LIMIT_NAMES.map((limit) => key(LIMITS[limit].setting)),
+  'prices',
+  'team.redisUrl',
+  'team.budgetName',
+];
 /** A project may choose these; an untrusted folder may not choose what steers or costs the prompt. */
 const RESTRICTED_WHEN_UNTRUSTED = ['systemPrompt', 'model', 'maxOutputTokens'];
 
