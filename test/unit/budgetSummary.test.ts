@@ -131,6 +131,32 @@ describe('budget summary (status bar item)', () => {
     assert.match(degraded.tooltip, /Not shared with your other windows: the folder is not ours\. This window keeps its own budget\./);
   });
 
+  it("says whether the team budget is connected, the teammates' part of the minute, and 'team budget offline' in the bar", () => {
+    const team = (connected: boolean) =>
+      summarize(
+        input({
+          snapshot: {
+            ...snapshot(),
+            sharing: 'team',
+            team: {
+              connected,
+              members: 3,
+              teammates: { requests: 4, tokens: 12_000 },
+              problem: connected ? undefined : 'Redis did not answer in time',
+            },
+          },
+        }),
+      );
+    const online = team(true);
+    assert.doesNotMatch(online.text, /offline/);
+    assert.match(online.tooltip, /Team budget connected \(Redis\).*3 windows.*teammates \(other machines\) used 4 requests, 12,000 tokens/);
+    const offline = team(false);
+    assert.match(offline.text, /team budget offline$/);
+    assert.equal(offline.pressure, 'warning');
+    assert.match(offline.tooltip, /Team budget offline: Redis did not answer in time\. This window uses its share/);
+    assert.equal(offline.label, online.label, "the contract's label is the same");
+  });
+
   it('formats compact numbers and durations', () => {
     assert.deepEqual([0, 999, 1_234, 150_000, 2_000_000, 149_999].map(compact), ['0', '999', '1.2k', '150k', '2M', '149k']);
     assert.deepEqual([0, 1, 42_000, 61_000, 3_600_000].map(duration), ['0:00', '0:01', '0:42', '1:01', '1:00:00']);

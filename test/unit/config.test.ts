@@ -62,6 +62,19 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it("takes a team's Redis URL, and refuses one with a password in it, pointing to the command that keeps it secret", () => {
+    assert.deepEqual(from({}).config.team, { redisUrl: '', budgetName: '' }, 'off by default');
+    const ok = from({ 'team.redisUrl': ' rediss://kimi@redis.example.com:6380/2 ', 'team.budgetName': 'acme' });
+    assert.deepEqual(ok.problems, []);
+    assert.deepEqual(ok.config.team, { redisUrl: 'rediss://kimi@redis.example.com:6380/2', budgetName: 'acme' });
+    const secret = from({ 'team.redisUrl': 'redis://kimi:hunter2@redis.example.com:6379' });
+    assert.equal(secret.config.team.redisUrl, '', 'the team budget stays off');
+    assert.equal(secret.found[0].expected.kind, 'redisPassword');
+    assert.match(secret.problems[0], /has a password in it.*Kimi: Set Team Redis Password/);
+    for (const bad of ['http://redis.example.com', 'redis.example.com:6379', 'redis://'])
+      assert.equal(from({ 'team.redisUrl': bad }).found[0]?.expected.kind, 'redisUrl', bad);
+  });
+
   it('rejects a base URL that is not one, and an empty model', () => {
     const { config, problems } = from({ baseUrl: 'api.moonshot.ai', model: '  ' });
     assert.equal(config.baseUrl, DEFAULTS.baseUrl);
