@@ -1,6 +1,7 @@
 // Section 5: one budget for the account. (a) The hidden-teammate workloads again, the teammate now a
 // second engine on the same account store (simulated time); (b) the cost of one admission against
 // the number of spends the account holds, in the store the windows of a machine share.
+import { teamThroughput } from './team';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -207,5 +208,6 @@ async function admissionTable(log: (line: string) => void): Promise<{ table: Tab
 export async function runSharedBudget(log: (line: string) => void): Promise<SharedBudgetResult> {
   const teammate = await teammateRuns(log);
   const admission = await admissionTable(log);
-  return { tables: [teammate.table, admission.table], goals: [teammate.goal, admission.goal] };
+  const team = await teamThroughput(log);
+  return { tables: [teammate.table, admission.table, team.table], goals: [teammate.goal, admission.goal, team.goal] };
 }
