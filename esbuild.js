@@ -30,6 +30,8 @@ async function main() {
     entryPoints: {
       extension: 'src/extension.ts',
       tokenWorker: 'src/tokens/worker.ts',
+      // The Redis client, loaded only by a window with a team budget: activation stays small.
+      teamConnection: 'src/account/teamConnection.ts',
     },
     bundle: true,
     format: 'cjs',

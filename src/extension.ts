@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import { AccountSwitch, DisposableStore } from './account/accountSwitch';
 import { accountIdentity, LocalAccountStore } from './account/localAccount';
 import { TeamAccountStore } from './account/teamAccount';
-import { RedisTeamConnection } from './account/teamConnection';
+import type * as TeamConnectionModule from './account/teamConnection';
 import { MemoryAccountStore } from './core/account';
 import { Budget } from './core/budget';
 import { systemClock } from './core/clock';
@@ -65,7 +65,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     const team = teams.get(identity);
     if (team) {
       const store = new TeamAccountStore({
-        connection: new RedisTeamConnection(team),
+        connection: new (loadTeamConnection(context.extensionPath).RedisTeamConnection)(team),
         holder: `${machine}.${holder}`,
         machine,
         limits,
@@ -216,6 +216,11 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     calibration: (model) => ({ ratio: calibration.ratio(model), samples: calibration.samples(model) }),
     sendTimelines: () => sender.timelines.views(),
   };
+}
+
+/** node-redis is half a megabyte: it is read from its own bundle the first time a team budget opens. */
+function loadTeamConnection(extensionPath: string): typeof TeamConnectionModule {
+  return require(path.join(extensionPath, 'dist', 'teamConnection.js')) as typeof TeamConnectionModule;
 }
 
 export function deactivate(): void {}
