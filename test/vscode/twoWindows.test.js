@@ -14,13 +14,24 @@ const os = require('node:os');
 const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
 const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
-const { openWorkbench, statusBarLabels, waitForStatusBarLabel } = require('./browser');
+const { openWorkbench } = require('./browser');
+const {
+  sleep,
+  readBudget,
+  budget,
+  spent,
+  until,
+  runCommand,
+  openFile,
+  selectLine,
+  answerTabs,
+  busiestMinute,
+} = require('./workbenchActions');
 const processes = require('./processes');
 
 const root = path.resolve(__dirname, '../..');
 const { FakeMoonshot } = require('../../out/test/support/fakeMoonshot');
 const artifacts = path.join(root, 'artifacts');
-const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
 const RPM = 4;
 const TPM = 1_000_000;
 const WINDOW_MS = 60_000;
@@ -39,7 +50,7 @@ const PROMPTS = {
 const KEY = `sk-e2e-${require('node:crypto').randomBytes(12).toString('hex')}`;
 
 /** @typedef {import('./playwright').Page} Page */
-/** @typedef {{ label: string, r: number, R: number, t: number, T: number, q: number }} Budget */
+/** @typedef {import('./workbenchActions').Budget} Budget */
 /** @typedef {{ name: 'A' | 'B', folder: string, page: Page, consoleLines: string[] }} Win */
 /** One reading of both status bars, `at` when both were read. @typedef {{ at: number, a?: Budget, b?: Budget }} Sample */
 
@@ -61,100 +72,6 @@ let firstSendAt = 0;
 let ranAt = 0;
 /** The two full labels at the end, once nothing was queued or running. @type {{ a?: Budget, b?: Budget, agreed: boolean }} */
 let ending = { agreed: false };
-
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** @param {string} label @returns {Budget | undefined} */
-function parseBudget(label) {
-  const match = BUDGET.exec(label);
-  if (!match) return undefined;
-  const [r, R, t, T, q] = match.slice(1).map(Number);
-  return { label, r, R, t, T, q };
-}
-
-/** The window's budget as its status bar shows it now, undefined while it shows none. @param {Page} page */
-async function readBudget(page) {
-  const labels = await statusBarLabels(page).catch(() => /** @type {string[]} */ ([]));
-  for (const label of labels) {
-    const b = parseBudget(label);
-    if (b) return b;
-  }
-  return undefined;
-}
-
-/** @param {Page} page */
-async function budget(page) {
-  const b = parseBudget(await waitForStatusBarLabel(page, BUDGET, 30_000));
-  assert.ok(b);
-  return b;
-}
-
-/** What the two windows must agree on: the minute's requests and tokens (each window has its own queue). @param {Budget | undefined} b */
-const spent = (b) => b && `${b.r}/${b.R}/${b.t}/${b.T}`;
-
-/**
- * Polls `probe` until it gives something other than false, and returns that.
- * @template T
- * @param {string} what
- * @param {() => Promise<T | false>} probe
- * @param {number} [ms]
- * @returns {Promise<T>}
- */
-async function until(what, probe, ms = 30_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-/**
- * Runs a command from the command palette, as a user types it.
- * @param {Page} page
- * @param {string} title
- */
-async function runCommand(page, title) {
-  await page.keyboard.press('Control+Shift+P');
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
-  await page.keyboard.press('Enter');
-}
-
-/**
- * Opens a workspace file with Quick Open, as a user would.
- * @param {Page} page
- * @param {string} name
- */
-async function openFile(page, name) {
-  await page.keyboard.press('Control+P');
-  await page.locator('.quick-input-widget input.input').fill(name);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor();
-}
-
-/**
- * Selects line `line` (1-based) of the active editor with the keyboard.
- * @param {Page} page
- * @param {number} line
- */
-async function selectLine(page, line) {
-  await page.keyboard.press('Control+G');
-  await page.keyboard.type(String(line));
-  await page.keyboard.press('Enter');
-  await page.keyboard.press('Home');
-  await page.keyboard.press('Shift+End');
-}
-
-/** @param {Page} page */
-function answerTabs(page) {
-  return page.locator('.tabs-container .tab', { hasText: 'Kimi — ' }).count();
-}
 
 /** Both windows' status bars, one above the other, in one picture: artifacts/two-windows-<name>.png. @param {string} name */
 async function shotStatusBars(name) {
@@ -203,18 +120,6 @@ function serverLog() {
   return fake.received
     .map((r) => `  ${since(r.at)} ${promptId(r)} ${r.status}${r.errorType ? ` ${r.errorType}` : ''}${r.finishedAt ? '' : ' (unfinished)'}`)
     .join('\n');
-}
-
-/** The most of `times` that fall in one WINDOW_MS span [t, t + WINDOW_MS), and the first such span's start. @param {number[]} times */
-function busiestMinute(times) {
-  const sorted = [...times].sort((x, y) => x - y);
-  let most = 0;
-  let from = sorted[0] ?? 0;
-  for (const [i, t] of sorted.entries()) {
-    const n = sorted.filter((u, j) => j >= i && u < t + WINDOW_MS).length;
-    if (n > most) [most, from] = [n, t];
-  }
-  return { most, from };
 }
 
 /** The server's admission times (its own clock: it runs in this process). */
