@@ -210,6 +210,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   return {
     activation,
     statusLabels: () => ({ budget: budgetItem.label, selection: selectionItem.label }),
+    budgetTooltip: () => summary().tooltip,
     messages: () => notifier.messages,
     tokenizerStarted: () => tokenCounter.started,
     queue: () => queue.entries().map(({ id, label, state }) => ({ id, label, state })),

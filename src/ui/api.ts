@@ -10,6 +10,8 @@ export interface KimiBudgetApi {
   readonly activation: { readonly ms: number; readonly tokenizerStarted: boolean };
   /** The accessibility labels of the two status bar items, as currently shown. */
   statusLabels(): { budget: string; selection: string | undefined };
+  /** The budget item's tooltip (Markdown), as it would be shown now. */
+  budgetTooltip(): string;
   /** The last messages shown to the user, oldest first. */
   messages(): readonly ShownMessage[];
   /** Whether the tokenizer's worker has been started (it is not, at activation). */

@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, LIMIT_NAMES } from '../../src/core/limits';
 import { formatCount, LIMITS } from '../../src/ui/words';
 import type { KimiBudgetApi } from '../../src/ui/api';
 import { FakeMoonshot } from '../support/fakeMoonshot';
+import { RedisServer } from '../support/redisServer';
 import { moonshotSays, serverFault } from '../support/failures';
 import { sleep, until as waitUntil } from '../support/wait';
 
@@ -26,6 +27,7 @@ const COMMANDS = [
   'kimiBudget.sendFollowUp',
   'kimiBudget.sendWithFile',
   'kimiBudget.showHistory',
+  'kimiBudget.setTeamRedisPassword',
 ];
 
 let api: KimiBudgetApi;
@@ -85,8 +87,19 @@ class AnswerView {
     return answers().find((d) => d.uri.toString() === this.uri);
   }
 
+  /**
+   * What the view shows. VS Code may close the document of a tab that is not in front (its model is
+   * let go); clicking the tab reads it from the extension again, and so does this.
+   */
   text(): string {
-    return this.document?.getText() ?? '';
+    const document = this.document;
+    if (!document) void vscode.workspace.openTextDocument(vscode.Uri.parse(this.uri)).then(undefined, () => undefined);
+    return document?.getText() ?? '';
+  }
+
+  describe(): object {
+    const d = this.document;
+    return { view: this.uri.slice(-40), open: !!d, language: d?.languageId, end: d?.getText().slice(-80) };
   }
 }
 
@@ -137,7 +150,11 @@ async function burst(prompts: string[], gapMs = 30, ms = 30_000): Promise<Answer
     },
     ms,
   );
-  await until('every answer to finish', () => views.every((v) => v.text().includes('finished: ')), ms);
+  await waitUntil('every answer to finish', () => views.every((v) => v.text().includes('finished: ')), {
+    timeoutMs: ms,
+    pollMs: 50,
+    describeState: () => ({ ...extensionState(), views: views.map((v) => v.describe()) }),
+  });
   for (const [i, prompt] of prompts.entries()) {
     assert.ok(
       views[i].text().includes(`About "${prompt.slice(0, 40)}":`),
@@ -379,6 +396,33 @@ describe('kimi-budget in a real VS Code', () => {
     await set('limits.tokensPerMinute', 90000);
     await set('limits.requestsPerMinute', 0);
     await until('a warning for zero', () => messagesSince(seen).some((m) => m.text.includes('requestsPerMinute is 0')));
+  });
+
+  it("a team budget: a password in the Redis URL is refused naming the command; with Redis, sends go through it; with Redis gone, they go on at the window's share", async () => {
+    const seen = api.messages().length;
+    await set('team.redisUrl', 'redis://kimi:hunter2@127.0.0.1:6379');
+    const refused = await until('the warning about the password', () => messagesSince(seen).find((m) => m.text.includes('team.redisUrl')));
+    assert.match(refused.text, /has a password in it.*"Kimi: Set Team Redis Password"/);
+    assert.ok(!refused.text.includes('hunter2'), 'the password is not repeated');
+    const redis = await RedisServer.start();
+    try {
+      await set('team.redisUrl', redis.url);
+      await until('the team budget connected', () => /Team budget connected/.test(api.budgetTooltip()));
+      await selectPrompt('Sent through the team budget.');
+      const before = fake.stats.completed;
+      await sendAndAwaitAnswer();
+      assert.equal(fake.stats.completed, before + 1);
+      await redis.kill();
+      await until('the team budget offline warning', () => messagesSince(seen).find((m) => m.text.includes('team budget offline')), 10_000);
+      assert.match(api.budgetTooltip(), /Team budget offline/);
+      await selectPrompt('Sent while the team budget is offline.');
+      await sendAndAwaitAnswer();
+      assert.equal(fake.stats.completed, before + 2, 'the window goes on at its share');
+    } finally {
+      await set('team.redisUrl', undefined);
+      await redis.stop();
+    }
+    await until("back to this machine's budget", () => !/Team budget/.test(api.budgetTooltip()));
   });
 
   it('a missing key gives a message offering "Set API Key", and sends nothing', async () => {
