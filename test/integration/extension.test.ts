@@ -301,6 +301,69 @@ describe('kimi-budget in a real VS Code', () => {
     await until('the budget to debit the whole follow-up', () => budgetLabel().t === before.t - received.charged);
   });
 
+  it('a prompt whose title holds / # % ? gets an answer view that a follow-up continues (its name is a path, not a query)', async () => {
+    const prompt = 'What is 50% of 10/2? #math & more';
+    await selectPrompt(prompt);
+    const answer = await sendAndAwaitAnswer();
+    const uri = vscode.Uri.parse(answer.uri);
+    assert.equal(uri.query, '', 'no part of the title became a query');
+    assert.equal(uri.fragment, '', 'nor a fragment');
+    assert.ok(uri.path.includes('Kimi — What is 50') && uri.path.endsWith('math & more') && !/[%?#]/.test(uri.path), uri.path);
+    await vscode.window.showTextDocument(answer.document!, { preview: false });
+    const run = vscode.commands.executeCommand('kimiBudget.sendFollowUp', 'Now 20%?');
+    await untilQuickInputGone(run, 'workbench.action.acceptSelectedQuickOpenItem');
+    await until('the follow-up in the same view', () => answer.text().split('finished: ').length === 3);
+    assert.deepEqual(
+      fake.received.at(-1)!.messages.map((m) => m.content.trim()),
+      [prompt, fake.received.at(-1)!.messages[1].content.trim(), 'Now 20%?'],
+      "the follow-up carries the conversation whose id the view's path holds",
+    );
+  });
+
+  it('"Send Selection with File as Context": the whole file goes with the question, as the view shows; no selection, a warning and nothing sent', async () => {
+    const file = 'export const answer = 42;\nexport const half = answer / 2;\n// What does half hold?\n';
+    const document = await vscode.workspace.openTextDocument({ content: file, language: 'typescript' });
+    const editor = await vscode.window.showTextDocument(document, vscode.ViewColumn.One);
+    editor.selection = new vscode.Selection(2, 0, 2, '// What does half hold?'.length);
+    const before = new Set(answers().map((d) => d.uri.toString()));
+    void vscode.commands.executeCommand('kimiBudget.sendWithFile');
+    const view = new AnswerView(
+      (await until('its answer view', () => answers().find((d) => !before.has(d.uri.toString())))).uri.toString(),
+    );
+    await until('the answer', () => view.text().includes('finished: '));
+    const sent = fake.received.at(-1)!.messages.at(-1)!.content;
+    assert.ok(sent.includes('```typescript\n' + file + '\n```'), `the whole file, fenced with its language:\n${sent}`);
+    assert.ok(sent.trimEnd().endsWith('// What does half hold?'), 'then the question');
+    assert.match(
+      view.text(),
+      /## You\n\n> Here is the file .*\n[\s\S]*> export const half = answer \/ 2;\n[\s\S]*> \/\/ What does half hold\?\n/,
+      'the view shows what was sent',
+    );
+    const seen = api.messages().length;
+    const requests = fake.stats.httpRequests;
+    editor.selection = new vscode.Selection(0, 0, 0, 0);
+    await vscode.window.showTextDocument(document, vscode.ViewColumn.One);
+    await vscode.commands.executeCommand('kimiBudget.sendWithFile');
+    assert.match(messagesSince(seen).at(-1)?.text ?? '', /select the question in a file first/);
+    assert.equal(fake.stats.httpRequests, requests, 'nothing sent');
+  });
+
+  it('a bad setting is warned about once, not again when another setting changes; again once it was fixed and broken anew', async () => {
+    const seen = api.messages().length;
+    const warnings = () => messagesSince(seen).filter((m) => m.text.includes('kimiBudget.queue.maxLength is 0'));
+    await set('queue.maxLength', 0);
+    await until('the warning', () => warnings().length === 1);
+    await set('maxOutputTokens', 999);
+    await set('maxOutputTokens', 1000);
+    await until('the other changes applied', () => vscode.workspace.getConfiguration('kimiBudget').get('maxOutputTokens') === 1000);
+    await sleep(200); // a second warning would come with the change events just handled
+    assert.equal(warnings().length, 1, 'not repeated while the problem stays');
+    await set('queue.maxLength', 5);
+    await set('queue.maxLength', 0);
+    await until('warned again', () => warnings().length === 2);
+    await set('queue.maxLength', undefined);
+  });
+
   it('"Count Tokens in Selection", run: says the count and what the send would take of the minute', async () => {
     const text = 'How many tokens is this sentence, give or take?';
     await selectPrompt(text);
@@ -322,7 +385,8 @@ describe('kimi-budget in a real VS Code', () => {
   it('"Show History", run: picking the most recent conversation reopens its answer', async () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     assert.equal(vscode.window.visibleTextEditors.filter((e) => e.document.uri.scheme === 'kimi-answer').length, 0);
-    const latest = fake.received.at(-1)!.messages.at(-1)!.content;
+    // Its last line: a prompt of many lines is quoted line by line in the view.
+    const latest = fake.received.at(-1)!.messages.at(-1)!.content.trimEnd().split('\n').at(-1)!;
     const run = vscode.commands.executeCommand('kimiBudget.showHistory');
     await untilQuickInputGone(run, 'workbench.action.acceptSelectedQuickOpenItem');
     const reopened = await until('an answer editor', () =>
