@@ -21,6 +21,8 @@ import { TokenCounter } from './tokens/tokenCounter';
 import { AnswerDocuments } from './ui/answerDocuments';
 import { ApiKey } from './ui/apiKey';
 import { BudgetStatusItem } from './ui/budgetStatusItem';
+import { DashboardFeed } from './ui/dashboardFeed';
+import { DashboardPanel } from './ui/dashboardPanel';
 import { showHistory } from './ui/historyPicker';
 import { summarize } from './ui/budgetSummary';
 import { KimiBudgetApi } from './ui/api';
@@ -32,6 +34,7 @@ import { SelectionCounter } from './ui/selectionCounter';
 import { SelectionStatusItem } from './ui/selectionStatusItem';
 import { Settings } from './ui/settings';
 import { SpentStore } from './ui/spentStore';
+import { UsageStore } from './ui/usageStore';
 
 const CALIBRATION_KEY = 'kimiBudget.calibration';
 
@@ -98,6 +101,26 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     now: Date.now,
   });
   const answers = new AnswerDocuments(conversations);
+  // The dashboard's data is read from storage on the first send or the first look, not during activation.
+  let usageStore: UsageStore | undefined;
+  const usage = () => (usageStore ??= new UsageStore(context.globalState, Date.now(), -new Date().getTimezoneOffset() * 60_000));
+  let dashboard: DashboardPanel | undefined;
+  const showDashboard = () => {
+    dashboard ??= new DashboardPanel(
+      context.extensionUri,
+      new DashboardFeed({
+        series: usage().series,
+        stats: usage().stats,
+        snapshot: () => account.snapshot(),
+        entries: () => queue.entries(),
+        tickets: () => account.tickets,
+        holder: () => account.holder,
+        heldBy: () => queue.headHeldBy,
+        now: () => systemClock.now(),
+      }),
+    );
+    dashboard.show();
+  };
 
   const summary = () => {
     const { model } = settings.config;
@@ -141,6 +164,9 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
       selectionItem.refresh();
     }),
     spent,
+    queue.onDidUse((event) => (usage().series.record(event), usage().save())),
+    pipeline.onDidAnswer((answer) => (usage().stats.record(answer), usage().save())),
+    { dispose: () => (dashboard?.dispose(), usageStore?.dispose()) },
     settings.onDidChange((config) => {
       account.setLimits(config.limits);
       void followAccount(); // the base URL may have changed
@@ -157,6 +183,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     vscode.commands.registerCommand('kimiBudget.countTokens', () => counter.announce()),
     vscode.commands.registerCommand('kimiBudget.showQueue', () => showQueue(queue, summary, notifier)),
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),
+    vscode.commands.registerCommand('kimiBudget.showDashboard', showDashboard),
   );
 
   void conversations.ready.then(() => sender.offerLeftover());
