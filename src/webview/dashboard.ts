@@ -193,12 +193,13 @@ function options(id: string, extra: uPlot.Series[], scales: uPlot.Scales = {}, a
   return {
     width: Math.max(300, container.clientWidth || 480),
     height: 200,
-    scales: { x: { time: true }, ...scales },
+    // Each point starts its minute (or day): the last one's span is drawn too.
+    scales: { x: { time: true, range: (_u, min, max) => [min, max + (id === 'chart-costs' ? 86_400 : 60)] }, ...scales },
     cursor: { drag: { x: true, y: false } },
     legend: { live: false },
     axes: [
       { stroke: foreground, grid: { stroke: lines, width: 1 }, ticks: { stroke: lines } },
-      { stroke: foreground, grid: { stroke: lines, width: 1 }, ticks: { stroke: lines }, size: 60 },
+      { stroke: foreground, grid: { stroke: lines, width: 1 }, ticks: { stroke: lines }, size: 72 },
       ...axes.map((a) => ({ stroke: foreground, grid: { show: false }, ticks: { stroke: lines }, ...a })),
     ],
     series: [{}, ...extra],

@@ -29,8 +29,6 @@ let workbench;
 let page;
 /** @type {string} */
 let tmp;
-/** @type {string} */
-let settingsFile;
 
 async function budget() {
   const label = await waitForStatusBarLabel(page, BUDGET, 30_000);
@@ -53,7 +51,10 @@ async function until(what, probe, ms = 30_000) {
   for (;;) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > end) {
+      await shot(`dashboard-failed-${what.replace(/\W+/g, '-')}`).catch(() => {});
+      assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -89,6 +90,7 @@ async function selectLine(line) {
 /** @param {number} line */
 async function sendLine(line) {
   await openFile('prompts.md');
+  await page.locator('.monaco-editor .view-lines').first().click();
   await selectLine(line);
   await runCommand('Kimi: Send Prompt');
 }
@@ -138,13 +140,31 @@ function readTable(frame, id) {
 const number = (text) => Number(text.replace(/,/g, ''));
 
 /**
- * Switches the color theme the way a user's settings.json does, and waits for the workbench to show it.
+ * Switches the color theme from the command palette, as a user does, and waits for the workbench to show it.
  * @param {string} theme
  * @param {string} workbenchClass
  */
 async function useTheme(theme, workbenchClass) {
-  const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
-  fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'workbench.colorTheme': theme }, null, 2));
+  await page.keyboard.press('Escape');
+  // "Color Theme" also matches "Browse Color Themes in Marketplace": pick the row itself.
+  await page.keyboard.press('Control+Shift+P');
+  await page.locator('.quick-input-widget input.input').fill('>Preferences: Color Theme');
+  await page
+    .locator('.quick-input-list .monaco-list-row', { hasText: /Preferences: Color Theme(?!s)/ })
+    .first()
+    .click();
+  // The theme picker replaces the command palette: wait for its list (the current theme is in view) before filtering it.
+  await page
+    .locator('.quick-input-list .monaco-list-row', { hasText: 'Modern' })
+    .first()
+    .waitFor()
+    .catch(async (/** @type {unknown} */ error) => {
+      await shot('dashboard-failed-theme-picker');
+      throw error;
+    });
+  await page.locator('.quick-input-widget input.input').fill(theme);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().waitFor();
+  await page.keyboard.press('Enter');
   await page.locator(`.monaco-workbench.${workbenchClass}`).waitFor({ timeout: 30_000 });
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // the webview takes the colours and redraws
 }
@@ -159,7 +179,6 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     const baseUrl = await fake.start();
     const env = { MOONSHOT_API_KEY: fake.apiKey };
     const dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions'), workspace };
-    settingsFile = path.join(dirs.userDataDir, 'User', 'settings.json');
     await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
     const settings = {
       ...QUIET_SETTINGS,
@@ -184,9 +203,9 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
   it('after sends, a refusal and a queue, the tables inside the webview agree with the status bar and the server', async () => {
     await budget();
     await sendLine(1);
-    await until('the first answer', async () => fake.stats.completed === 1 && fake.stats.inFlight === 0);
+    await until('the first answer', async () => fake.stats.completed === 1 && fake.stats.inFlight === 0, 60_000);
     // The server refuses the next one once, for rate, and names a short wait: the queue pauses, then retries.
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'max RPM: 3, please try again after 2 seconds' });
+    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'The service is busy, please try again after 2 seconds' });
     await sendLine(3);
     await until('the refused send, retried and answered', async () => fake.stats.completed === 2 && fake.stats.inFlight === 0, 60_000);
     // Three requests reached the server this minute, the most the limit allows: the next one waits.
@@ -197,6 +216,10 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     });
     assert.equal(queued.r, 0);
 
+    // The dashboard alone in the window, for the pictures: no other editor, no side bar, no notification over it.
+    await runCommand('View: Close All Editors');
+    await runCommand('View: Toggle Primary Side Bar Visibility');
+    await runCommand('Notifications: Toggle Do Not Disturb Mode');
     await runCommand('Kimi: Show Budget Dashboard');
     const frame = await dashboardFrame();
     // Read the status bar and the page within one second's update of each other, until they agree.
@@ -239,6 +262,9 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     assert.equal(charts, 4, 'four charts: requests, tokens, the line, cost per day');
     const dark = await shot('dashboard-dark');
     console.log(`# ${dark}`);
+    await frame.$eval('#chart-costs', (chart) => chart.scrollIntoView());
+    console.log(`# ${await shot('dashboard-dark-costs')}`);
+    await frame.$eval('h1', (title) => title.scrollIntoView());
   });
 
   it('draws a day at minute resolution when asked, and follows the theme', async () => {
@@ -250,10 +276,10 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     await until('the hour view', async () => (await frame.$eval('body', (b) => b.dataset.drawPoints ?? '')) === '60');
     const colour = () => frame.$eval('body', (b) => b.ownerDocument.defaultView.getComputedStyle(b).backgroundColor);
     const darkBackground = await colour();
-    await useTheme('Default Light Modern', 'vs');
+    await useTheme('Light Modern', 'vs');
     await until('the webview in light colours', async () => (await colour()) !== darkBackground);
     console.log(`# ${await shot('dashboard-light')}`);
-    await useTheme('Default High Contrast', 'hc-black');
+    await useTheme('Dark High Contrast', 'hc-black');
     console.log(`# ${await shot('dashboard-high-contrast')}`);
     const policy = workbench.consoleLines.filter((l) => /Content Security Policy|Refused to (load|apply|execute)/.test(l));
     assert.deepEqual(policy, [], 'nothing on the page was refused by its content security policy');
