@@ -226,30 +226,51 @@ async function drawCosts(log: (line: string) => void): Promise<{ table: Table; g
     await page.evaluate(({ init }) => (globalThis as unknown as { postMessage(m: unknown, o: string): void }).postMessage(init, '*'), {
       init: { type: 'init', words: DASHBOARD_WORDS },
     });
-    const day: number[] = [];
-    const hour: number[] = [];
-    for (let i = 0; i < 3; i++) await draw(i % 2 ? 'hour' : 'day'); // warm up
-    for (let i = 0; i < 15; i++) {
-      day.push(await draw('day'));
-      hour.push(await draw('hour'));
-    }
-    const d = medianOf(day);
-    const h = medianOf(hour);
-    log(`  page: a day drawn in ${fmt.ms(d)} (median of ${day.length}), an hour in ${fmt.ms(h)}`);
+    const rounds = async (): Promise<{ day: number[]; hour: number[] }> => {
+      const day: number[] = [];
+      const hour: number[] = [];
+      for (let i = 0; i < 3; i++) await draw(i % 2 ? 'hour' : 'day'); // warm up
+      for (let i = 0; i < 15; i++) {
+        day.push(await draw('day'));
+        hour.push(await draw('hour'));
+      }
+      return { day, hour };
+    };
+    const closed = await rounds();
+    // The reader opens the charts' numbers: the table of every minute is laid out too.
+    await page.evaluate(() => {
+      const details = (globalThis as unknown as { document: { getElementById(id: string): { open: boolean } } }).document.getElementById(
+        'usage-numbers',
+      );
+      details.open = true;
+    }, undefined);
+    const open = await rounds();
+    const d = medianOf(closed.day);
+    const h = medianOf(closed.hour);
+    const row = (what: string, points: string, values: number[]) => [
+      what,
+      points,
+      fmt.ms(medianOf(values)),
+      fmt.ms(Math.max(...values)),
+      fmt.ratio(medianOf(values) / h),
+    ];
+    log(`  page: a day drawn in ${fmt.ms(d)} (median of ${closed.day.length}), an hour in ${fmt.ms(h)}`);
     return {
       table: {
-        title: 'Drawing the dashboard (the page in Chromium: 3 uPlot charts, the usage table, the budget and the line)',
+        title: 'Drawing the dashboard (the page in Chromium: 3 uPlot charts, the tables of the budget, the line and the costs)',
         columns: ['what', 'points a series', 'time (median)', 'slowest', 'ratio to baseline'],
         rows: [
-          ['baseline: the last hour', '60', fmt.ms(h), fmt.ms(Math.max(...hour)), fmt.ratio(1)],
-          ['the last day, minute resolution', '1,440', fmt.ms(d), fmt.ms(Math.max(...day)), fmt.ratio(d / h)],
+          row('baseline: the last hour', '60', closed.hour),
+          row('the last day, minute resolution', '1,440', closed.day),
+          row("the last hour, the charts' numbers open", '60', open.hour),
+          row("the last day, the charts' numbers open (1,440 rows)", '1,440', open.day),
         ],
-        note: "Measured by the page from receiving the update until uPlot's redraw is done (a send every minute of the day, so the usage table has 1,440 rows).",
+        note: "Measured by the page from receiving the update until uPlot's redraw and the layout are done, with a send in every minute of the day. The charts' numbers are a table in a disclosure, closed until the reader opens it; open, a day's table of 1,440 rows is laid out at each update of the series.",
       },
       goal: {
         goal: 'the page draws a day at minute resolution in under 50 ms',
         met: d < 50,
-        measured: `${fmt.ms(d)} (median of ${day.length})`,
+        measured: `${fmt.ms(d)} (median of ${closed.day.length}); ${fmt.ms(medianOf(open.day))} with the table of every minute open`,
       },
     };
   } finally {

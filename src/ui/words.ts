@@ -139,6 +139,7 @@ export const DASHBOARD_WORDS: DashboardWords = {
   minute: 'minute',
   usageTable: 'Minutes with sends, refusals or a line, and their numbers',
   usageTableEmpty: 'Nothing was sent in this span.',
+  usageNumbers: 'The numbers of these charts, minute by minute',
   now: 'Now',
   nowTable: 'The budget now (as in the status bar)',
   left: 'left',

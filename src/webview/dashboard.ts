@@ -24,11 +24,15 @@ let series: SeriesView | undefined;
 let costs: CostsView | undefined;
 const charts = new Map<string, uPlot>();
 
-const count = (n: number) => Math.round(n).toLocaleString('en-US');
+// One formatter each, made once: toLocaleString() makes a new one at every call, which a day's table would feel.
+const counts = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const times = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit' });
+const dates = new Intl.DateTimeFormat('en-CA');
+const count = (n: number) => counts.format(n);
 const usd = (n: number) => `$${n.toFixed(n > 0 && n < 0.01 ? 4 : 2)}`;
 const percent = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(1)}%`;
-const clock = (ms: number) => new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' });
-const date = (ms: number) => new Date(ms).toLocaleDateString('en-CA');
+const clock = (ms: number) => times.format(ms);
+const date = (ms: number) => dates.format(ms);
 const eta = (s: number) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 
 /** A colour of the theme, from VS Code's CSS variables. */
@@ -56,27 +60,30 @@ function byId(id: string): HTMLElement {
 }
 
 /** A table with a caption, column headers (scope=col) and, per row, a header cell (scope=row). */
+/** Text made safe to put into markup: every character that could start or end a tag or an attribute escaped. */
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * A table with a caption, column headers (scope=col) and, per row, a header cell (scope=row). Built as
+ * one string of escaped markup: a day's table has thousands of cells, which one by one take far longer.
+ */
 function fillTable(id: string, caption: string, head: string[], rows: (string | number)[][], empty?: string): void {
-  const table = byId(id) as HTMLTableElement;
-  table.replaceChildren(element('caption', { textContent: caption }));
-  const thead = table.createTHead().insertRow();
-  for (const h of head) thead.append(element('th', { scope: 'col', textContent: h }));
-  const body = table.createTBody();
-  if (!rows.length && empty) {
-    const cell = body.insertRow().insertCell();
-    cell.colSpan = head.length;
-    cell.className = 'empty text';
-    cell.textContent = empty;
-  }
-  for (const row of rows) {
-    const tr = body.insertRow();
-    row.forEach((value, i) => {
-      const cell = i === 0 ? element('th', { scope: 'row' }) : tr.insertCell();
-      cell.textContent = String(value);
-      if (typeof value === 'string' && i > 0 && !/^[-+$\d]/.test(value)) cell.className = 'text';
-      if (i === 0) tr.append(cell);
-    });
-  }
+  const cell = (value: string | number, i: number) => {
+    const text = escapeHtml(String(value));
+    if (i === 0) return `<th scope="row">${text}</th>`;
+    return typeof value === 'string' && !/^[-+$\d]/.test(value) ? `<td class="text">${text}</td>` : `<td>${text}</td>`;
+  };
+  const body = rows.length
+    ? rows.map((row) => `<tr>${row.map(cell).join('')}</tr>`).join('')
+    : empty
+      ? `<tr><td class="empty text" colspan="${head.length}">${escapeHtml(empty)}</td></tr>`
+      : '';
+  byId(id).innerHTML =
+    `<caption>${escapeHtml(caption)}</caption>` +
+    `<thead><tr>${head.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${body}</tbody>`;
 }
 
 function skeleton(w: DashboardWords): void {
@@ -111,7 +118,13 @@ function skeleton(w: DashboardWords): void {
         element('div', {}, element('h3', { textContent: w.tokensChart }), element('div', { id: 'chart-tokens' })),
         element('div', {}, element('h3', { textContent: w.lineChart }), element('div', { id: 'chart-line' })),
       ),
-      element('div', { className: 'scroll' }, element('table', { id: 'usage' })),
+      // The numbers of the three charts: a day's can be 1,440 rows, laid out only when opened.
+      element(
+        'details',
+        { id: 'usage-numbers' },
+        element('summary', { textContent: w.usageNumbers }),
+        element('div', { className: 'scroll' }, element('table', { id: 'usage' })),
+      ),
     ),
     element(
       'section',
@@ -274,12 +287,12 @@ function makeCharts(): void {
       [{ scale: 'wait', side: 1 }],
     ),
   );
-  make(
-    'chart-costs',
-    options('chart-costs', [
-      { label: w.usd, stroke: blue, fill: faded(blue, '88'), paths: uPlot.paths.bars!({ size: [0.7, 40] }), points: { show: false } },
-    ]),
-  );
+  const costOptions = options('chart-costs', [
+    { label: w.usd, stroke: blue, fill: faded(blue, '88'), paths: uPlot.paths.bars!({ size: [0.7, 40] }), points: { show: false } },
+  ]);
+  // Dollars on the y axis, with the cents (or less) the amounts need.
+  costOptions.axes![1].values = (_u: uPlot, splits: number[]) => splits.map((v) => usd(v));
+  make('chart-costs', costOptions);
   if (series) drawSeries(series);
   if (costs) drawCosts(costs);
 }
@@ -377,6 +390,7 @@ function receive(message: HostMessage): void {
     // uPlot redraws in a microtask after setData: measure once it has.
     queueMicrotask(() =>
       queueMicrotask(() => {
+        void document.body.offsetHeight; // the layout of what changed is counted too
         const ms = performance.now() - started;
         document.body.dataset.drawMs = ms.toFixed(2);
         document.body.dataset.drawPoints = String(points);

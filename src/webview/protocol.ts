@@ -80,6 +80,8 @@ export interface DashboardWords {
   readonly minute: string;
   readonly usageTable: string;
   readonly usageTableEmpty: string;
+  /** The disclosure that holds the usage charts' table. */
+  readonly usageNumbers: string;
   readonly now: string;
   readonly nowTable: string;
   readonly left: string;
