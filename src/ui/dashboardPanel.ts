@@ -16,8 +16,6 @@ export class DashboardPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly root: vscode.Uri;
-  /** The page's last report of its drawing time, for the measurements. */
-  lastDraw: { ms: number; points: number } | undefined;
 
   constructor(
     extensionUri: vscode.Uri,
@@ -35,14 +33,12 @@ export class DashboardPanel implements vscode.Disposable {
     this.panel = panel;
     panel.webview.html = this.html(panel.webview);
     panel.webview.onDidReceiveMessage((raw: unknown) => {
+      // Anything but the protocol's messages is dropped; `drawn` is for the measurements (bench/dashboard).
       const message = parsePageMessage(raw);
-      if (!message) return;
-      if (message.type === 'drawn') this.lastDraw = { ms: message.ms, points: message.points };
-      else {
-        this.feed.reset(message.type === 'range' ? message.range : undefined);
-        if (message.type === 'ready') void panel.webview.postMessage(this.feed.init());
-        this.post();
-      }
+      if (!message || message.type === 'drawn') return;
+      this.feed.reset(message.type === 'range' ? message.range : undefined);
+      if (message.type === 'ready') void panel.webview.postMessage(this.feed.init());
+      this.post();
     });
     panel.onDidChangeViewState(() => this.follow());
     panel.onDidDispose(() => {
