@@ -211,7 +211,14 @@ function options(id: string, extra: uPlot.Series[], scales: uPlot.Scales = {}, a
     cursor: { drag: { x: true, y: false } },
     legend: { live: false },
     axes: [
-      { stroke: foreground, grid: { stroke: lines, width: 1 }, ticks: { stroke: lines } },
+      {
+        stroke: foreground,
+        grid: { stroke: lines, width: 1 },
+        ticks: { stroke: lines },
+        space: id === 'chart-costs' ? 90 : 60,
+        // Times as the tables write them (24-hour clock), days as dates.
+        values: (_u: uPlot, splits: number[]) => splits.map((s) => (id === 'chart-costs' ? date(s * 1000) : clock(s * 1000))),
+      },
       { stroke: foreground, grid: { stroke: lines, width: 1 }, ticks: { stroke: lines }, size: 72 },
       ...axes.map((a) => ({ stroke: foreground, grid: { show: false }, ticks: { stroke: lines }, ...a })),
     ],
