@@ -118,10 +118,10 @@ function skeleton(w: DashboardWords): void {
         element('div', {}, element('h3', { textContent: w.tokensChart }), element('div', { id: 'chart-tokens' })),
         element('div', {}, element('h3', { textContent: w.lineChart }), element('div', { id: 'chart-line' })),
       ),
-      // The numbers of the three charts: a day's can be 1,440 rows, laid out only when opened.
+      // The numbers of the three charts: a day's can be 1,440 rows, built and laid out only while open.
       element(
         'details',
-        { id: 'usage-numbers' },
+        { id: 'usage-numbers', ontoggle: () => series && fillUsageTable(series) },
         element('summary', { textContent: w.usageNumbers }),
         element('div', { className: 'scroll' }, element('table', { id: 'usage' })),
       ),
@@ -310,6 +310,12 @@ function drawSeries(s: SeriesView): void {
   charts.get('chart-requests')?.setData([x, [...s.requests], x.map(() => s.requestsPerMinute), nulls(s.refusals)]);
   charts.get('chart-tokens')?.setData([x, [...s.tokens], x.map(() => s.tokensPerMinute)]);
   charts.get('chart-line')?.setData([x, [...s.queue], s.meanWaitMs.map((ms, i) => (s.requests[i] > 0 ? ms / 1000 : null))]);
+  fillUsageTable(s);
+}
+
+/** The charts' numbers, built only while the reader has them open (a day's can be 1,440 rows). */
+function fillUsageTable(s: SeriesView): void {
+  if (!(byId('usage-numbers') as HTMLDetailsElement).open) return;
   const w = words!;
   const rows: (string | number)[][] = [];
   for (let i = s.at.length - 1; i >= 0; i--) {

@@ -235,7 +235,11 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     assert.equal(number(now.rows[0][3]), status.R);
     assert.equal(number(now.rows[1][3]), status.T);
 
-    const usage = await readTable(frame, 'usage');
+    await frame.click('#usage-numbers summary'); // the charts' numbers, as a reader opens them
+    const usage = await until('the numbers of the charts', async () => {
+      const table = await readTable(frame, 'usage');
+      return table.rows.length > 0 && table;
+    });
     const column = (/** @type {number} */ i) => usage.rows.reduce((sum, row) => sum + number(row[i]), 0);
     assert.equal(column(1), fake.stats.requests, 'requests per minute, summed: what reached the server (the refused one too)');
     assert.equal(column(3), fake.stats.rejected.rate_limit_reached_error, "the server's refusals");
