@@ -1,5 +1,6 @@
-// Builds dist/extension.js (the extension host bundle) and dist/tokenWorker.js (the tokenizer,
-// loaded in a worker thread on first use). `--production` minifies, `--watch` rebuilds on change.
+// Builds dist/extension.js (the extension host bundle), dist/tokenWorker.js (the tokenizer, loaded
+// in a worker thread on first use) and dist/webview/ (the budget dashboard's page, with uPlot, for
+// the browser). `--production` minifies, `--watch` rebuilds on change.
 const fs = require('node:fs');
 const esbuild = require('esbuild');
 
@@ -26,7 +27,7 @@ const problemMatcher = {
 
 async function main() {
   if (!watch) fs.rmSync('dist', { recursive: true, force: true });
-  const ctx = await esbuild.context({
+  const host = await esbuild.context({
     entryPoints: {
       extension: 'src/extension.ts',
       tokenWorker: 'src/tokens/worker.ts',
@@ -45,12 +46,26 @@ async function main() {
     logLevel: 'silent',
     plugins: watch ? [problemMatcher] : [],
   });
+  const page = await esbuild.context({
+    entryPoints: ['src/webview/dashboard.ts', 'src/webview/dashboard.css'],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'chrome120',
+    outdir: 'dist/webview',
+    entryNames: '[name]',
+    minify: production,
+    sourcemap: false,
+    logLevel: 'silent',
+    plugins: watch ? [problemMatcher] : [],
+  });
+  const contexts = [host, page];
   if (watch) {
-    await ctx.watch();
+    await Promise.all(contexts.map((ctx) => ctx.watch()));
   } else {
-    const result = await ctx.rebuild();
-    await ctx.dispose();
-    if (result.errors.length) process.exit(1);
+    const results = await Promise.all(contexts.map((ctx) => ctx.rebuild()));
+    await Promise.all(contexts.map((ctx) => ctx.dispose()));
+    if (results.some((result) => result.errors.length)) process.exit(1);
   }
 }
 

@@ -4,14 +4,15 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** Which layers each layer of src/ may import; `vscode` only in the adapters (ui). */
+/** Which layers each layer of src/ may import; `vscode` only in the adapters (ui). The webview is the dashboard's page: it runs in a browser and shares only its message types with ui. */
 export const LAYERS = {
   core: [],
+  webview: [],
   tokens: ['core'],
   kimi: ['core'],
   account: ['core'],
   send: ['kimi', 'tokens', 'core'],
-  ui: ['send', 'account', 'kimi', 'tokens', 'core'],
+  ui: ['send', 'account', 'kimi', 'tokens', 'core', 'webview'],
 };
 
 /** One block per layer: the layers above it and, below ui, `vscode` are out of reach. */

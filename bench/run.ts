@@ -2,6 +2,7 @@
 // tables, and writes docs/benchmarks.md with the plot docs/benchmarks-budget.svg.
 import * as fs from 'node:fs';
 import { measureActivation, packageSizes } from './activation/measure';
+import { runDashboard } from './dashboard/section';
 import { fromRoot } from './paths';
 import { verdict } from './report/goal';
 import { describeMachine } from './report/machine';
@@ -51,8 +52,12 @@ async function main(): Promise<void> {
   const shared = await runSharedBudget(log);
   print(shared.tables);
 
+  console.log('\n== 6. The budget dashboard');
+  const dashboard = await runDashboard(log);
+  print(dashboard.tables);
+
   console.log('\n== Goals');
-  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals, ...shared.goals]) {
+  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals, ...shared.goals, ...dashboard.goals]) {
     console.log(
       `- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`,
     );
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
       activation,
       sendPath,
       shared,
+      dashboard,
       svgFile: SVG_FILE,
     }),
   );

@@ -24,6 +24,8 @@ import { TokenCounter } from './tokens/tokenCounter';
 import { AnswerDocuments } from './ui/answerDocuments';
 import { ApiKey } from './ui/apiKey';
 import { BudgetStatusItem } from './ui/budgetStatusItem';
+import { DashboardFeed } from './ui/dashboardFeed';
+import { DashboardPanel } from './ui/dashboardPanel';
 import { showHistory } from './ui/historyPicker';
 import { summarize } from './ui/budgetSummary';
 import { KimiBudgetApi } from './ui/api';
@@ -36,6 +38,7 @@ import { SelectionStatusItem } from './ui/selectionStatusItem';
 import { Settings } from './ui/settings';
 import { SpentStore } from './ui/spentStore';
 import { TeamPassword } from './ui/teamPassword';
+import { UsageStore } from './ui/usageStore';
 
 const CALIBRATION_KEY = 'kimiBudget.calibration';
 
@@ -140,6 +143,27 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     now: Date.now,
   });
   const answers = new AnswerDocuments(conversations);
+  // The dashboard's data is read from storage on the first send or the first look, not during activation.
+  let usageStore: UsageStore | undefined;
+  const usage = () => (usageStore ??= new UsageStore(context.globalState, Date.now(), -new Date().getTimezoneOffset() * 60_000));
+  let dashboard: DashboardPanel | undefined;
+  const showDashboard = () => {
+    dashboard ??= new DashboardPanel(
+      context.extensionUri,
+      new DashboardFeed({
+        series: usage().series,
+        stats: usage().stats,
+        snapshot: () => account.snapshot(),
+        entries: () => queue.entries(),
+        tickets: () => account.tickets,
+        holder: () => account.holder,
+        sameMachine: (other) => !account.snapshot().team || other.startsWith(`${machine}.`),
+        heldBy: () => queue.headHeldBy,
+        now: () => systemClock.now(),
+      }),
+    );
+    dashboard.show();
+  };
 
   const summary = () => {
     const { model } = settings.config;
@@ -184,6 +208,9 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
       selectionItem.refresh();
     }),
     spent,
+    queue.onDidUse((event) => (usage().series.record(event), usage().save())),
+    pipeline.onDidAnswer((answer) => (usage().stats.record(answer), usage().save())),
+    { dispose: () => (dashboard?.dispose(), usageStore?.dispose()) },
     settings.onDidChange((config) => {
       account.setLimits(config.limits);
       void followAccount(); // the base URL may have changed
@@ -203,6 +230,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     ),
     vscode.commands.registerCommand('kimiBudget.setTeamRedisPassword', () => teamPassword.prompt()),
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),
+    vscode.commands.registerCommand('kimiBudget.showDashboard', showDashboard),
   );
 
   void conversations.ready.then(() => sender.offerLeftover());

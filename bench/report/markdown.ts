@@ -1,4 +1,5 @@
 import type { ActivationResult } from '../activation/measure';
+import type { DashboardResult } from '../dashboard/section';
 import type { SendPathResult } from '../send/measure';
 import type { SharedBudgetResult } from '../shared/section';
 import { CLIENTS } from '../scheduling/clients/all';
@@ -20,18 +21,20 @@ export interface Report {
   readonly activation: ActivationResult;
   readonly sendPath: SendPathResult;
   readonly shared: SharedBudgetResult;
+  readonly dashboard: DashboardResult;
   readonly svgFile: string;
 }
 
 /** docs/benchmarks.md: every figure comes from the run that wrote it. */
 export function benchmarksMarkdown(r: Report): string {
-  const { scheduling, tokens, activation, sendPath, shared, machine } = r;
+  const { scheduling, tokens, activation, sendPath, shared, dashboard, machine } = r;
   const goals: [string, Goal][] = [
     ...scheduling.goals.map((g): [string, Goal] => ['Scheduling', g]),
     ...tokens.goals.map((g): [string, Goal] => ['Token counting', g]),
     ...activation.goals.map((g): [string, Goal] => ['Activation', g]),
     ...sendPath.goals.map((g): [string, Goal] => ['Send path', g]),
     ...shared.goals.map((g): [string, Goal] => ['Shared budget', g]),
+    ...dashboard.goals.map((g): [string, Goal] => ['Dashboard', g]),
   ];
   const goalRows = goals.map(
     ([section, g]) => `| ${section} | ${g.goal} | **${verdict(g)}** | ${escape(g.measured)} | ${escape(g.limitedBy ?? '')} |`,
@@ -101,11 +104,17 @@ export function benchmarksMarkdown(r: Report): string {
     'Every window of a machine on one account admits through one store (docs/shared-budget.md). The teammate of section 1, now a second engine on the same store, waits its turn instead of colliding; and an admission stays cheap however many spends the day holds.',
     '',
     ...shared.tables.flatMap((t) => [toMarkdown(t), '']),
+    '## 6. The budget dashboard',
+    '',
+    "What the dashboard (docs/dashboard.md) costs: the extension host's work to feed the page each second it is visible, against the status bar's own summary; one event into the usage series, against one spend into the ledger; and the page drawing a day at minute resolution in Chromium, against an hour.",
+    '',
+    ...dashboard.tables.flatMap((t) => [toMarkdown(t), '']),
     '## How to run',
     '',
     '```sh',
     'npm run bench        # compiles, packages the .vsix, then node out/bench/run.js',
     'npm run bench:send   # section 4 alone, printed; `-- FILE.vsix` measures another build',
+    'npm run bench:dashboard   # section 6 alone, printed',
     '```',
     '',
     'Everything runs on this machine and on loopback. The activation and send-path figures need VS Code 1.96.4 (code-server) and Chromium, which `test/vscode/install.js` installs the first time, as for `npm test`. The code is in `bench/`: `scheduling/` (server model, clients, workloads, the simulated clock, the loopback run), `tokens/`, `activation/`, `send/`, `report/`.',

@@ -66,7 +66,8 @@ export class RedisTeamConnection implements TeamConnection {
       disableOfflineQueue: true,
       socket: {
         connectTimeout: options.connectTimeoutMs ?? 2_000,
-        reconnectStrategy: (retries: number) => Math.min(maxBackoff, 50 * 2 ** Math.min(retries, 10)) * (0.5 + Math.random() / 2),
+        reconnectStrategy: (retries: number) =>
+          this.closed ? false : Math.min(maxBackoff, 50 * 2 ** Math.min(retries, 10)) * (0.5 + Math.random() / 2),
       },
       scripts: { team: teamScript },
     });
@@ -119,10 +120,19 @@ export class RedisTeamConnection implements TeamConnection {
     this.lostListeners.push(listener);
   }
 
+  /** Lets what is under way finish (a second at most) and ends both connections, reconnecting or not. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([this.client.close(), this.subscriber.close()]);
+    const quit = (c: typeof this.client) =>
+      c.isReady ? Promise.race([c.close(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]) : Promise.resolve();
+    await Promise.allSettled([quit(this.client), quit(this.subscriber)]);
+    for (const c of [this.client, this.subscriber])
+      try {
+        c.destroy();
+      } catch {
+        // not open: nothing to end
+      }
   }
 
   private lost(error: unknown): void {

@@ -3,6 +3,7 @@ import { Admission, Budget, Exceeded } from './budget';
 import { Clock } from './clock';
 import { Emitter, Event } from './event';
 import { LimitName } from './limits';
+import { UsageEvent } from './usageSeries';
 
 /** What the queue should do about a failed attempt; the composition root maps client errors to this. */
 export type Verdict =
@@ -157,6 +158,10 @@ export class SendQueue<T> {
   private readonly changed = new Emitter<void>();
   /** Fires whenever a send is queued, starts, ends or is cancelled, and when the plan changes. */
   readonly onDidChange: Event<void> = this.changed.event;
+  private readonly used = new Emitter<UsageEvent>();
+  /** Fires with each admission, settle, refund, server refusal and change of the line's length: what a usage series records. */
+  readonly onDidUse: Event<UsageEvent> = this.used.event;
+  private lastLineLength = 0;
   private readonly account: AccountStore;
   /** The account's mutating steps, taken by this queue: the change they fire is not news to it. */
   private readonly own: Pick<AccountStore, 'confirm' | 'settle' | 'refund' | 'release' | 'learnRefusal' | 'join' | 'leave' | 'tryAdmit'>;
@@ -348,6 +353,7 @@ export class SendQueue<T> {
     }
     for (const id of [...this.running.keys()]) this.cancel(id);
     this.changed.dispose();
+    this.used.dispose();
   }
 
   private exceeds(spec: SendSpec<T>, tokens: number): Exceeded | undefined {
@@ -413,6 +419,8 @@ export class SendQueue<T> {
     entry.attempt++;
     entry.controller = new AbortController();
     this.running.set(entry.id, entry);
+    const admittedAt = this.clock.now();
+    this.used.fire({ kind: 'admitted', at: admittedAt, tokens: admission.tokens, waitedMs: admittedAt - entry.enqueuedAt });
     let sent = false;
     let answered = false;
     const attempt: SendAttempt = {
@@ -438,13 +446,18 @@ export class SendQueue<T> {
       .then(
         (outcome) => {
           if (outcome.promptTokens !== undefined && outcome.promptTokens > 0) {
+            const before = admission.tokens;
             this.own.settle(admission, outcome.promptTokens + entry.spec.maxTokens);
+            this.used.fire({ kind: 'settled', admittedAt, delta: admission.tokens - before });
           }
           this.finish(entry, admission);
           entry.resolve(outcome.value);
         },
         (error: unknown) => {
-          if (!sent) this.own.refund(admission); // the server never saw it
+          if (!sent) {
+            this.own.refund(admission); // the server never saw it
+            this.used.fire({ kind: 'refunded', admittedAt, tokens: admission.tokens });
+          }
           this.finish(entry, admission);
           if (entry.cancelled) {
             entry.reject(new SendRejected({ kind: 'cancelled', when: sent ? 'answering' : 'beforeSending' }));
@@ -474,6 +487,7 @@ export class SendQueue<T> {
     }
     this.pausedUntil = Math.max(this.pausedUntil, now + delay);
     this.lastRefusal = { at: now, evidence: verdict.evidence, until: this.pausedUntil };
+    if (verdict.action === 'pause') this.used.fire({ kind: 'refused', at: now, until: this.pausedUntil });
     entry.state = 'waiting';
     const place = this.waiting.findIndex((e) => e.id > entry.id);
     this.waiting.splice(place < 0 ? this.waiting.length : place, 0, entry);
@@ -509,6 +523,10 @@ export class SendQueue<T> {
   }
 
   private emit(): void {
+    if (this.waiting.length !== this.lastLineLength) {
+      this.lastLineLength = this.waiting.length;
+      this.used.fire({ kind: 'line', at: this.clock.now(), waiting: this.waiting.length });
+    }
     this.changed.fire();
   }
 }

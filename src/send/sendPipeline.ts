@@ -1,5 +1,6 @@
 import { Conversation, Exchange, fitContext, requestMessages, summaryRequest } from '../core/conversation';
 import type { Config } from '../core/config';
+import type { AnswerRecord } from '../core/answerStats';
 import { actualCost, maxCost, priceOf } from '../core/cost';
 import { Disposable, Emitter, Event } from '../core/event';
 import { SendQueue } from '../core/sendQueue';
@@ -74,6 +75,9 @@ export class SendPipeline implements Disposable {
   private readonly calibrated = new Emitter<string>();
   /** Fires with the model whose token-count calibration an answer changed. */
   readonly onDidCalibrate: Event<string> = this.calibrated.event;
+  private readonly answered = new Emitter<AnswerRecord>();
+  /** Fires with the cost and the server's count of each answer that reported its usage. */
+  readonly onDidAnswer: Event<AnswerRecord> = this.answered.event;
 
   constructor(private readonly parts: PipelineParts) {}
 
@@ -139,6 +143,7 @@ export class SendPipeline implements Disposable {
 
   dispose(): void {
     this.calibrated.dispose();
+    this.answered.dispose();
   }
 
   private enqueue(
@@ -183,6 +188,13 @@ export class SendPipeline implements Disposable {
       this.parts.calibration.record(model, request.estimate.contentTokens, request.messages.length, usage.promptTokens);
       this.calibrated.fire(model);
       this.parts.session.add(costUsd);
+      this.answered.fire({
+        at: this.parts.now(),
+        model,
+        costUsd,
+        estimatedTokens: request.estimate.tokens,
+        serverTokens: usage.promptTokens,
+      });
     }
     const exchange: Exchange = {
       prompt: request.prompt,

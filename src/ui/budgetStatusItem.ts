@@ -25,6 +25,8 @@ export class BudgetStatusItem implements vscode.Disposable {
     this.shownLabel = summary.label;
     const tooltip = new vscode.MarkdownString(summary.tooltip);
     tooltip.supportThemeIcons = true;
+    // The one link it may follow is the dashboard's: text from elsewhere in the tooltip is escaped.
+    tooltip.isTrusted = { enabledCommands: ['kimiBudget.showDashboard'] };
     this.item.tooltip = tooltip;
     this.item.backgroundColor =
       summary.pressure === 'normal' ? undefined : new vscode.ThemeColor(`statusBarItem.${summary.pressure}Background`);

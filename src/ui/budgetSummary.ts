@@ -3,7 +3,7 @@ import { AccountSnapshot } from '../core/account';
 import { BudgetSnapshot } from '../core/budget';
 import { LimitName } from '../core/limits';
 import { QueueEntryView, ServerRefusal } from '../core/sendQueue';
-import { compact, duration, formatCount, formatUsd, heldBy, LIMITS } from './words';
+import { compact, DASHBOARD_LINK, duration, formatCount, formatUsd, heldBy, LIMITS } from './words';
 
 /** How close the budget is to empty: the status bar item's colour. */
 export type Pressure = 'normal' | 'warning' | 'error';
@@ -102,7 +102,7 @@ export function summarize(input: SummaryInput): BudgetSummary {
   lines.push(
     `Session cost: ${formatUsd(input.sessionCostUsd)}${input.sessionCostKnown ? '' : ' (some models have no price: see kimiBudget.prices)'}`,
   );
-  lines.push('', 'Click to see the queue.');
+  lines.push('', `Click to see the queue. [${DASHBOARD_LINK}](command:kimiBudget.showDashboard)`);
 
   return {
     label: `Kimi budget: ${r} of ${R} requests, ${t} of ${T} tokens left; ${q} queued`,

@@ -4,6 +4,7 @@
 import type { SettingProblem } from '../core/config';
 import type { LimitName } from '../core/limits';
 import type { Rejection } from '../core/sendQueue';
+import type { DashboardWords } from '../webview/protocol';
 
 /** 1234567 → "1,234,567": how every count is shown. */
 export function formatCount(value: number): string {
@@ -121,6 +122,73 @@ export function describeSettingProblem({ key, value, expected, fallback }: Setti
       return `${setting}["${expected.model}"] needs numbers ≥ 0 for "input" and "output" (and optionally "cachedInput"), in USD per million tokens; using the built-in price.`;
   }
 }
+
+/** Everything the budget dashboard says, sent to its page. */
+export const DASHBOARD_WORDS: DashboardWords = {
+  title: 'Kimi Budget',
+  hour: 'Last hour',
+  day: 'Last day',
+  zoomHint: 'Drag across a chart to zoom in, double-click to zoom out.',
+  usage: 'Use per minute',
+  requestsChart: "Requests per minute, with the limit, the server's refusals (429) and its pauses",
+  tokensChart: 'Tokens per minute, with the limit',
+  lineChart: 'Sends waiting, and how long the sends that went out had waited',
+  requests: 'requests',
+  tokens: 'tokens',
+  limit: 'limit',
+  refusals: 'refusals (429)',
+  paused: 'paused (s)',
+  queue: 'waiting',
+  meanWait: 'mean wait (s)',
+  minute: 'minute',
+  usageTable: 'Minutes with sends, refusals or a line, and their numbers',
+  usageTableEmpty: 'Nothing was sent in this span.',
+  usageNumbers: 'The numbers of these charts, minute by minute',
+  now: 'Now',
+  nowTable: 'The budget now (as in the status bar)',
+  left: 'left',
+  used: 'used',
+  requestsPerMinute: 'requests / min',
+  tokensPerMinute: 'tokens / min',
+  tokensToday: 'tokens / day',
+  noDailyLimit: 'no daily limit',
+  queued: 'queued',
+  inFlight: 'in flight',
+  line: 'The line',
+  lineTable: 'Sends waiting for the budget, in order',
+  lineEmpty: 'No send waits.',
+  send: 'send',
+  eta: 'goes in',
+  heldBy: 'held by',
+  whose: 'whose',
+  running: 'running',
+  afterRunning: 'after a running send',
+  costs: 'Cost',
+  costChart: 'Cost per day over the last 30 days (USD)',
+  costTable: 'Cost per day, last 30 days',
+  modelTable: 'Cost per model, last 30 days',
+  date: 'day',
+  usd: 'USD',
+  answers: 'answers',
+  model: 'model',
+  unpriced: 'without a price',
+  accuracy: "Token estimate against the server's count",
+  accuracyTable: "How far the prompt estimate was from the server's count, per model, over the last answers",
+  accuracyEmpty: 'No answer reported its token count yet.',
+  meanError: 'mean error',
+  meanAbsoluteError: 'mean absolute error',
+  lastEstimate: 'last estimate',
+  lastServer: "last server's count",
+};
+
+/** Whose send waits in the account's line. */
+export const WHOSE = { here: 'this window', otherWindow: 'another window', teammate: 'a teammate' } as const;
+
+/** What holds a send that is not the head of the line. */
+export const BEHIND_EARLIER = 'earlier sends';
+
+/** The tooltip's link to the dashboard. */
+export const DASHBOARD_LINK = 'Show the budget dashboard';
 
 function seconds(ms: number): number {
   return Math.ceil(ms / 1000);

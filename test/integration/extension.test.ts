@@ -28,6 +28,7 @@ const COMMANDS = [
   'kimiBudget.sendWithFile',
   'kimiBudget.showHistory',
   'kimiBudget.setTeamRedisPassword',
+  'kimiBudget.showDashboard',
 ];
 
 let api: KimiBudgetApi;
@@ -393,6 +394,20 @@ describe('kimi-budget in a real VS Code', () => {
       vscode.window.visibleTextEditors.find((e) => e.document.uri.scheme === 'kimi-answer'),
     );
     assert.ok(reopened.document.getText().includes(latest), `the reopened answer holds the last prompt sent ("${latest}")`);
+  });
+
+  it('"Show Budget Dashboard", run: one webview panel, revealed again (not a second one) when run twice', async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const dashboards = () =>
+      vscode.window.tabGroups.all
+        .flatMap((g) => g.tabs)
+        .filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('kimiBudget.dashboard'));
+    await vscode.commands.executeCommand('kimiBudget.showDashboard');
+    await until('the dashboard tab', () => dashboards().length === 1);
+    await vscode.commands.executeCommand('kimiBudget.showDashboard');
+    assert.equal(dashboards().length, 1);
+    assert.equal(dashboards()[0].label, 'Kimi Budget');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   it('a command link cannot send a follow-up: its text is offered in the input box, and nothing goes out unless the user sends it', async () => {

@@ -157,6 +157,18 @@ describe('budget summary (status bar item)', () => {
     assert.equal(offline.label, online.label, "the contract's label is the same");
   });
 
+  it("links to the dashboard, the tooltip's one command link, whatever a prompt's label or the server's words hold", () => {
+    const hostile = '[Run](command:workbench.action.terminal.sendSequence?%7B%7D)';
+    const s = summarize(
+      input({
+        entries: [{ ...waiting(1, NOW + 5_000), label: hostile }],
+        refusal: { at: NOW - 1_000, evidence: hostile, until: NOW },
+      }),
+    );
+    const links = [...s.tooltip.matchAll(/(?<!\\)\[[^\]]*(?<!\\)\]\((command:[^)\s]+)\)/g)].map((m) => m[1]);
+    assert.deepEqual(links, ['command:kimiBudget.showDashboard']);
+  });
+
   it('formats compact numbers and durations', () => {
     assert.deepEqual([0, 999, 1_234, 150_000, 2_000_000, 149_999].map(compact), ['0', '999', '1.2k', '150k', '2M', '149k']);
     assert.deepEqual([0, 1, 42_000, 61_000, 3_600_000].map(duration), ['0:00', '0:01', '0:42', '1:01', '1:00:00']);

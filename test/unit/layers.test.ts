@@ -13,6 +13,7 @@ async function restrictedImports(eslint: ESLint, layer: string, source: string):
   const file = (
     {
       core: 'clock.ts',
+      webview: 'protocol.ts',
       tokens: 'protocol.ts',
       kimi: 'json.ts',
       account: 'accountSwitch.ts',

@@ -36,10 +36,22 @@ export interface Page {
   $$eval<R>(selector: string, pageFunction: (elements: PageElement[]) => R): Promise<R>;
   exposeFunction(name: string, callback: (...args: never[]) => unknown): Promise<unknown>;
   screenshot(options?: { path?: string }): Promise<Buffer>;
+  /** The page's frames, nested ones (a webview's) included. */
+  frames(): Frame[];
   on(event: 'console', listener: (message: ConsoleMessage) => void): this;
   on(event: 'pageerror', listener: (error: Error) => void): this;
   on(event: 'crash', listener: (page: Page) => void): this;
   close(): Promise<void>;
+}
+
+/** A frame of the page; its functions run inside it, on its own DOM (untyped here: the harness has no DOM types). */
+export interface Frame {
+  url(): string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  $eval<R>(selector: string, pageFunction: (element: any) => R): Promise<R>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  $$eval<R>(selector: string, pageFunction: (elements: any[]) => R): Promise<R>;
+  click(selector: string): Promise<void>;
 }
 
 /** What the harness reads of a DOM element inside the page (the harness has no DOM types of its own). */
