@@ -2,6 +2,7 @@
 // tables, and writes docs/benchmarks.md with the plot docs/benchmarks-budget.svg.
 import * as fs from 'node:fs';
 import { measureActivation, packageSizes } from './activation/measure';
+import { measureChatCounts } from './chat/measure';
 import { fromRoot } from './paths';
 import { verdict } from './report/goal';
 import { describeMachine } from './report/machine';
@@ -51,8 +52,12 @@ async function main(): Promise<void> {
   const shared = await runSharedBudget(log);
   print(shared.tables);
 
+  console.log("\n== 6. Token counts for VS Code's chat (VS Code 1.106.3)");
+  const chat = await measureChatCounts(log);
+  print(chat.tables);
+
   console.log('\n== Goals');
-  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals, ...shared.goals]) {
+  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals, ...shared.goals, ...chat.goals]) {
     console.log(
       `- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`,
     );
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
       activation,
       sendPath,
       shared,
+      chat,
       svgFile: SVG_FILE,
     }),
   );

@@ -21,6 +21,7 @@ async function main() {
       MOONSHOT_API_KEY: 'sk-integration-test-key',
       KIMI_INTEGRATION_GREP: process.env.KIMI_INTEGRATION_GREP || '',
       KIMI_INTEGRATION_SUITE: lane === '1.106' ? 'chat' : '',
+      KIMI_SCREENSHOTS_DIR: path.join(root, 'artifacts'),
     },
     screenshotsDir: path.join(root, 'artifacts'),
     timeoutMs: 8 * 60 * 1000,

@@ -58,6 +58,7 @@ async function runTests(opts) {
   const userDataDir = path.join(tmp, 'user-data');
   const extensionsDir = path.join(tmp, 'extensions');
   let cs;
+  /** @type {Awaited<ReturnType<typeof openWorkbench>> | undefined} */
   let wb;
   try {
     for (const vsix of [opts.vsix || []].flat()) {
@@ -94,6 +95,14 @@ async function runTests(opts) {
     const onLine = (line) => {
       const m = /\b(\d+) passed, (\d+) failed\b(, \d+ skipped\b)?/.exec(line);
       if (m) counts = m[0];
+      // A test asks for a picture of what the page shows now: `[harness:screenshot] NAME` saves <screenshotsDir>/NAME.png.
+      const shot = /\[harness:screenshot\] ([\w.-]+)/.exec(line);
+      if (shot && screenshotsDir && wb) {
+        wb.screenshot(shot[1]).then(
+          (/** @type {string} */ file) => log(`[harness] screenshot: ${file}`),
+          (/** @type {Error} */ e) => log(`[harness] screenshot ${shot[1]} failed: ${e.message}`),
+        );
+      }
       log(line);
     };
     wb = await openWorkbench(cs.url, { folder: ws, payload: cs.payload, screenshotsDir, echoConsole: onLine });

@@ -40,16 +40,20 @@ async function answer(
   }
   messages.push({ role: 'user', content: request.prompt });
   try {
-    const { result, waitedMs } = await budgetedChat(parts, { messages, tools: [] }, `@kimi: ${firstLine(request.prompt)}`, token, {
+    const {
+      result,
+      request: counted,
+      waitedMs,
+    } = await budgetedChat(parts, { messages, tools: [] }, `@kimi: ${firstLine(request.prompt)}`, token, {
       counted: (c) => stream.progress(`Kimi: ${chatEstimate(c.estimate.tokens, c.maxOutputTokens, c.maxCostUsd)}`),
       waiting: (message) => stream.progress(message),
       content: (delta) => stream.markdown(delta),
     });
     const { usage } = result;
-    if (usage) {
-      const cost = parts.pipeline.costOf(result.model, usage);
-      stream.markdown(`${FOOTER}*${chatAnswered(usage.promptTokens, usage.completionTokens, cost, waitedMs)}*`);
-    }
+    // The estimate (shown as progress while it was counted and while it waited) stays under the answer.
+    const estimate = chatEstimate(counted.estimate.tokens, counted.maxOutputTokens, counted.maxCostUsd);
+    const served = usage && chatAnswered(usage.promptTokens, usage.completionTokens, parts.pipeline.costOf(result.model, usage), waitedMs);
+    stream.markdown(`${FOOTER}*Estimated ${estimate}${served ? `; counted ${served}` : ''}.*`);
     return { metadata: { promptTokens: usage?.promptTokens, waitedMs } };
   } catch (error) {
     if (error instanceof vscode.CancellationError) return {};
