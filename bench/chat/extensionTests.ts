@@ -11,6 +11,9 @@ const MESSAGE = 'Why does a client that sends as soon as the server allows still
 const SMALL_COUNTS = 200;
 
 export interface ChatCountFigures {
+  /** Measured inside activate(), with the chat parts registered. */
+  readonly activationMs: number;
+  readonly tokenizerStartedAtActivation: boolean;
   readonly settledMs: number;
   readonly tokenizerStartedBeforeFirstCount: boolean;
   /** `model.countTokens` from the chat's side: through VS Code to the provider and back. */
@@ -41,6 +44,14 @@ export async function run(): Promise<void> {
     await model.countTokens(vscode.LanguageModelChatMessage.User(text));
     smallCountMs.push(performance.now() - started);
   }
-  const figures: ChatCountFigures = { settledMs, tokenizerStartedBeforeFirstCount, firstCountMs, smallCountMs, tokens };
+  const figures: ChatCountFigures = {
+    activationMs: api.activation.ms,
+    tokenizerStartedAtActivation: api.activation.tokenizerStarted,
+    settledMs,
+    tokenizerStartedBeforeFirstCount,
+    firstCountMs,
+    smallCountMs,
+    tokens,
+  };
   console.log(`${MARKER} ${JSON.stringify(figures)}`);
 }

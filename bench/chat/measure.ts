@@ -46,6 +46,10 @@ export async function measureChatCounts(log: (line: string) => void, vsix = VSIX
     title: "Token counts for VS Code's chat (model.countTokens of the kimi model, VS Code 1.106.3, packaged .vsix)",
     columns: ['what', 'measured'],
     rows: [
+      [
+        'activate() with the chat parts registered (measured inside it) / tokenizer started at activation',
+        `${fmt.ms(cold.activationMs)}, ${fmt.ms(warm.activationMs)} / ${cold.tokenizerStartedAtActivation}, ${warm.tokenizerStartedAtActivation}`,
+      ],
       ['first count right after activation (tokenizer not loaded yet: the first count as it was)', fmt.ms(cold.firstCountMs)],
       [
         `first count ${SETTLE_MS / 1000} s after activation (tokenizer warmed while the window was idle: ${warm.tokenizerStartedBeforeFirstCount})`,
