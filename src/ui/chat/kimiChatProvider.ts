@@ -41,8 +41,12 @@ export class KimiChatProvider implements LanguageModelChatProvider, vscode.Dispo
 
   constructor(private readonly parts: KimiChatProviderParts) {}
 
+  /** The server's model list, asked once (VS Code asks for the models often) until refresh(). */
+  private listed: Promise<{ id: string; contextWindow?: number }[]> | undefined;
+
   /** The model list may have changed: a key set or removed, another model or base URL. */
   refresh(): void {
+    this.listed = undefined;
     this.changed.fire();
   }
 
@@ -56,15 +60,17 @@ export class KimiChatProvider implements LanguageModelChatProvider, vscode.Dispo
     if (!key && !options.silent && (await apiKey.prompt())) key = await apiKey.get().catch(() => undefined);
     if (!key) return [];
     const { model } = settings.config;
-    const abort = new AbortController();
-    const cancel = token.onCancellationRequested(() => abort.abort());
     let listed: { id: string; contextWindow?: number }[] = [];
+    const asked = (this.listed ??= pipeline.modelDetails());
+    let stop: vscode.Disposable | undefined;
+    const cancelled = new Promise<undefined>((resolve) => (stop = token.onCancellationRequested(() => resolve(undefined))));
     try {
-      listed = await pipeline.modelDetails(abort.signal);
+      listed = (await Promise.race([asked, cancelled])) ?? [];
     } catch {
-      // Offline or refused: the configured model alone.
+      // Offline or refused: the configured model alone, and the next query asks again.
+      if (this.listed === asked) this.listed = undefined;
     } finally {
-      cancel.dispose();
+      stop?.dispose();
     }
     const windows = new Map(listed.map((m) => [m.id, m.contextWindow]));
     const ids = [model, ...listed.map((m) => m.id).filter((id) => id !== model)];
