@@ -252,6 +252,46 @@ describe('Kimi in VS Code’s chat', () => {
       }
     });
 
+    it('with no key set, no models, and no prompt for one', async () => {
+      const key = process.env.MOONSHOT_API_KEY;
+      const askedBefore = fake.stats.httpRequests;
+      delete process.env.MOONSHOT_API_KEY; // the extension host's environment: the extension's fallback key
+      try {
+        await set('maxOutputTokens', 999); // a setting the models depend on: VS Code asks the provider again, silently
+        let models: vscode.LanguageModelChat[] = [];
+        for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
+          const answer = await Promise.race([
+            vscode.lm.selectChatModels({ vendor: 'kimi' }),
+            sleep(5_000).then(() => 'no answer' as const),
+          ]);
+          if (answer === 'no answer') {
+            await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+            assert.fail('the model query did not answer: it waits on a prompt for the key');
+          }
+          models = answer;
+          if (!models.length) break;
+        }
+        assert.deepEqual(
+          models.map((m) => m.id),
+          [],
+        );
+        assert.equal(fake.stats.httpRequests, askedBefore, 'nothing was asked of the server');
+        assert.deepEqual(
+          api.messages().filter((m) => /key/i.test(m.text)),
+          [],
+          'no message about the key',
+        );
+      } finally {
+        process.env.MOONSHOT_API_KEY = key;
+        await set('maxOutputTokens', 1000);
+      }
+      let back: vscode.LanguageModelChat[] = [];
+      for (const deadline = Date.now() + 10_000; !back.length && Date.now() < deadline; await sleep(100)) {
+        back = await vscode.lm.selectChatModels({ vendor: 'kimi' });
+      }
+      assert.equal(back[0]?.id, 'kimi-k2.6', 'the key back: the models come back');
+    });
+
     it("countTokens is the extension's count (o200k in the worker, times the calibration answers taught)", async () => {
       const [model] = await vscode.lm.selectChatModels({ vendor: 'kimi', id: 'kimi-k2.6' });
       const text = 'Count me for the chat: one two three four five, and a few more words.';
