@@ -5,6 +5,7 @@
  * `role: tool` messages, so a conversation with tools round-trips.
  */
 import type { ChatMessage, ToolCall, ToolDefinition } from '../kimi';
+import { countedText } from '../tokens/requestEstimate';
 
 /** `vscode.LanguageModelChatMessageRole`: User 1, Assistant 2, and System 3 where VS Code has it. */
 export const CHAT_ROLES = { user: 1, assistant: 2, system: 3 } as const;
@@ -69,9 +70,7 @@ export function toToolCallShape(call: ToolCall): ToolCallShape {
 
 /** The text of one message (a string, or its text parts), as the token count sees it. */
 export function messageText(message: ChatMessageShape): string {
-  return toKimiMessages([message])
-    .map((m) => [m.content, ...(m.toolCalls ?? []).map((c) => `${c.name}${JSON.stringify(c.input)}`)].filter(Boolean).join('\n'))
-    .join('\n');
+  return toKimiMessages([message]).map(countedText).join('\n');
 }
 
 function isToolCall(part: unknown): part is ToolCallShape {

@@ -78,3 +78,9 @@ export async function budgetedChat(
     cancelled.dispose();
   }
 }
+
+/** The first line of a prompt, short enough for the queue's list. */
+export function firstLine(text: string): string {
+  const line = text.trim().split('\n')[0].trim();
+  return line.length > 40 ? `${line.slice(0, 39)}…` : line || 'prompt';
+}

@@ -9,7 +9,7 @@ import { ApiKey } from '../apiKey';
 import { SelectionCounter } from '../selectionCounter';
 import { Settings } from '../settings';
 import { CHAT_MODEL_DETAIL, chatModelTooltip } from '../words';
-import { BudgetedChatParts, budgetedChat } from './budgetedChat';
+import { BudgetedChatParts, budgetedChat, firstLine } from './budgetedChat';
 import type {
   LanguageModelChatInformation,
   LanguageModelChatProvider,
@@ -143,9 +143,4 @@ export class KimiChatProvider implements LanguageModelChatProvider, vscode.Dispo
 function shape(message: LanguageModelChatRequestMessage): ChatMessageShape {
   const Thinking = (vscode as unknown as { LanguageModelThinkingPart?: new (...args: never[]) => unknown }).LanguageModelThinkingPart;
   return { role: message.role, content: Thinking ? message.content.filter((part) => !(part instanceof Thinking)) : message.content };
-}
-
-function firstLine(text: string): string {
-  const line = text.trim().split('\n')[0].trim();
-  return line.length > 40 ? `${line.slice(0, 39)}…` : line || 'request';
 }

@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { ChatMessage } from '../../kimi';
 import { Settings } from '../settings';
 import { chatAnswered, chatCount, chatEstimate } from '../words';
-import { BudgetedChatParts, budgetedChat } from './budgetedChat';
+import { BudgetedChatParts, budgetedChat, firstLine } from './budgetedChat';
 
 export const PARTICIPANT_ID = 'kimiBudget.kimi';
 /** The line under each answer starts so; it is not sent back with the conversation. */
@@ -72,9 +72,4 @@ function history(context: vscode.ChatContext): ChatMessage[] {
       .split(FOOTER)[0];
     return text ? [{ role: 'assistant', content: text }] : [];
   });
-}
-
-function firstLine(text: string): string {
-  const line = text.trim().split('\n')[0].trim();
-  return line.length > 40 ? `${line.slice(0, 39)}…` : line || 'prompt';
 }
