@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import { Emitter } from '../../core/event';
 import { contextWindowOf } from '../../kimi/models';
-import { ChatMessageShape, messageText, toKimiMessages, toKimiTools } from '../../send/chatMessages';
+import { ChatMessageShape, messageText, toKimiMessages, toKimiTools, toToolCallShape } from '../../send/chatMessages';
 import { ApiKey } from '../apiKey';
 import { SelectionCounter } from '../selectionCounter';
 import { Settings } from '../settings';
@@ -98,7 +98,10 @@ export class KimiChatProvider implements LanguageModelChatProvider, vscode.Dispo
         if (part) progress.report(part);
       },
       content: (delta) => progress.report(new vscode.LanguageModelTextPart(delta)),
-      toolCall: (call) => progress.report(new vscode.LanguageModelToolCallPart(call.id, call.name, call.input)),
+      toolCall: (call) => {
+        const { callId, name, input } = toToolCallShape(call);
+        progress.report(new vscode.LanguageModelToolCallPart(callId, name, input));
+      },
     });
   }
 
