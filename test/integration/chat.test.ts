@@ -84,6 +84,12 @@ describe('Kimi in VS Code’s chat', () => {
       if (!hasProviderApi) this.skip();
     });
 
+    it('activates without loading the tokenizer, which then loads by itself once the window is idle', async () => {
+      assert.equal(api.activation.tokenizerStarted, false, 'not during activation');
+      assert.equal(fake.stats.requests, 0, 'no chat request was counted or sent yet');
+      await until('the tokenizer to be warmed', () => api.tokenizerStarted(), 15_000);
+    });
+
     it('selectChatModels finds the configured model and those the server lists, with their context windows and output limits', async () => {
       assert.deepEqual(api.chat(), { provider: true, participant: true });
       let found: vscode.LanguageModelChat[] = [];
