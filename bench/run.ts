@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { measureActivation, packageSizes } from './activation/measure';
 import { runDashboard } from './dashboard/section';
+import { measureChatCounts } from './chat/measure';
 import { fromRoot } from './paths';
 import { verdict } from './report/goal';
 import { describeMachine } from './report/machine';
@@ -56,8 +57,20 @@ async function main(): Promise<void> {
   const dashboard = await runDashboard(log);
   print(dashboard.tables);
 
+  console.log("\n== 7. Token counts for VS Code's chat (VS Code 1.106.3)");
+  const chat = await measureChatCounts(log);
+  print(chat.tables);
+
   console.log('\n== Goals');
-  for (const goal of [...scheduling.goals, ...tokens.goals, ...activation.goals, ...sendPath.goals, ...shared.goals, ...dashboard.goals]) {
+  for (const goal of [
+    ...scheduling.goals,
+    ...tokens.goals,
+    ...activation.goals,
+    ...sendPath.goals,
+    ...shared.goals,
+    ...dashboard.goals,
+    ...chat.goals,
+  ]) {
     console.log(
       `- ${verdict(goal).padEnd(7)} ${goal.goal}: ${goal.measured}${goal.limitedBy ? `\n          limited by: ${goal.limitedBy}` : ''}`,
     );
@@ -80,6 +93,7 @@ async function main(): Promise<void> {
       sendPath,
       shared,
       dashboard,
+      chat,
       svgFile: SVG_FILE,
     }),
   );

@@ -7,12 +7,13 @@ interface RunTests {
     timeoutMs: number;
     env: Record<string, string>;
     log: (line: string) => void;
+    lane?: string;
   }): Promise<number>;
 }
 
 /**
- * Runs an extension-tests module of bench/ in a fresh window of VS Code 1.96.4 (test/vscode, which
- * installs it on first use) against a packaged .vsix, and returns the JSON the module logged after
+ * Runs an extension-tests module of bench/ in a fresh window of VS Code 1.96.4 (or of the `lane`
+ * given, e.g. '1.106'; test/vscode installs it on first use) against a packaged .vsix, and returns the JSON the module logged after
  * `marker`, or why there is none.
  */
 export async function figuresFromVsCode<T>(options: {
@@ -22,6 +23,7 @@ export async function figuresFromVsCode<T>(options: {
   marker: string;
   env?: Record<string, string>;
   log?: (line: string) => void;
+  lane?: string;
 }): Promise<T | string> {
   const lines: string[] = [];
   try {
@@ -32,6 +34,7 @@ export async function figuresFromVsCode<T>(options: {
       extensionTestsPath: options.module,
       timeoutMs: 4 * 60_000,
       env: options.env ?? {},
+      lane: options.lane,
       log: (line) => {
         lines.push(line);
         options.log?.(line);

@@ -39,6 +39,10 @@ import { Settings } from './ui/settings';
 import { SpentStore } from './ui/spentStore';
 import { TeamPassword } from './ui/teamPassword';
 import { UsageStore } from './ui/usageStore';
+import { canProvideLanguageModels, registerLanguageModelChatProvider } from './ui/chat/languageModelApi';
+import { KIMI_VENDOR, KimiChatProvider } from './ui/chat/kimiChatProvider';
+import { createKimiParticipant } from './ui/chat/kimiParticipant';
+import { warmUpWhenIdle } from './ui/chat/warmUp';
 
 const CALIBRATION_KEY = 'kimiBudget.calibration';
 
@@ -233,6 +237,26 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     vscode.commands.registerCommand('kimiBudget.showDashboard', showDashboard),
   );
 
+  // Kimi in VS Code's chat, where the running VS Code has the language model provider API (1.104+).
+  const chat = { provider: false, participant: false };
+  if (canProvideLanguageModels()) {
+    const chatParts = { pipeline, queue, context: () => settings.config };
+    const provider = new KimiChatProvider({ ...chatParts, settings, apiKey, counter });
+    const registered = registerLanguageModelChatProvider(KIMI_VENDOR, provider);
+    chat.provider = registered !== undefined;
+    chat.participant = true;
+    context.subscriptions.push(
+      provider,
+      ...(registered ? [registered] : []),
+      createKimiParticipant({ ...chatParts, settings, extensionUri: context.extensionUri }),
+      context.secrets.onDidChange(() => provider.refresh()),
+      settings.onDidChange(() => provider.refresh()),
+      // The chat counts often: the tokenizer loads once the window is quiet, not on the chat's first count.
+      warmUpWhenIdle(() => void tokenCounter.count('Kimi').catch(() => undefined)),
+    );
+    void vscode.commands.executeCommand('setContext', 'kimiBudget.chat', true);
+  }
+
   void conversations.ready.then(() => sender.offerLeftover());
   const activation = { ms: performance.now() - activationStart, tokenizerStarted: tokenCounter.started };
   return {
@@ -244,6 +268,8 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     queue: () => queue.entries().map(({ id, label, state }) => ({ id, label, state })),
     calibration: (model) => ({ ratio: calibration.ratio(model), samples: calibration.samples(model) }),
     sendTimelines: () => sender.timelines.views(),
+    chat: () => ({ ...chat }),
+    countTokens: (text, model) => counter.count(text, undefined, model).then((c) => c.tokens),
   };
 }
 

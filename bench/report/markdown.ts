@@ -1,5 +1,6 @@
 import type { ActivationResult } from '../activation/measure';
 import type { DashboardResult } from '../dashboard/section';
+import type { ChatCountResult } from '../chat/measure';
 import type { SendPathResult } from '../send/measure';
 import type { SharedBudgetResult } from '../shared/section';
 import { CLIENTS } from '../scheduling/clients/all';
@@ -22,12 +23,13 @@ export interface Report {
   readonly sendPath: SendPathResult;
   readonly shared: SharedBudgetResult;
   readonly dashboard: DashboardResult;
+  readonly chat: ChatCountResult;
   readonly svgFile: string;
 }
 
 /** docs/benchmarks.md: every figure comes from the run that wrote it. */
 export function benchmarksMarkdown(r: Report): string {
-  const { scheduling, tokens, activation, sendPath, shared, dashboard, machine } = r;
+  const { scheduling, tokens, activation, sendPath, shared, dashboard, chat, machine } = r;
   const goals: [string, Goal][] = [
     ...scheduling.goals.map((g): [string, Goal] => ['Scheduling', g]),
     ...tokens.goals.map((g): [string, Goal] => ['Token counting', g]),
@@ -35,6 +37,7 @@ export function benchmarksMarkdown(r: Report): string {
     ...sendPath.goals.map((g): [string, Goal] => ['Send path', g]),
     ...shared.goals.map((g): [string, Goal] => ['Shared budget', g]),
     ...dashboard.goals.map((g): [string, Goal] => ['Dashboard', g]),
+    ...chat.goals.map((g): [string, Goal] => ['Chat', g]),
   ];
   const goalRows = goals.map(
     ([section, g]) => `| ${section} | ${g.goal} | **${verdict(g)}** | ${escape(g.measured)} | ${escape(g.limitedBy ?? '')} |`,
@@ -53,6 +56,7 @@ export function benchmarksMarkdown(r: Report): string {
     ...goalRows,
     ...(activation.failure ? ['', `Activation was not measured: ${activation.failure}`] : []),
     ...(sendPath.failure ? ['', `The send path was not measured: ${sendPath.failure}`] : []),
+    ...(chat.failure ? ['', `The chat's counts were not measured: ${chat.failure}`] : []),
     '',
     '## 1. Scheduling',
     '',
@@ -109,12 +113,18 @@ export function benchmarksMarkdown(r: Report): string {
     "What the dashboard (docs/dashboard.md) costs: the extension host's work to feed the page each second it is visible, against the status bar's own summary; one event into the usage series, against one spend into the ledger; and the page drawing a day at minute resolution in Chromium, against an hour.",
     '',
     ...dashboard.tables.flatMap((t) => [toMarkdown(t), '']),
+    "## 7. Token counts for VS Code's chat",
+    '',
+    "VS Code's chat asks the `kimi` model for token counts often. Where the chat parts run (VS Code 1.104 and later), the tokenizer loads in its worker once the window has gone quiet after activation, so the chat's first count finds it ready (docs/chat.md).",
+    '',
+    ...chat.tables.flatMap((t) => [toMarkdown(t), '']),
     '## How to run',
     '',
     '```sh',
     'npm run bench        # compiles, packages the .vsix, then node out/bench/run.js',
     'npm run bench:send   # section 4 alone, printed; `-- FILE.vsix` measures another build',
     'npm run bench:dashboard   # section 6 alone, printed',
+    'npm run bench:chat   # section 7 alone, printed (VS Code 1.106.3)',
     '```',
     '',
     'Everything runs on this machine and on loopback. The activation and send-path figures need VS Code 1.96.4 (code-server) and Chromium, which `test/vscode/install.js` installs the first time, as for `npm test`. The code is in `bench/`: `scheduling/` (server model, clients, workloads, the simulated clock, the loopback run), `tokens/`, `activation/`, `send/`, `report/`.',

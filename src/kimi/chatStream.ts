@@ -2,7 +2,8 @@
 import { createParser } from 'eventsource-parser';
 import { bodyChunks, readText, type BodyIO } from './body';
 import { KimiError, errorFromResponse } from './kimiError';
-import type { ChatResult, StreamHandlers, Usage } from './types';
+import { InlineToolCallParser, ToolCallAssembler } from './toolCalls';
+import type { ChatResult, StreamHandlers, ToolCall, Usage } from './types';
 import type { WireChunk, WireCompletion, WireUsage } from './wire';
 import { isObject } from './json';
 
@@ -18,6 +19,10 @@ export class ChatAccumulator {
   usage?: Usage;
   finishReason?: string;
   model: string;
+  readonly toolCalls: ToolCall[] = [];
+  /** Tool calls streamed as deltas, and Kimi's inline tool-call markup in the text. */
+  readonly deltas = new ToolCallAssembler();
+  readonly inline = new InlineToolCallParser();
 
   constructor(
     model: string,
@@ -27,12 +32,12 @@ export class ChatAccumulator {
   }
 
   get started(): boolean {
-    return this.content !== '' || this.reasoning !== '';
+    return this.content !== '' || this.reasoning !== '' || this.toolCalls.length > 0;
   }
 
   snapshot(): ChatResult {
     const { content, reasoning, usage, finishReason, model } = this;
-    return { content, reasoning, usage, finishReason, model };
+    return { content, reasoning, usage, finishReason, model, toolCalls: [...this.toolCalls] };
   }
 }
 
@@ -104,7 +109,7 @@ export async function readChatBody(response: Response, acc: ChatAccumulator, han
     sawDone = drain(cut);
   }
   if (!sawEvent && raw.trim().startsWith('{')) return applyCompletion(raw, acc, handlers, io);
-  if (sawDone || acc.finishReason) return acc.snapshot();
+  if (sawDone || acc.finishReason) return finish(acc, handlers);
   throw new KimiError({
     kind: 'network',
     message: 'The connection to Moonshot closed before the answer finished (no finish reason, no [DONE]).',
@@ -126,7 +131,8 @@ function applyEvent(data: string, acc: ChatAccumulator, handlers: StreamHandlers
   for (const choice of Array.isArray(wire.choices) ? wire.choices : []) {
     const delta = isObject(choice?.delta) ? choice.delta : {};
     if (typeof delta.reasoning_content === 'string') append(acc, 'reasoning', delta.reasoning_content, handlers.onReasoning);
-    if (typeof delta.content === 'string') append(acc, 'content', delta.content, handlers.onContent);
+    if (typeof delta.content === 'string') appendContent(acc, delta.content, handlers);
+    if (Array.isArray(delta.tool_calls)) for (const call of acc.deltas.push(delta.tool_calls)) toolCall(acc, call, handlers);
     if (typeof choice?.finish_reason === 'string') acc.finishReason = choice.finish_reason;
     acc.usage = toUsage(choice?.usage) ?? acc.usage;
   }
@@ -146,11 +152,40 @@ function applyCompletion(text: string, acc: ChatAccumulator, handlers: StreamHan
   const reasoning = choice.message?.reasoning_content;
   const content = choice.message?.content;
   if (typeof reasoning === 'string') append(acc, 'reasoning', reasoning, handlers.onReasoning);
-  if (typeof content === 'string') append(acc, 'content', content, handlers.onContent);
+  if (typeof content === 'string') appendContent(acc, content, handlers);
+  const calls = choice.message?.tool_calls;
+  if (Array.isArray(calls)) {
+    const whole = calls.map((call, index) => ({ ...call, index }));
+    for (const call of acc.deltas.push(whole)) toolCall(acc, call, handlers);
+  }
   if (typeof wire?.model === 'string') acc.model = wire.model;
   if (typeof choice.finish_reason === 'string') acc.finishReason = choice.finish_reason;
   acc.usage = toUsage(wire?.usage) ?? toUsage(choice.usage) ?? acc.usage;
+  return finish(acc, handlers);
+}
+
+/** The answer is whole: text held back as a possible start of markup is text, and open tool calls are complete. */
+function finish(acc: ChatAccumulator, handlers: StreamHandlers): ChatResult {
+  const rest = acc.inline.end();
+  if (rest.text) append(acc, 'content', rest.text, handlers.onContent);
+  for (const call of [...rest.calls, ...acc.deltas.end()]) toolCall(acc, call, handlers);
   return acc.snapshot();
+}
+
+/** Content goes through the inline markup parser: calls are taken out, the rest is the answer's text. */
+function appendContent(acc: ChatAccumulator, delta: string, handlers: StreamHandlers): void {
+  const { text, calls } = acc.inline.push(delta);
+  if (text) append(acc, 'content', text, handlers.onContent);
+  for (const call of calls) toolCall(acc, call, handlers);
+}
+
+function toolCall(acc: ChatAccumulator, call: ToolCall, handlers: StreamHandlers): void {
+  acc.toolCalls.push(call);
+  try {
+    handlers.onToolCall?.(call);
+  } catch (error) {
+    throw new HandlerFailure(error);
+  }
 }
 
 export function toUsage(wire: WireUsage | null | undefined): Usage | undefined {

@@ -5,7 +5,8 @@
 import { readText, type BodyIO } from './body';
 import { ChatAccumulator, HandlerFailure, readChatBody } from './chatStream';
 import { KimiError, cancelledError, errorFromResponse, networkError, redact, redactKey } from './kimiError';
-import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers } from './types';
+import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers, ToolDefinition } from './types';
+import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { isObject } from './json';
 
 export interface KimiClientOptions {
@@ -68,10 +69,11 @@ export class KimiClient {
     const acc = new ChatAccumulator(request.model, request.maxTokens);
     const body = {
       model: request.model,
-      messages: request.messages,
+      messages: request.messages.map(wireMessage),
       max_tokens: request.maxTokens,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
       ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      ...(request.tools?.length ? { tools: request.tools.map(wireTool), tool_choice: request.toolChoice ?? 'auto' } : {}),
       stream: true,
     };
     return this.exchange(
@@ -81,12 +83,23 @@ export class KimiClient {
   }
 
   /** GET {base}/models: the ids of the models this account can use. */
-  listModels(signal?: AbortSignal): Promise<string[]> {
+  async listModels(signal?: AbortSignal): Promise<string[]> {
+    return (await this.listModelDetails(signal)).map((model) => model.id);
+  }
+
+  /** GET {base}/models: the models this account can use, with the context window the server states. */
+  listModelDetails(signal?: AbortSignal): Promise<{ id: string; contextWindow?: number }[]> {
     return this.exchange({ method: 'GET', path: '/models', signal }, async (response, io) => {
       const body = await readJson(response, io, '/models');
       const data = isObject(body) && Array.isArray(body.data) ? body.data : undefined;
       if (!data) throw unexpectedBody('/models', body);
-      return data.map((model) => (isObject(model) ? model.id : undefined)).filter((id): id is string => typeof id === 'string');
+      return data.flatMap((model) => {
+        if (!isObject(model) || typeof model.id !== 'string') return [];
+        const length = model.context_length;
+        return [
+          { id: model.id, ...(typeof length === 'number' && Number.isInteger(length) && length > 0 ? { contextWindow: length } : {}) },
+        ];
+      });
     });
   }
 
@@ -305,4 +318,38 @@ function hostOf(baseUrl: string): string {
   } catch {
     return baseUrl;
   }
+}
+
+/** A message as Moonshot's OpenAI-compatible API takes it: tool calls as `tool_calls`, tool answers as `role: tool`. */
+export function wireMessage(message: ChatMessage): ChatCompletionMessageParam {
+  switch (message.role) {
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId ?? '', content: message.content };
+    case 'assistant':
+      return message.toolCalls?.length
+        ? {
+            role: 'assistant',
+            content: message.content,
+            tool_calls: message.toolCalls.map((call) => ({
+              id: call.id,
+              type: 'function' as const,
+              function: { name: call.name, arguments: JSON.stringify(call.input) },
+            })),
+          }
+        : { role: 'assistant', content: message.content };
+    default:
+      return { role: message.role, content: message.content };
+  }
+}
+
+/** A tool as an OpenAI function tool. */
+export function wireTool(tool: ToolDefinition): ChatCompletionTool {
+  return {
+    type: 'function',
+    function: {
+      name: tool.name,
+      description: tool.description,
+      parameters: (tool.parameters ?? { type: 'object', properties: {} }) as Record<string, unknown>,
+    },
+  };
 }

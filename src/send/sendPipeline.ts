@@ -4,7 +4,7 @@ import type { AnswerRecord } from '../core/answerStats';
 import { actualCost, maxCost, priceOf } from '../core/cost';
 import { Disposable, Emitter, Event } from '../core/event';
 import { SendQueue } from '../core/sendQueue';
-import { ChatMessage, ChatResult, KimiClient } from '../kimi';
+import { ChatMessage, ChatResult, KimiClient, ToolCall, ToolDefinition, Usage } from '../kimi';
 import { contextWindowOf } from '../kimi/models';
 import { Calibration } from '../tokens/calibration';
 import type { TokenCount } from '../tokens/protocol';
@@ -48,6 +48,29 @@ export interface SendObserver {
   responded?(): void;
   reasoning?(delta: string): void;
   content?(delta: string): void;
+  toolCall?(call: ToolCall): void;
+}
+
+/** A request made whole by its caller (VS Code's chat): the messages, with tool calls and results, and the tools offered. */
+export interface ChatRequestSpec {
+  readonly messages: ChatMessage[];
+  readonly tools: ToolDefinition[];
+  readonly toolChoice?: 'auto' | 'required';
+  /** Default: the configured model. */
+  readonly model?: string;
+  /** Default: the configured kimiBudget.maxOutputTokens. */
+  readonly maxOutputTokens?: number;
+}
+
+/** A chat request counted as the server will charge it: messages, tool schemas and max_tokens. */
+export interface CountedChat {
+  readonly spec: ChatRequestSpec;
+  readonly estimate: RequestEstimate;
+  readonly model: string;
+  readonly maxOutputTokens: number;
+  /** What the budget is charged at admission: the prompt's estimate plus max_tokens. */
+  readonly cost: number;
+  readonly maxCostUsd: number | undefined;
 }
 
 export interface Answered {
@@ -132,13 +155,63 @@ export class SendPipeline implements Disposable {
     return { id: queued.id, outcome: queued.outcome.then((result) => result.content.trim() || undefined) };
   }
 
+  /** Counts a chat request whole: every message, the tool calls and results it carries, and the tool schemas it offers. */
+  async countChat(spec: ChatRequestSpec, signal?: AbortSignal): Promise<CountedChat> {
+    const config = this.parts.config();
+    const model = spec.model ?? config.model;
+    const maxOutputTokens = spec.maxOutputTokens ?? config.maxOutputTokens;
+    const count = (text: string) => this.parts.count(text, signal);
+    const estimate = await estimateRequest(count, this.parts.calibration, model, spec.messages, spec.tools);
+    const price = priceOf(model, config.prices);
+    return {
+      spec,
+      estimate,
+      model,
+      maxOutputTokens,
+      cost: estimate.tokens + maxOutputTokens,
+      maxCostUsd: price && maxCost(price, estimate.tokens, maxOutputTokens),
+    };
+  }
+
+  /**
+   * Queues a counted chat request on the same budget and line as every other send; its outcome is
+   * the answer (text and tool calls). The server's count settles the budget and teaches the
+   * calibration; the cost joins the session's. Throws SendRejected at once when it could never go.
+   */
+  sendChat(request: CountedChat, label: string, observer: SendObserver = {}): Queued<ChatResult> {
+    const { spec, model, maxOutputTokens, estimate } = request;
+    const queued = this.enqueue(spec.messages, model, maxOutputTokens, estimate.tokens, label, observer, spec.tools, spec.toolChoice);
+    const outcome = queued.outcome.then((result) => {
+      const { usage } = result;
+      if (usage) {
+        this.parts.calibration.record(model, estimate.contentTokens, estimate.parts, usage.promptTokens);
+        this.calibrated.fire(model);
+        this.parts.session.add(this.costOf(result.model, usage));
+      }
+      return result;
+    });
+    return { id: queued.id, outcome };
+  }
+
   cancel(id: number): boolean {
     return this.parts.queue.cancel(id);
+  }
+
+  /** What an answer cost by the configured prices; undefined for a model with no known price. */
+  costOf(model: string, usage: Usage): number | undefined {
+    const price = priceOf(model, this.parts.config().prices);
+    return price && actualCost(price, usage);
   }
 
   /** The ids of the models the server offers this account. */
   models(): Promise<string[]> {
     return this.clientFor(this.parts.config().baseUrl).listModels();
+  }
+
+  /** The models the server offers this account, with the context window it states or this extension knows. */
+  async modelDetails(signal?: AbortSignal): Promise<{ id: string; contextWindow?: number }[]> {
+    const listed = await this.clientFor(this.parts.config().baseUrl).listModelDetails(signal);
+    return listed.map(({ id, contextWindow }) => ({ id, contextWindow: contextWindow ?? contextWindowOf(id) }));
   }
 
   dispose(): void {
@@ -153,6 +226,8 @@ export class SendPipeline implements Disposable {
     promptTokens: number,
     label: string,
     observer: SendObserver,
+    tools?: ToolDefinition[],
+    toolChoice?: 'auto' | 'required',
   ): Queued<ChatResult> {
     const { baseUrl, temperature, topP } = this.parts.config();
     const client = this.clientFor(baseUrl);
@@ -164,12 +239,13 @@ export class SendPipeline implements Disposable {
       run: async ({ signal, number, sending, serverAnswered }) => {
         observer.admitted?.(number);
         const result = await client.streamChat(
-          { model, messages, maxTokens, temperature, topP },
+          { model, messages, maxTokens, temperature, topP, tools, toolChoice },
           {
             onRequest: () => (sending(), observer.requestLeft?.()),
             onResponse: () => (serverAnswered(), observer.responded?.()),
             onReasoning: observer.reasoning && ((delta) => observer.reasoning?.(delta)),
             onContent: observer.content && ((delta) => observer.content?.(delta)),
+            onToolCall: observer.toolCall && ((call) => observer.toolCall?.(call)),
           },
           signal,
         );

@@ -22,4 +22,8 @@ export interface KimiBudgetApi {
   calibration(model: string): { readonly ratio: number; readonly samples: number };
   /** Where the time of the last sends went, from the command to the answer, oldest first. */
   sendTimelines(): SendTimelineView[];
+  /** Which chat parts this window has: the `kimi` language model provider and `@kimi` (VS Code 1.104 and later only). */
+  chat(): { provider: boolean; participant: boolean };
+  /** The extension's count of `text` for `model` (default: the configured one), as the selection item shows it. */
+  countTokens(text: string, model?: string): Promise<number>;
 }

@@ -21,9 +21,9 @@ export class SelectionCounter {
     private readonly notifier: Notifier,
   ) {}
 
-  async count(text: string, signal?: AbortSignal): Promise<CountedText> {
+  /** `model`: whose calibration applies (default: the configured model). */
+  async count(text: string, signal?: AbortSignal, model = this.settings.config.model): Promise<CountedText> {
     const raw = await this.counter.count(text, signal);
-    const { model } = this.settings.config;
     const ratio = this.calibration.ratio(model);
     const samples = this.calibration.samples(model);
     const tokens = samples > 0 ? Math.ceil(raw.tokens * ratio) : raw.tokens;

@@ -197,3 +197,38 @@ function seconds(ms: number): number {
 function trim(x: number): string {
   return x >= 100 ? String(Math.floor(x)) : (Math.floor(x * 10) / 10).toString();
 }
+
+/** A chat request waiting in the line: for how long, and what holds it back. */
+export function chatWaiting(waitMs: number | undefined, holder: LimitName | 'line' | 'serverPause' | undefined): string {
+  const why = holder ? `, held by ${heldBy(holder)}` : '';
+  const when = waitMs === undefined ? 'once a running send finishes' : `in about ${roughly(Math.max(0, waitMs))}`;
+  return `Waiting for Kimi's rate-limit budget: it goes out ${when}${why}.`;
+}
+
+/** What a chat request is charged at admission, and at most costs. */
+export function chatEstimate(promptTokens: number, maxOutputTokens: number, maxCostUsd: number | undefined): string {
+  const cost = maxCostUsd === undefined ? '' : `, at most ${formatUsd(maxCostUsd)}`;
+  return `≈ ${formatCount(promptTokens)} prompt tokens + ${formatCount(maxOutputTokens)} max output${cost}`;
+}
+
+/** `@kimi /count`: the conversation so far as the next request would carry it. */
+export function chatCount(promptTokens: number, messages: number, maxOutputTokens: number, maxCostUsd: number | undefined): string {
+  const cost =
+    maxCostUsd === undefined ? '' : ` It would cost at most ${formatUsd(maxCostUsd)} with ${formatCount(maxOutputTokens)} max output.`;
+  return `This conversation holds ≈ ${formatCount(promptTokens)} tokens in ${messages} message${messages === 1 ? '' : 's'}; sent now it takes ${formatCount(promptTokens + maxOutputTokens)} of the minute's tokens.${cost}`;
+}
+
+/** The line under an answer of `@kimi`: what the server counted and what it cost. */
+export function chatAnswered(promptTokens: number, completionTokens: number, costUsd: number | undefined, waitedMs: number): string {
+  const waited = waitedMs >= 1000 ? ` · waited ${roughly(waitedMs)}` : '';
+  const cost = costUsd === undefined ? '' : ` · ${formatUsd(costUsd)}`;
+  return `${formatCount(promptTokens)} prompt + ${formatCount(completionTokens)} answer tokens${cost}${waited}`;
+}
+
+/** Beside the model's name in VS Code's model picker. */
+export const CHAT_MODEL_DETAIL = 'through your rate-limit budget';
+
+/** The model's tooltip in VS Code's model picker. */
+export function chatModelTooltip(id: string, contextWindow: number, maxOutputTokens: number): string {
+  return `${id} through the extension's rate-limit budget: ${formatCount(contextWindow)}-token context window, ${formatCount(maxOutputTokens)} max output (kimiBudget.maxOutputTokens).`;
+}

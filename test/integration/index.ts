@@ -14,7 +14,10 @@ export async function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'bdd', timeout: 120_000, color: false, reporter: 'spec' });
   const grep = process.env.KIMI_INTEGRATION_GREP;
   if (grep) mocha.grep(grep);
-  mocha.addFile(path.resolve(__dirname, 'extension.test.js'));
+  // KIMI_INTEGRATION_SUITE=chat: the chat suite alone (the VS Code 1.106 lane); otherwise both.
+  const chatOnly = process.env.KIMI_INTEGRATION_SUITE === 'chat';
+  if (!chatOnly) mocha.addFile(path.resolve(__dirname, 'extension.test.js'));
+  mocha.addFile(path.resolve(__dirname, 'chat.test.js'));
   await mocha.loadFilesAsync();
   await new Promise<void>((resolve, reject) => {
     const runner = mocha.run((failures) => {

@@ -1,7 +1,10 @@
 /**
  * A loopback HTTP server that behaves like Moonshot's API where the extension depends on it:
  * rate limits over rolling windows, TPM charged as prompt + max_tokens at admission, Moonshot's
- * 429 bodies and messages, thinking-model streams with usage inside the last choice.
+ * 429 bodies and messages, thinking-model streams with usage inside the last choice, and tool
+ * calls: offered tools (OpenAI function tools) are called when the last user message names one, as
+ * `tool_calls` deltas split across chunks (or as Kimi's inline markup in the text, when asked), and
+ * a `role: tool` answer is read back into the reply.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -25,6 +28,8 @@ export interface FakeMoonshotOptions {
   /** How many content chunks a full answer has (default 5). */
   answerChunks?: number;
   models?: { id: string; context_length: number }[];
+  /** Tool calls as Kimi K2's inline markup in the content, instead of `tool_calls` deltas. */
+  inlineToolCalls?: boolean;
   port?: number;
   host?: string;
 }
@@ -50,7 +55,9 @@ export interface ReceivedRequest {
   at: number;
   model: string;
   maxTokens: number | undefined;
-  messages: { role: string; content: string }[];
+  messages: WireMessage[];
+  /** The names of the tools offered. */
+  tools: string[];
   promptTokens: number;
   /** Tokens debited to TPM/TPD: prompt + max_tokens when admitted, 0 when refused. */
   charged: number;
@@ -108,10 +115,25 @@ export type ForeignAnswer =
 
 type Limits = Required<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>;
 
+/** A message as received: content may be empty beside tool calls. */
+export interface WireMessage {
+  role: string;
+  content: string;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+}
+
+export interface WireTool {
+  name: string;
+  description?: string;
+  parameters?: { properties?: Record<string, unknown>; required?: string[] };
+}
+
 interface Answer {
   reasoning: string[];
   content: string[];
-  finishReason: 'stop' | 'length';
+  toolCalls: { id: string; name: string; arguments: string }[];
+  finishReason: 'stop' | 'length' | 'tool_calls';
   usage: WireUsage;
 }
 
@@ -195,7 +217,11 @@ export class FakeMoonshot {
     this.chunkDelayMs = options.chunkDelayMs ?? 5;
     this.answerChunks = options.answerChunks ?? 5;
     this.models = options.models ?? DEFAULT_MODELS;
+    this.inlineToolCalls = options.inlineToolCalls ?? false;
   }
+
+  /** Whether tool calls come as Kimi's inline markup in the text (true) or as `tool_calls` deltas. */
+  inlineToolCalls: boolean;
 
   get baseUrl(): string {
     if (!this.url) throw new Error('FakeMoonshot is not started');
@@ -257,10 +283,17 @@ export class FakeMoonshot {
     this.foreignAnswers.push(answer);
   }
 
-  /** Per message: framing + role + content; plus the reply's opening. */
-  countPromptTokens(messages: { role: string; content: string }[]): number {
-    const perMessage = messages.map((m) => TOKENS_PER_MESSAGE + countTextTokens(m.role) + countTextTokens(m.content));
-    return perMessage.reduce((a, b) => a + b, 0) + REPLY_PRIMING_TOKENS;
+  /** Per message: framing + role + content + its tool calls; the tools' schemas; plus the reply's opening. */
+  countPromptTokens(messages: WireMessage[], tools: WireTool[] = []): number {
+    const perMessage = messages.map(
+      (m) =>
+        TOKENS_PER_MESSAGE +
+        countTextTokens(m.role) +
+        countTextTokens(m.content) +
+        sum((m.tool_calls ?? []).map((c) => countTextTokens(c.function.name) + countTextTokens(c.function.arguments))),
+    );
+    const schemas = tools.length ? TOKENS_PER_MESSAGE + countTextTokens(JSON.stringify(tools)) : 0;
+    return perMessage.reduce((a, b) => a + b, 0) + schemas + REPLY_PRIMING_TOKENS;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -295,6 +328,7 @@ export class FakeMoonshot {
       model: '',
       maxTokens: undefined,
       messages: [],
+      tools: [],
       promptTokens: 0,
       charged: 0,
       stream: false,
@@ -317,6 +351,7 @@ export class FakeMoonshot {
       model: parsed.model,
       maxTokens: parsed.maxTokens,
       messages: parsed.messages,
+      tools: parsed.tools.map((t) => t.name),
       stream: parsed.stream,
       temperature: parsed.temperature,
       topP: parsed.topP,
@@ -328,7 +363,7 @@ export class FakeMoonshot {
 
     const model = this.models.find((m) => m.id === parsed.model);
     if (!model) return refuse(404, 'resource_not_found_error', `Not found the model ${parsed.model} or Permission denied`);
-    record.promptTokens = this.countPromptTokens(parsed.messages);
+    record.promptTokens = this.countPromptTokens(parsed.messages, parsed.tools);
     const room = model.context_length - record.promptTokens;
     if (room < 1 || (parsed.maxTokens !== undefined && parsed.maxTokens > room)) {
       return refuse(400, 'invalid_request_error', `Invalid request: Your request exceeded model token limit: ${model.context_length}`);
@@ -360,7 +395,7 @@ export class FakeMoonshot {
     res.once('finish', release); // the slot is held until the answer is out…
     res.once('close', release); // …or the client went away
 
-    const answer = buildAnswer(parsed.messages, maxTokens, thinking, this.answerChunks, record.promptTokens);
+    const answer = buildAnswer(parsed.messages, parsed.tools, maxTokens, thinking, this.answerChunks, record.promptTokens);
     const streamFault = parsed.stream ? takeFault(this.streamFaults, lastUser) : undefined;
     if (!parsed.stream || streamFault?.kind === 'json') {
       const delay = parsed.stream ? 0 : this.chunkDelayMs * (answer.reasoning.length + answer.content.length);
@@ -411,9 +446,11 @@ export class FakeMoonshot {
       const body: WireChunk = { id, object: 'chat.completion.chunk', created, model, choices: [choice], ...(usage ? { usage } : {}) };
       return `data: ${JSON.stringify(body)}\n\n`;
     };
-    const pieces = [
+    const inline = this.inlineToolCalls ? inlineMarkup(answer.toolCalls) : [];
+    const pieces: WireChunk['choices'][number]['delta'][] = [
       ...answer.reasoning.map((text) => ({ reasoning_content: text })),
-      ...(fault?.kind === 'huge' ? hugeContent(fault.bytes) : answer.content).map((text) => ({ content: text })),
+      ...(fault?.kind === 'huge' ? hugeContent(fault.bytes) : [...answer.content, ...inline]).map((text) => ({ content: text })),
+      ...(this.inlineToolCalls ? [] : toolCallDeltas(answer.toolCalls)),
     ];
     const topLevel = fault?.kind === 'topLevelUsage';
     const finish = chunk(
@@ -463,7 +500,12 @@ export class FakeMoonshot {
     if (!this.models.some((m) => m.id === parsed.model)) {
       return sendError(res, 404, 'resource_not_found_error', `Not found the model ${parsed.model} or Permission denied`);
     }
-    sendJson(res, 200, { code: 0, data: { total_tokens: this.countPromptTokens(parsed.messages) }, scode: '0x0', status: true });
+    sendJson(res, 200, {
+      code: 0,
+      data: { total_tokens: this.countPromptTokens(parsed.messages, parsed.tools) },
+      scode: '0x0',
+      status: true,
+    });
   }
 
   private modelList(): WireModelList {
@@ -486,9 +528,14 @@ export class FakeMoonshot {
   }
 }
 
-/** A deterministic answer derived from the prompt, cut at max_tokens (finish_reason 'length'). */
+/**
+ * A deterministic answer derived from the prompt, cut at max_tokens (finish_reason 'length'). With
+ * tools offered: a last user message that names one gets a call of it (its required string
+ * arguments filled with the message's topic); a last `tool` message gets a reply quoting it.
+ */
 function buildAnswer(
-  messages: { role: string; content: string }[],
+  messages: WireMessage[],
+  tools: WireTool[],
   maxTokens: number,
   thinking: boolean,
   chunks: number,
@@ -496,8 +543,20 @@ function buildAnswer(
 ): Answer {
   const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
   const topic = lastUser.replace(/\s+/g, ' ').trim().slice(0, 40) || 'nothing';
+  const last = messages[messages.length - 1];
+  const called = last.role === 'user' ? tools.find((t) => lastUser.includes(t.name)) : undefined;
+  if (called) {
+    const args = Object.fromEntries((called.parameters?.required ?? []).map((name) => [name, topic]));
+    const call = { id: `functions.${called.name}:0`, name: called.name, arguments: JSON.stringify(args) };
+    const used = Math.min(maxTokens, countTextTokens(call.name) + countTextTokens(call.arguments));
+    const usage = { prompt_tokens: promptTokens, completion_tokens: used, total_tokens: promptTokens + used, cached_tokens: 0 };
+    return { reasoning: [], content: [], toolCalls: [call], finishReason: 'tool_calls', usage };
+  }
   const reasoning = thinking ? ['The user asks about ', `"${topic}".`, ' I will answer briefly.'] : [];
-  const content = Array.from({ length: chunks }, (_, i) => (i === 0 ? `About "${topic}":` : ` point ${i} of ${chunks - 1}.`));
+  const content =
+    last.role === 'tool'
+      ? ['The tool ', `answered: "${last.content.replace(/\s+/g, ' ').trim().slice(0, 60)}".`]
+      : Array.from({ length: chunks }, (_, i) => (i === 0 ? `About "${topic}":` : ` point ${i} of ${chunks - 1}.`));
   let used = 0;
   const fit = (pieces: string[]): string[] => {
     const kept: string[] = [];
@@ -513,7 +572,29 @@ function buildAnswer(
   const keptContent = keptReasoning.length === reasoning.length ? fit(content) : [];
   const finishReason = keptContent.length === content.length ? 'stop' : 'length';
   const usage = { prompt_tokens: promptTokens, completion_tokens: used, total_tokens: promptTokens + used, cached_tokens: 0 };
-  return { reasoning: keptReasoning, content: keptContent, finishReason, usage };
+  return { reasoning: keptReasoning, content: keptContent, toolCalls: [], finishReason, usage };
+}
+
+/** Each call as OpenAI deltas: the id and name first, then the arguments in three pieces. */
+function toolCallDeltas(calls: Answer['toolCalls']): WireChunk['choices'][number]['delta'][] {
+  return calls.flatMap((call, index) => {
+    const third = Math.ceil(call.arguments.length / 3);
+    const parts = [0, 1, 2].map((i) => call.arguments.slice(i * third, (i + 1) * third));
+    return [
+      { tool_calls: [{ index, id: call.id, type: 'function' as const, function: { name: call.name, arguments: '' } }] },
+      ...parts.map((args) => ({ tool_calls: [{ index, function: { arguments: args } }] })),
+    ];
+  });
+}
+
+/** The calls in Kimi K2's inline markup, cut into pieces of 9 characters, so that markers split across chunks. */
+function inlineMarkup(calls: Answer['toolCalls']): string[] {
+  if (!calls.length) return [];
+  const markup =
+    '<|tool_calls_section_begin|>' +
+    calls.map((c) => `<|tool_call_begin|>${c.id}<|tool_call_argument_begin|>${c.arguments}<|tool_call_end|>`).join('') +
+    '<|tool_calls_section_end|>';
+  return Array.from({ length: Math.ceil(markup.length / 9) }, (_, i) => markup.slice(i * 9, (i + 1) * 9));
 }
 
 /** At least `bytes` bytes of UTF-8 text with multi-byte characters, in pieces of 32 KiB. */
@@ -538,6 +619,15 @@ function completionBody(model: string, answer: Answer): WireCompletion {
           role: 'assistant',
           content: answer.content.join(''),
           refusal: null,
+          ...(answer.toolCalls.length
+            ? {
+                tool_calls: answer.toolCalls.map((c) => ({
+                  id: c.id,
+                  type: 'function' as const,
+                  function: { name: c.name, arguments: c.arguments },
+                })),
+              }
+            : {}),
           ...(reasoning ? { reasoning_content: reasoning } : {}),
         },
         finish_reason: answer.finishReason,
@@ -550,7 +640,8 @@ function completionBody(model: string, answer: Answer): WireCompletion {
 
 interface ParsedChat {
   model: string;
-  messages: { role: string; content: string }[];
+  messages: WireMessage[];
+  tools: WireTool[];
   maxTokens: number | undefined;
   stream: boolean;
   temperature?: number;
@@ -566,20 +657,44 @@ function parseChatBody(body: string): ParsedChat | string {
     return 'the body is not valid JSON';
   }
   if (typeof json !== 'object' || json === null) return 'the body must be a JSON object';
-  const { model, messages, max_tokens: maxTokens, stream, temperature, top_p: topP } = json as Record<string, unknown>;
+  const { model, messages, max_tokens: maxTokens, stream, temperature, top_p: topP, tools } = json as Record<string, unknown>;
   if (typeof model !== 'string' || !model) return 'model is required';
   if (!Array.isArray(messages) || messages.length === 0) return 'messages must be a non-empty array';
-  const valid = messages.every((m) => typeof m?.role === 'string' && typeof m?.content === 'string');
+  const valid = messages.every(
+    (m) => typeof m?.role === 'string' && (typeof m?.content === 'string' || (m.role === 'assistant' && Array.isArray(m.tool_calls))),
+  );
   if (!valid) return 'each message needs a string role and a string content';
+  // As OpenAI's API: a tool's answer must follow the assistant message that called it, by id.
+  const callIds = new Set<string>();
+  for (const m of messages as WireMessage[]) {
+    for (const call of m.tool_calls ?? []) {
+      if (typeof call?.id !== 'string' || typeof call.function?.name !== 'string' || typeof call.function.arguments !== 'string')
+        return 'each tool call needs an id, a function name and its arguments as a string';
+      callIds.add(call.id);
+    }
+    if (m.role === 'tool' && !callIds.has(m.tool_call_id ?? '')) return `tool_call_id ${m.tool_call_id} is not found`;
+  }
+  if (tools !== undefined && !Array.isArray(tools)) return 'tools must be an array';
+  const parsedTools: WireTool[] = [];
+  for (const tool of (tools ?? []) as { type?: string; function?: WireTool }[]) {
+    if (tool?.type !== 'function' || typeof tool.function?.name !== 'string') return 'each tool must be a function with a name';
+    parsedTools.push(tool.function);
+  }
   if (maxTokens !== undefined && maxTokens !== null && !(Number.isInteger(maxTokens) && (maxTokens as number) > 0)) {
     return 'max_tokens must be a positive integer';
   }
-  const cleaned = (messages as { role: string; content: string }[]).map(({ role, content }) => ({ role, content }));
+  const cleaned = (messages as WireMessage[]).map(({ role, content, tool_calls, tool_call_id }) => ({
+    role,
+    content: content ?? '',
+    ...(tool_calls ? { tool_calls } : {}),
+    ...(tool_call_id ? { tool_call_id } : {}),
+  }));
   if (temperature !== undefined && typeof temperature !== 'number') return 'temperature must be a number';
   if (topP !== undefined && typeof topP !== 'number') return 'top_p must be a number';
   return {
     model,
     messages: cleaned,
+    tools: parsedTools,
     maxTokens: (maxTokens ?? undefined) as number | undefined,
     stream: stream === true,
     temperature,

@@ -54,3 +54,25 @@ describe('the settings package.json declares', () => {
     assert.deepEqual([...untrusted.restrictedConfigurations].sort(), RESTRICTED_WHEN_UNTRUSTED.map((k) => `kimiBudget.${k}`).sort());
   });
 });
+
+describe('the chat parts package.json declares', () => {
+  it('a language model provider, vendor kimi, whose management command is the set-key command the extension declares', () => {
+    const [provider, ...more] = manifest.contributes.languageModelChatProviders;
+    assert.equal(more.length, 0);
+    assert.equal(provider.vendor, 'kimi');
+    assert.equal(provider.managementCommand, 'kimiBudget.setApiKey');
+    assert.ok(manifest.contributes.commands.some((c: { command: string }) => c.command === provider.managementCommand));
+  });
+
+  it('@kimi with /count, shown only where the extension says the chat parts run', () => {
+    const [participant] = manifest.contributes.chatParticipants;
+    assert.equal(participant.name, 'kimi');
+    assert.match(participant.name, /^[\w-]+$/);
+    assert.deepEqual(
+      participant.commands.map((c: { name: string }) => c.name),
+      ['count'],
+    );
+    const source = fs.readFileSync(path.resolve(__dirname, '../../../src/extension.ts'), 'utf8');
+    assert.ok(source.includes(`'setContext', '${participant.when}', true`), `src/extension.ts sets ${participant.when}`);
+  });
+});

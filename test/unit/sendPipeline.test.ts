@@ -210,3 +210,93 @@ describe('SendPipeline', () => {
     assert.equal(conversation.exchanges.length, 2, 'the summary is not an exchange of the conversation');
   });
 });
+
+describe('SendPipeline: a chat request with tools', () => {
+  let r: Rig;
+  afterEach(async () => r?.stop());
+
+  const readFile = {
+    name: 'read_file',
+    description: 'Reads a file of the workspace',
+    parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
+  };
+
+  it('is costed whole: every message, the tool calls and results it carries, the tool schemas, and max_tokens', async () => {
+    r = await rig();
+    const messages = [
+      { role: 'user' as const, content: 'Use read_file on the README.' },
+      { role: 'assistant' as const, content: '', toolCalls: [{ id: 'c1', name: 'read_file', input: { path: 'README.md' } }] },
+      { role: 'tool' as const, toolCallId: 'c1', content: '# Kimi Budget' },
+    ];
+    const bare = await r.pipeline.countChat({ messages, tools: [] });
+    const counted = await r.pipeline.countChat({ messages, tools: [readFile], maxOutputTokens: 300 });
+    const schemaTokens = countTextTokens(JSON.stringify([readFile]));
+    const expected =
+      countTextTokens('Use read_file on the README.') +
+      countTextTokens('read_file{"path":"README.md"}') +
+      countTextTokens('# Kimi Budget') +
+      schemaTokens +
+      4 * 4; // three messages and the schemas, each framed
+    assert.equal(counted.estimate.tokens, expected);
+    assert.equal(counted.estimate.tokens - bare.estimate.tokens, schemaTokens + 4, 'the tools are charged too');
+    assert.equal(counted.cost, expected + 300, 'what the budget takes at admission: the prompt and max_tokens');
+    assert.equal(counted.maxCostUsd, (expected * 0.95 + 300 * 4) / 1e6);
+  });
+
+  for (const inline of [false, true]) {
+    it(`a tool call round-trips (${inline ? "Kimi's inline markup" : 'tool_calls deltas'}); both requests are admitted, settled and released on the budget`, async () => {
+      r = await rig();
+      r.fake.inlineToolCalls = inline;
+      const first = await r.pipeline.countChat({
+        messages: [{ role: 'user', content: 'Please use read_file on README.md' }],
+        tools: [readFile],
+      });
+      const calls: unknown[] = [];
+      const texts: string[] = [];
+      const answer = await r.pipeline.sendChat(first, 'chat', { toolCall: (c) => calls.push(c), content: (d) => texts.push(d) }).outcome;
+      const call = { id: 'functions.read_file:0', name: 'read_file', input: { path: 'Please use read_file on README.md' } };
+      assert.deepEqual(calls, [call]);
+      assert.deepEqual(answer.toolCalls, [call]);
+      assert.equal(texts.join(''), '', 'no markup reaches the text');
+      assert.equal(answer.finishReason, 'tool_calls');
+      assert.deepEqual(r.fake.received.at(-1)!.tools, ['read_file']);
+
+      const second = await r.pipeline.countChat({
+        messages: [
+          { role: 'user', content: 'Please use read_file on README.md' },
+          { role: 'assistant', content: '', toolCalls: answer.toolCalls },
+          { role: 'tool', toolCallId: call.id, content: '# Kimi Budget' },
+        ],
+        tools: [readFile],
+      });
+      const reply = await r.pipeline.sendChat(second, 'chat').outcome;
+      assert.equal(reply.content, 'The tool answered: "# Kimi Budget".');
+      const served = r.fake.received.map((q) => q.promptTokens + (q.maxTokens ?? 0));
+      const snapshot = r.budget.snapshot();
+      assert.deepEqual([snapshot.requestsUsed, snapshot.tokensUsed, snapshot.inFlight], [2, served[0] + served[1], 0]);
+      assert.equal(r.calibration.samples('kimi-k2.6'), 2, 'the server taught the calibration');
+      assert.equal(r.conversations.latest(), undefined, "the chat keeps its own history: nothing goes into the extension's");
+    });
+  }
+
+  it('over the limit it waits in the line with the other sends, and a cancel takes it out before it is sent', async () => {
+    r = await rig({ requestsPerMinute: 1 });
+    const counted = await r.pipeline.countChat({ messages: [{ role: 'user', content: 'One' }], tools: [] });
+    await r.pipeline.sendChat(counted, 'first').outcome;
+    const waiting = r.pipeline.sendChat(counted, 'second');
+    const cancelled = r.pipeline.sendChat(counted, 'third');
+    assert.deepEqual(
+      r.queue.entries().map((e) => [e.label, e.state]),
+      [
+        ['second', 'waiting'],
+        ['third', 'waiting'],
+      ],
+    );
+    assert.equal(r.pipeline.cancel(cancelled.id), true);
+    await assert.rejects(cancelled.outcome, (e: SendRejected) => e.reason === 'cancelled');
+    await r.clock.advance(WINDOW_MS + MARGIN_MS);
+    await waiting.outcome;
+    assert.equal(r.fake.stats.requests, 2, 'the cancelled one never reached the server');
+    assert.equal(r.fake.stats.rejected.rate_limit_reached_error ?? 0, 0);
+  });
+});

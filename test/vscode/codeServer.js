@@ -1,5 +1,6 @@
 'use strict';
-// Starts and stops a real VS Code 1.96.4 server (code-server 4.96.4, installed by ./install.js).
+// Starts and stops a real VS Code server (code-server 4.96.4 for VS Code 1.96.4, or 4.106.3 for
+// 1.106.3 with `lane: '1.106'`; installed by ./install.js).
 //
 //   const { startCodeServer, installVsix } = require('./codeServer');
 //   const cs = await startCodeServer({ workspace, userDataDir, extensionsDir, settings: {...} });
@@ -11,7 +12,7 @@ const path = require('path');
 const net = require('net');
 const http = require('http');
 const { spawn } = require('child_process');
-const { paths } = require('./install');
+const { lanePaths } = require('./install');
 const processes = require('./processes');
 
 /** Settings that keep the workbench quiet and offline; spread them into `settings` if wanted. */
@@ -29,10 +30,15 @@ const QUIET_SETTINGS = Object.freeze({
   'window.commandCenter': false,
 });
 
-function assertInstalled() {
-  if (!fs.existsSync(paths.entry) || !fs.existsSync(paths.config)) {
-    throw new Error(`code-server is not installed at ${paths.codeServerPackage}: run \`node test/vscode/install.js\` first`);
+/** @param {string} [lane] */
+function assertInstalled(lane) {
+  const paths = lanePaths(lane);
+  if (!fs.existsSync(paths.entry) || !fs.existsSync(paths.config) || !fs.existsSync(paths.node)) {
+    throw new Error(
+      `code-server is not installed at ${paths.codeServerPackage}: run \`node test/vscode/install.js${lane ? ` --lane=${lane}` : ''}\` first`,
+    );
   }
+  return paths;
 }
 
 /** @returns {Promise<number>} */
@@ -86,8 +92,8 @@ function buildWorkbenchUrl(baseUrl, { folder, payload } = {}) {
   return u.toString();
 }
 
-/** @param {{ userDataDir: string, extensionsDir: string }} dirs */
-function commonArgs({ userDataDir, extensionsDir }) {
+/** @param {{ userDataDir: string, extensionsDir: string, paths: ReturnType<typeof lanePaths> }} dirs */
+function commonArgs({ userDataDir, extensionsDir, paths }) {
   return [
     paths.entry,
     // Our own config file, so code-server neither reads nor writes ~/.config/code-server/config.yaml.
@@ -125,12 +131,13 @@ function childEnv(env, userDataDir) {
  *    `payload` and `workbenchUrl()` carry them (as vscode-remote:// URIs), ready for openWorkbench().
  *  - logFile: where code-server's stdout/stderr go (default <userDataDir>/code-server.log)
  *  - timeoutMs: how long to wait for it to answer HTTP (default 60 s)
+ *  - lane: which installed VS Code ('1.96', the default, or '1.106')
  * Returns { url, port, pid, payload, workbenchUrl(opts?), logFile, output(), stop() }.
  * @param {{ workspace: string, userDataDir: string, extensionsDir: string, settings?: object, env?: NodeJS.ProcessEnv,
- *   extensionDevelopmentPath?: string, extensionTestsPath?: string, logFile?: string, timeoutMs?: number }} opts
+ *   extensionDevelopmentPath?: string, extensionTestsPath?: string, logFile?: string, timeoutMs?: number, lane?: string }} opts
  */
 async function startCodeServer(opts) {
-  assertInstalled();
+  const paths = assertInstalled(opts.lane);
   const {
     workspace,
     userDataDir,
@@ -163,6 +170,7 @@ async function startCodeServer(opts) {
         extensionTestsPath,
         timeoutMs,
         logFile,
+        paths,
       });
     } catch (e) {
       lastError = e;
@@ -174,7 +182,8 @@ async function startCodeServer(opts) {
 
 /**
  * @param {{ port: number, workspace: string, userDataDir: string, extensionsDir: string, env: NodeJS.ProcessEnv,
- *   extensionDevelopmentPath?: string, extensionTestsPath?: string, timeoutMs: number, logFile: string }} options
+ *   extensionDevelopmentPath?: string, extensionTestsPath?: string, timeoutMs: number, logFile: string,
+ *   paths: ReturnType<typeof lanePaths> }} options
  */
 async function launch({
   port,
@@ -186,9 +195,10 @@ async function launch({
   extensionTestsPath,
   timeoutMs,
   logFile,
+  paths,
 }) {
   const args = [
-    ...commonArgs({ userDataDir, extensionsDir }),
+    ...commonArgs({ userDataDir, extensionsDir, paths }),
     '--auth',
     'none',
     '--bind-addr',
@@ -200,9 +210,9 @@ async function launch({
     path.resolve(workspace),
   ];
   const logStream = fs.createWriteStream(logFile, { flags: 'a' });
-  logStream.write(`\n===== ${new Date().toISOString()} ${process.execPath} ${args.join(' ')}\n`);
+  logStream.write(`\n===== ${new Date().toISOString()} ${paths.node} ${args.join(' ')}\n`);
   let output = '';
-  const child = spawn(process.execPath, args, {
+  const child = spawn(paths.node, args, {
     cwd: path.resolve(workspace),
     env: childEnv(env, userDataDir),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -288,18 +298,18 @@ async function launch({
  * Installs a .vsix into extensionsDir with code-server's --install-extension. Resolves with its output;
  * rejects (with the output) if it fails.
  * @param {string} vsixPath
- * @param {{ userDataDir: string, extensionsDir: string, env?: NodeJS.ProcessEnv, timeoutMs?: number }} options
+ * @param {{ userDataDir: string, extensionsDir: string, env?: NodeJS.ProcessEnv, timeoutMs?: number, lane?: string }} options
  * @returns {Promise<string>}
  */
-function installVsix(vsixPath, { userDataDir, extensionsDir, env, timeoutMs = 120000 }) {
-  assertInstalled();
+function installVsix(vsixPath, { userDataDir, extensionsDir, env, timeoutMs = 120000, lane }) {
+  const paths = assertInstalled(lane);
   if (!userDataDir || !extensionsDir) return Promise.reject(new Error('installVsix: userDataDir and extensionsDir are required'));
   if (!fs.existsSync(vsixPath)) return Promise.reject(new Error(`installVsix: no such file: ${vsixPath}`));
   fs.mkdirSync(userDataDir, { recursive: true });
   fs.mkdirSync(extensionsDir, { recursive: true });
-  const args = [...commonArgs({ userDataDir, extensionsDir }), '--install-extension', path.resolve(vsixPath), '--force'];
+  const args = [...commonArgs({ userDataDir, extensionsDir, paths }), '--install-extension', path.resolve(vsixPath), '--force'];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: childEnv(env, userDataDir), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(paths.node, args, { env: childEnv(env, userDataDir), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const { pid } = child;
     if (pid === undefined) {
       child.once('error', reject); // it never started: 'error' says why

