@@ -8,6 +8,11 @@ const SCHEME = 'kimi-answer';
 /** Tries at opening an answer's editor, and the pause before the second (growing after it). */
 const OPEN_ATTEMPTS = 4;
 const OPEN_RETRY_MS = 150;
+/** Checks that an ended turn reached its open document, and the pause before the first (growing after it). */
+const RECONCILE_ATTEMPTS = 8;
+const RECONCILE_MS = 150;
+/** The check after which a document still behind is opened again. */
+const RECONCILE_REOPEN = 3;
 
 /** The turn being answered right now, shown below the conversation's answered turns. */
 export interface PendingTurn {
@@ -87,6 +92,28 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
     // Turning Markdown reopens the document, and a change fired just before may reach only the old
     // one: the new one is told to read the content again, so the end of the answer is never lost.
     if (document && document.languageId !== 'markdown') void this.asMarkdown(document).then(() => this.refreshNow(conversation));
+    this.reconcile(conversation);
+  }
+
+  /**
+   * Makes sure the open document ends up showing the ended turn. VS Code drops a change it is told
+   * of while the document is between states (being opened, or reopened as Markdown): the window
+   * would keep an answer cut short. So once the turn has ended, the document is compared with what
+   * it should show, and told again until they match (or it is closed: it reads afresh when opened).
+   */
+  private reconcile(conversation: Conversation, attempt = 1): void {
+    const uri = this.uriOf(conversation);
+    const timer = setTimeout(() => {
+      this.timers.delete(`reconcile:${conversation.id}`);
+      if (this.disposed) return;
+      const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+      if (!document || document.getText() === this.provideTextDocumentContent(uri)) return;
+      this.changed.fire(uri);
+      if (attempt === RECONCILE_REOPEN) void this.reopen(document);
+      if (attempt < RECONCILE_ATTEMPTS) this.reconcile(conversation, attempt + 1);
+    }, RECONCILE_MS * attempt);
+    clearTimeout(this.timers.get(`reconcile:${conversation.id}`));
+    this.timers.set(`reconcile:${conversation.id}`, timer);
   }
 
   /** The line under the conversation that says how full the context window is. */
@@ -132,6 +159,16 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
         if (attempt >= OPEN_ATTEMPTS || this.disposed) throw error;
         await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_MS * attempt));
       }
+    }
+  }
+
+  /** Has VS Code read the document afresh: its language set to plain text and back to Markdown. */
+  private async reopen(document: vscode.TextDocument): Promise<void> {
+    try {
+      const plain = await vscode.languages.setTextDocumentLanguage(document, 'plaintext');
+      await vscode.languages.setTextDocumentLanguage(plain, 'markdown');
+    } catch {
+      // closed meanwhile: it reads afresh when opened again
     }
   }
 

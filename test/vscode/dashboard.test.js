@@ -11,12 +11,12 @@ const os = require('node:os');
 const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
 const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
-const { openWorkbench, waitForStatusBarLabel } = require('./browser');
+const { openWorkbench } = require('./browser');
+const { budget: budgetOf, until: waitUntil, runCommand, openFile, selectLine } = require('./workbenchActions');
 
 const root = path.resolve(__dirname, '../..');
 const { FakeMoonshot } = require('../../out/test/support/fakeMoonshot');
 const artifacts = path.join(root, 'artifacts');
-const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
 const PROMPTS = ['Name two kinds of rate-limit windows.', 'Say hello in Japanese.', 'What is a token bucket?'];
 
 /** @type {import('../support/fakeMoonshot').FakeMoonshot} */
@@ -30,16 +30,8 @@ let page;
 /** @type {string} */
 let tmp;
 
-async function budget() {
-  const label = await waitForStatusBarLabel(page, BUDGET, 30_000);
-  const match = BUDGET.exec(label);
-  assert.ok(match, label);
-  const [r, R, t, T, q] = match.slice(1).map(Number);
-  return { label, r, R, t, T, q };
-}
-
 /**
- * Polls `probe` until it gives something other than false, and returns that.
+ * Waits as workbenchActions' `until` does; a timeout leaves a screenshot of what the page showed.
  * @template T
  * @param {string} what
  * @param {() => Promise<T | false>} probe
@@ -47,52 +39,20 @@ async function budget() {
  * @returns {Promise<T>}
  */
 async function until(what, probe, ms = 30_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) {
-      await shot(`dashboard-failed-${what.replace(/\W+/g, '-')}`).catch(() => {});
-      assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  try {
+    return await waitUntil(what, probe, ms);
+  } catch (error) {
+    await shot(`dashboard-failed-${what.replace(/\W+/g, '-')}`).catch(() => {});
+    throw error;
   }
-}
-
-/** @param {string} title */
-async function runCommand(title) {
-  await page.keyboard.press('Control+Shift+P');
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
-  await page.keyboard.press('Enter');
-}
-
-/** @param {string} name */
-async function openFile(name) {
-  await page.keyboard.press('Control+P');
-  await page.locator('.quick-input-widget input.input').fill(name);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor();
-}
-
-/** @param {number} line */
-async function selectLine(line) {
-  await page.keyboard.press('Control+G');
-  await page.keyboard.type(String(line));
-  await page.keyboard.press('Enter');
-  await page.keyboard.press('Home');
-  await page.keyboard.press('Shift+End');
 }
 
 /** @param {number} line */
 async function sendLine(line) {
-  await openFile('prompts.md');
+  await openFile(page, 'prompts.md');
   await page.locator('.monaco-editor .view-lines').first().click();
-  await selectLine(line);
-  await runCommand('Kimi: Send Prompt');
+  await selectLine(page, line);
+  await runCommand(page, 'Kimi: Send Prompt');
 }
 
 /** @param {string} name */
@@ -201,7 +161,7 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
   });
 
   it('after sends, a refusal and a queue, the tables inside the webview agree with the status bar and the server', async () => {
-    await budget();
+    await budgetOf(page);
     await sendLine(1);
     await until('the first answer', async () => fake.stats.completed === 1 && fake.stats.inFlight === 0, 60_000);
     // The server refuses the next one once, for rate, and names a short wait: the queue pauses, then retries.
@@ -211,20 +171,20 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     // Three requests reached the server this minute, the most the limit allows: the next one waits.
     await sendLine(5);
     const queued = await until('a send to wait', async () => {
-      const b = await budget();
+      const b = await budgetOf(page);
       return b.q === 1 && b;
     });
     assert.equal(queued.r, 0);
 
     // The dashboard alone in the window, for the pictures: no other editor, no side bar, no notification over it.
-    await runCommand('View: Close All Editors');
-    await runCommand('View: Toggle Primary Side Bar Visibility');
-    await runCommand('Notifications: Toggle Do Not Disturb Mode');
-    await runCommand('Kimi: Show Budget Dashboard');
+    await runCommand(page, 'View: Close All Editors');
+    await runCommand(page, 'View: Toggle Primary Side Bar Visibility');
+    await runCommand(page, 'Notifications: Toggle Do Not Disturb Mode');
+    await runCommand(page, 'Kimi: Show Budget Dashboard');
     const frame = await dashboardFrame();
     // Read the status bar and the page within one second's update of each other, until they agree.
     const { status, now } = await until('the dashboard to show the status bar numbers', async () => {
-      const status = await budget();
+      const status = await budgetOf(page);
       const now = await readTable(frame, 'now');
       const [requests, tokens] = now.rows;
       const agree = number(requests[2]) === status.r && number(tokens[2]) === status.t && number(now.rows[3][1]) === status.q;

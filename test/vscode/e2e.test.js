@@ -10,11 +10,21 @@ const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
 const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
 const { openWorkbench, waitForStatusBarLabel } = require('./browser');
+const actions = require('./workbenchActions');
+const { until } = actions;
+/** The same actions, on this file's one page. */
+const budget = () => actions.budget(page);
+/** @param {string} title */
+const runCommand = (title) => actions.runCommand(page, title);
+/** @param {string} name */
+const openFile = (name) => actions.openFile(page, name);
+/** @param {number} line */
+const selectLine = (line) => actions.selectLine(page, line);
+const answerTabs = () => actions.answerTabs(page);
 
 const root = path.resolve(__dirname, '../..');
 const { FakeMoonshot } = require('../../out/test/support/fakeMoonshot');
 const artifacts = path.join(root, 'artifacts');
-const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
 const PROMPTS = [
   'Explain in one sentence why max_tokens is charged up front.',
   'Name two kinds of rate-limit windows.',
@@ -59,73 +69,6 @@ function filesContaining(roots, needle) {
   };
   for (const root of roots) walk(root);
   return { hits, read };
-}
-
-async function budget() {
-  const label = await waitForStatusBarLabel(page, BUDGET, 30_000);
-  const match = BUDGET.exec(label);
-  assert.ok(match, label);
-  const [r, R, t, T, q] = match.slice(1).map(Number);
-  return { label, r, R, t, T, q };
-}
-
-/**
- * Polls `probe` until it gives something other than false, and returns that.
- * @template T
- * @param {string} what
- * @param {() => Promise<T | false>} probe
- * @param {number} [ms]
- * @returns {Promise<T>}
- */
-async function until(what, probe, ms = 30_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/**
- * Runs a command from the command palette, as a user types it.
- * @param {string} title
- */
-async function runCommand(title) {
-  await page.keyboard.press('Control+Shift+P');
-  const input = page.locator('.quick-input-widget input.input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
-  await page.keyboard.press('Enter');
-}
-
-/**
- * Opens a workspace file with Quick Open, as a user would.
- * @param {string} name
- */
-async function openFile(name) {
-  await page.keyboard.press('Control+P');
-  await page.locator('.quick-input-widget input.input').fill(name);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
-  await page.keyboard.press('Enter');
-  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor();
-}
-
-/**
- * Selects line `line` (1-based) of the active editor with the keyboard.
- * @param {number} line
- */
-async function selectLine(line) {
-  await page.keyboard.press('Control+G');
-  await page.keyboard.type(String(line));
-  await page.keyboard.press('Enter');
-  await page.keyboard.press('Home');
-  await page.keyboard.press('Shift+End');
-}
-
-function answerTabs() {
-  return page.locator('.tabs-container .tab', { hasText: 'Kimi — ' }).count();
 }
 
 /** @param {string} name */

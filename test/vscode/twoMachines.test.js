@@ -15,7 +15,19 @@ const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
 const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
 const { openWorkbench } = require('./browser');
-const { sleep, readBudget, budget, until, runCommand, openFile, selectLine, answerTabs, busiestMinute } = require('./workbenchActions');
+const {
+  sleep,
+  readBudget,
+  budget,
+  until,
+  runCommand,
+  openFile,
+  selectLine,
+  answerTabs,
+  busiestMinute,
+  statusBarsPicture,
+  promptId: promptIdOf,
+} = require('./workbenchActions');
 
 const root = path.resolve(__dirname, '../..');
 const { FakeMoonshot } = require('../../out/test/support/fakeMoonshot');
@@ -53,36 +65,18 @@ const seen = {
 };
 
 /** @param {import('../support/fakeMoonshot').ReceivedRequest} r */
-function promptId(r) {
-  const text = r.messages.at(-1)?.content ?? '';
-  for (const [name, prompts] of Object.entries(PROMPTS)) {
-    const i = prompts.indexOf(text);
-    if (i >= 0) return `${name}${i + 1}`;
-  }
-  return '?';
-}
-
+const promptId = (r) => promptIdOf(PROMPTS, r);
 const serverLog = () => fake.received.map((r) => `  ${new Date(r.at).toISOString()} ${promptId(r)} ${r.status}`).join('\n');
 /** @param {Page} page */
 const statusText = (page) => page.locator('.part.statusbar').innerText();
 
 /** Both status bars in one picture: artifacts/two-machines-<name>.png. @param {string} name */
-async function shot(name) {
-  const bars = [];
-  for (const m of machines) {
-    const png = await m.page.locator('.part.statusbar').screenshot();
-    bars.push(`<p>Machine ${m.name}</p><img src="data:image/png;base64,${png.toString('base64')}">`);
-  }
-  const page = await workbench.context.newPage();
-  try {
-    const html = `<body style="margin:0;font:13px sans-serif"><div id="bars" style="display:inline-block;padding:4px">${bars.join('')}</div></body>`;
-    await page.goto(`data:text/html;base64,${Buffer.from(html).toString('base64')}`);
-    fs.mkdirSync(artifacts, { recursive: true });
-    await page.locator('#bars').screenshot({ path: path.join(artifacts, `two-machines-${name}.png`) });
-  } finally {
-    await page.close();
-  }
-}
+const shot = (name) =>
+  statusBarsPicture(
+    workbench.context,
+    machines.map((m) => ({ caption: `Machine ${m.name}`, page: m.page })),
+    path.join(artifacts, `two-machines-${name}.png`),
+  );
 
 describe('two machines of a team share one Kimi budget through Redis', { timeout: 360_000 }, () => {
   before(async () => {

@@ -26,6 +26,8 @@ const {
   selectLine,
   answerTabs,
   busiestMinute,
+  statusBarsPicture,
+  promptId: promptIdOf,
 } = require('./workbenchActions');
 const processes = require('./processes');
 
@@ -74,22 +76,12 @@ let ranAt = 0;
 let ending = { agreed: false };
 
 /** Both windows' status bars, one above the other, in one picture: artifacts/two-windows-<name>.png. @param {string} name */
-async function shotStatusBars(name) {
-  const bars = [];
-  for (const w of windows) {
-    const png = await w.page.locator('.part.statusbar').screenshot();
-    bars.push(`<p>Window ${w.name}: ${path.basename(w.folder)}</p><img src="data:image/png;base64,${png.toString('base64')}">`);
-  }
-  const html = `<body style="margin:0;font:13px sans-serif"><div id="bars" style="display:inline-block;padding:4px">${bars.join('')}</div></body>`;
-  const page = await workbench.context.newPage();
-  try {
-    await page.goto(`data:text/html;base64,${Buffer.from(html).toString('base64')}`);
-    fs.mkdirSync(artifacts, { recursive: true });
-    await page.locator('#bars').screenshot({ path: path.join(artifacts, `two-windows-${name}.png`) });
-  } finally {
-    await page.close();
-  }
-}
+const shotStatusBars = (name) =>
+  statusBarsPicture(
+    workbench.context,
+    windows.map((w) => ({ caption: `Window ${w.name}: ${path.basename(w.folder)}`, page: w.page })),
+    path.join(artifacts, `two-windows-${name}.png`),
+  );
 
 /** The extension host processes of code-server (one per connected window). */
 function extensionHosts() {
@@ -102,15 +94,8 @@ function extensionHosts() {
   });
 }
 
-/** "A3" for window A's third prompt, from the last message of a request. @param {import('../support/fakeMoonshot').ReceivedRequest} r */
-function promptId(r) {
-  const text = r.messages.at(-1)?.content ?? '';
-  for (const [name, prompts] of Object.entries(PROMPTS)) {
-    const i = prompts.indexOf(text);
-    if (i >= 0) return `${name}${i + 1}`;
-  }
-  return `? (${JSON.stringify(text.slice(0, 30))})`;
-}
+/** @param {import('../support/fakeMoonshot').ReceivedRequest} r */
+const promptId = (r) => promptIdOf(PROMPTS, r);
 
 /** @param {number} at */
 const since = (at) => `+${((at - firstSendAt) / 1000).toFixed(1)} s`;

@@ -2,6 +2,8 @@
 // What the multi-window end-to-end tests do in a workbench, as a user does it (the command palette,
 // Quick Open, the keyboard), and what they read of it (the budget status bar).
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { statusBarLabels, waitForStatusBarLabel } = require('./browser');
 
 /** @typedef {import('./playwright').Page} Page */
@@ -119,7 +121,46 @@ function busiestMinute(times, windowMs = 60_000) {
   return { most, from };
 }
 
+/**
+ * Several pages' status bars, one above the other, in one picture (written to `file`).
+ * @param {import('./playwright').BrowserContext} context a browser context to draw the picture in
+ * @param {{ caption: string, page: Page }[]} bars
+ * @param {string} file
+ */
+async function statusBarsPicture(context, bars, file) {
+  const parts = [];
+  for (const { caption, page } of bars) {
+    const png = await page.locator('.part.statusbar').screenshot();
+    parts.push(`<p>${caption}</p><img src="data:image/png;base64,${png.toString('base64')}">`);
+  }
+  const html = `<body style="margin:0;font:13px sans-serif"><div id="bars" style="display:inline-block;padding:4px">${parts.join('')}</div></body>`;
+  const page = await context.newPage();
+  try {
+    await page.goto(`data:text/html;base64,${Buffer.from(html).toString('base64')}`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    await page.locator('#bars').screenshot({ path: file });
+  } finally {
+    await page.close();
+  }
+}
+
+/**
+ * "A3" for the third of window A's prompts, from the last message of a request the server received.
+ * @param {Record<string, string[]>} prompts by window
+ * @param {import('../support/fakeMoonshot').ReceivedRequest} request
+ */
+function promptId(prompts, request) {
+  const text = request.messages.at(-1)?.content ?? '';
+  for (const [name, list] of Object.entries(prompts)) {
+    const i = list.indexOf(text);
+    if (i >= 0) return `${name}${i + 1}`;
+  }
+  return `? (${JSON.stringify(text.slice(0, 30))})`;
+}
+
 module.exports = {
+  statusBarsPicture,
+  promptId,
   BUDGET,
   sleep,
   parseBudget,
