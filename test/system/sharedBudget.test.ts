@@ -50,7 +50,8 @@ async function start(options: {
   const baseUrl = await server.start();
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'kb-shared-'));
   await options.prepare?.(path.join(folder, `${accountIdentity(baseUrl, server.apiKey)}.sock`));
-  const startAt = Date.now() + 600;
+  // Sends start once every window has had time to start and connect (2 cores, up to ten processes).
+  const startAt = Date.now() + 2_500;
   const maxTokens = options.maxTokens ?? 64;
   const windows = Array.from({ length: options.windows }, (_, w) => {
     const name = options.names?.[w] ?? `w${w}`;
@@ -80,6 +81,12 @@ async function start(options: {
   });
   const run = { server, windows, folder, startAt };
   runs.push(run);
+  // The line is first in, first out among windows that have joined it: a window still starting up
+  // is not in it yet. The properties are checked once every window is in.
+  await until('every window connected', () => windows.every((w) => ['coordinator', 'follower'].includes(w.role() ?? '')), {
+    timeoutMs: 20_000,
+    describeState: progress(windows),
+  });
   return run;
 }
 
