@@ -303,43 +303,42 @@ describe('a team of member processes sharing one Redis budget (6 s windows)', fu
     checkServer(l, 40);
   });
 
-  it('Redis killed mid-run and restarted with no data: members fall back to their share, then declare what they hold; all answered', async () => {
+  /** Four members, five sends each, 8 a window; Redis cut (`cut`) once three went, brought back by `restore`. */
+  async function throughAnOutage(cut: () => Promise<void> | void, restore: () => Promise<void> | void): Promise<void> {
     const l = { requestsPerMinute: 8, tokensPerMinute: 100_000, concurrency: 0, tokensPerDay: 0 };
     await team({ members: 4, sendsEach: 5, limits: l, spacingMs: 150 });
     await until('sending', () => windows.flatMap((w) => of(w, 'admitted')).length >= 3, { timeoutMs: 20_000 });
-    await redis.kill();
+    await cut();
     await until('every member offline', () => windows.every((w) => w.role() === 'offline'), {
       timeoutMs: 10_000,
       describeState: progress(windows),
     });
-    await sleep(1_500);
-    await redis.restart();
+    await restore();
     await until('every member back', () => windows.every((w) => w.role() === 'online'), {
       timeoutMs: 15_000,
       describeState: progress(windows),
     });
     await until('every member finished', () => windows.every(done), { timeoutMs: 90_000, describeState: progress(windows) });
     checkServer(l, 20);
-  });
+  }
 
-  it('Redis stopped (SIGSTOP) for ten seconds: members fall back, come back when it continues; all answered, no 429', async () => {
-    const l = { requestsPerMinute: 8, tokensPerMinute: 100_000, concurrency: 0, tokensPerDay: 0 };
-    await team({ members: 4, sendsEach: 5, limits: l, spacingMs: 150 });
-    await until('sending', () => windows.flatMap((w) => of(w, 'admitted')).length >= 3, { timeoutMs: 20_000 });
-    redis.pause();
-    await until('every member offline', () => windows.every((w) => w.role() === 'offline'), {
-      timeoutMs: 10_000,
-      describeState: progress(windows),
-    });
-    await sleep(10_000);
-    redis.resume();
-    await until('every member back', () => windows.every((w) => w.role() === 'online'), {
-      timeoutMs: 15_000,
-      describeState: progress(windows),
-    });
-    await until('every member finished', () => windows.every(done), { timeoutMs: 90_000, describeState: progress(windows) });
-    checkServer(l, 20);
-  });
+  it('Redis killed mid-run and restarted with no data: members fall back to their share, then declare what they hold; all answered', () =>
+    throughAnOutage(
+      () => redis.kill(),
+      async () => {
+        await sleep(1_500);
+        await redis.restart();
+      },
+    ));
+
+  it('Redis stopped (SIGSTOP) for ten seconds: members fall back, come back when it continues; all answered, no 429', () =>
+    throughAnOutage(
+      () => redis.pause(),
+      async () => {
+        await sleep(10_000);
+        redis.resume();
+      },
+    ));
 
   it('a member killed (kill -9) while its send runs: its slot comes back when its lease ends; its units stay spent', async () => {
     const l = { requestsPerMinute: 20, tokensPerMinute: 100_000, concurrency: 1, tokensPerDay: 0 };
