@@ -69,6 +69,8 @@ interface Setup {
   dayMs?: number;
   /** A base URL instead of the fake's (nothing listens there). */
   baseUrl?: string;
+  /** How long a silent stream is waited for (IDLE_MS unless set). */
+  idleTimeoutMs?: number;
 }
 
 const prompt = (i: number): string => `send ${i}: what does the budget engine do with fault number ${i}?`;
@@ -110,7 +112,12 @@ class Rig {
       ...this.setup.queue,
     };
     this.queue = new SendQueue<ChatResult>(this.budget, systemClock, verdictFor, options, () => 0.5);
-    this.client = new KimiClient({ baseUrl, apiKey: async () => KEY, idleTimeoutMs: IDLE_MS, log: (line) => this.logs.push(line) });
+    this.client = new KimiClient({
+      baseUrl,
+      apiKey: async () => KEY,
+      idleTimeoutMs: this.setup.idleTimeoutMs ?? IDLE_MS,
+      log: (line) => this.logs.push(line),
+    });
     this.started = Date.now();
     return this;
   }
@@ -611,7 +618,11 @@ describe('faults from the server, during a queue of several sends (real time, 1 
   });
 
   it('cancelling a send in flight aborts its request, frees its slot at once, and its units stay spent', async () => {
-    await begin({ server: { chunkDelayMs: 40 }, limits: { concurrency: 1 } });
+    // One slot, and the cancelled answer stalls for good after its first piece of content, with a silent stream
+    // waited for a whole minute: the sends behind it can only go because the cancel freed the slot.
+    const IDLE_FOR_GOOD = 60_000;
+    await begin({ server: { chunkDelayMs: 40 }, limits: { concurrency: 1 }, idleTimeoutMs: IDLE_FOR_GOOD });
+    rig.fake.faultNextStream({ prompt: 'send 2:', kind: 'stall', afterChunks: 4 }); // its reasoning and one piece of content
     let cancelledAt = 0;
     for (let i = 0; i < SENDS; i++) {
       rig.send(
@@ -632,9 +643,14 @@ describe('faults from the server, during a queue of several sends (real time, 1 
     assert.deepEqual(error.rejection, { kind: 'cancelled', when: 'answering' });
     assert.match(describeRejection(error.rejection), /cancelled while the answer was arriving; its budget stays spent/);
     answered(outcomes, others(2));
-    assert.equal(rig.fake.stats.completed, SENDS - 1, 'the server stopped sending the cancelled answer');
+    assert.equal(rig.fake.stats.completed, SENDS - 1, 'the cancelled answer never completed');
     assert.ok(rig.fake.received[2].charged > 0, 'the server had charged it');
-    assert.ok(rig.attemptsOf(3)[0].startedAt - cancelledAt < 150, 'the next send went as soon as the slot was freed');
+    await until('the server to see the cancelled request closed', () => rig.fake.stats.inFlight === 0, { timeoutMs: 5_000 });
+    const waited = rig.attemptsOf(3)[0].startedAt - cancelledAt;
+    assert.ok(
+      waited < IDLE_FOR_GOOD / 2,
+      `the next send went ${waited} ms after the cancel, long before the stalled stream could time out`,
+    );
     const spend = rig.ledger.recorded[rig.attempts.indexOf(rig.attemptsOf(2)[0])];
     assert.equal(spend.tokens, estimate(prompt(2)) + MAX_TOKENS, 'the units stay spent');
   });
