@@ -107,7 +107,13 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
       this.timers.delete(`reconcile:${conversation.id}`);
       if (this.disposed) return;
       const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
-      if (!document || document.getText() === this.provideTextDocumentContent(uri)) return;
+      if (document?.getText() === this.provideTextDocumentContent(uri)) return;
+      // Not open: closed (it reads afresh when opened), or its open is still under way, and may
+      // have read the content before the turn ended. Looked at again, in case it is the latter.
+      if (!document) {
+        if (attempt < RECONCILE_ATTEMPTS) this.reconcile(conversation, attempt + 1);
+        return;
+      }
       this.changed.fire(uri);
       if (attempt === RECONCILE_REOPEN) void this.reopen(document);
       if (attempt < RECONCILE_ATTEMPTS) this.reconcile(conversation, attempt + 1);
@@ -154,6 +160,8 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
         // would hold up the answer. It becomes Markdown when its turn ends (settle).
         if (markdownStarted() || !this.streaming.has(this.conversationOf(uri)!)) document = await this.asMarkdown(document);
         await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
+        // Read while it opened: a change told meanwhile reached no document, so it may be behind.
+        if (document.getText() !== this.provideTextDocumentContent(uri)) this.changed.fire(uri);
         return;
       } catch (error) {
         if (attempt >= OPEN_ATTEMPTS || this.disposed) throw error;

@@ -171,8 +171,8 @@ export class PromptSender {
     let attempts = 0;
     try {
       const request = await this.fitted(conversation, ask.prompt);
-      if (!request) {
-        this.giveUp(conversation, 'Not sent: cancelled, or its tokens could not be counted.');
+      if (typeof request === 'string') {
+        this.giveUp(conversation, `Not sent: ${request}`);
         this.keep(ask.typed);
         return;
       }
@@ -257,17 +257,18 @@ export class PromptSender {
 
   /**
    * Counts the request; when it would overflow the model's context window, offers to let go of the
-   * oldest turns (or to summarise them with one extra, budgeted request). Undefined when the user
-   * backs out or counting fails.
+   * oldest turns (or to summarise them with one extra, budgeted request). When it is not to be sent,
+   * why not, for its editor.
    */
-  private async fitted(conversation: Conversation, prompt: string): Promise<CountedRequest | undefined> {
+  private async fitted(conversation: Conversation, prompt: string): Promise<CountedRequest | string> {
     const { pipeline, counter } = this.parts;
     for (;;) {
       const characters = conversation.exchanges
         .slice(conversation.firstSent)
         .reduce((sum, e) => sum + e.prompt.length + e.answer.length, prompt.length);
       const request = await counter.withProgress(characters, (signal) => pipeline.count(conversation, prompt, signal));
-      if (!request?.overflow) return request; // the queue refuses what cannot fit at all, with the numbers
+      if (!request) return 'the count of its tokens was cancelled or failed.';
+      if (!request.overflow) return request; // the queue refuses what cannot fit at all, with the numbers
       const { exchanges, freesTokens, total, contextWindow } = request.overflow;
       const { model, maxOutputTokens } = request;
       const some = `${exchanges} exchange${exchanges === 1 ? '' : 's'}`;
@@ -284,9 +285,9 @@ export class PromptSender {
       if (choice === drop) dropOldest(conversation, exchanges);
       else if (choice === summarise) {
         const summary = await this.summarise(conversation, exchanges);
-        if (summary === undefined) return undefined;
+        if (summary === undefined) return `the summary of the oldest ${some} did not come back; the conversation is as it was.`;
         dropOldest(conversation, exchanges, summary);
-      } else return undefined;
+      } else return `it would overflow ${model}'s context window, and nothing was let go of.`;
       this.parts.conversations.edited();
     }
   }

@@ -74,10 +74,15 @@ export class SelectionCounter {
           title: `Kimi: counting tokens in ${formatCount(characters)} characters…`,
           cancellable: true,
         },
-        (_progress, token) => {
-          token.onCancellationRequested(() => controller.abort());
-          return counting;
-        },
+        (_progress, token) =>
+          // Cancel ends the wait at once, whether or not the count has noticed yet.
+          new Promise<T>((resolve, reject) => {
+            token.onCancellationRequested(() => {
+              controller.abort();
+              reject(abortError());
+            });
+            counting.then(resolve, reject);
+          }),
       );
     } catch (error) {
       if ((error as Error).name !== 'AbortError')
@@ -85,6 +90,12 @@ export class SelectionCounter {
       return undefined;
     }
   }
+}
+
+function abortError(): Error {
+  const error = new Error('The count was cancelled.');
+  error.name = 'AbortError';
+  return error;
 }
 
 function delay(ms: number): Promise<void> {

@@ -30,6 +30,11 @@ export interface Page {
   keyboard: Keyboard;
   goto(url: string, options?: { waitUntil?: 'load' | 'domcontentloaded' | 'networkidle' | 'commit'; timeout?: number }): Promise<unknown>;
   reload(): Promise<unknown>;
+  /** Runs `script` in the page before its own scripts, on every load from now on. */
+  addInitScript(script: () => void): Promise<void>;
+  /** Runs `pageFunction` inside the page and returns what it returns. */
+  evaluate<R>(pageFunction: () => R | Promise<R>): Promise<R>;
+  evaluate<R, A>(pageFunction: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
   waitForSelector(selector: string, options?: { timeout?: number }): Promise<unknown>;
   locator(selector: string, options?: { hasText?: string | RegExp }): Locator;
   /** Runs `pageFunction` inside the page on every element matching `selector`. */
@@ -49,6 +54,8 @@ export interface Frame {
   url(): string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   $eval<R>(selector: string, pageFunction: (element: any) => R): Promise<R>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  $eval<R, A>(selector: string, pageFunction: (element: any, arg: A) => R | Promise<R>, arg: A): Promise<R>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   $$eval<R>(selector: string, pageFunction: (elements: any[]) => R): Promise<R>;
   click(selector: string): Promise<void>;
@@ -70,7 +77,8 @@ export interface Locator {
   locator(selector: string, options?: { hasText?: string | RegExp }): Locator;
   getByRole(role: string, options?: { name?: string | RegExp }): Locator;
   count(): Promise<number>;
-  innerText(): Promise<string>;
+  innerText(options?: { timeout?: number }): Promise<string>;
+  inputValue(): Promise<string>;
   click(): Promise<void>;
   fill(value: string): Promise<void>;
   waitFor(options?: { state?: 'attached' | 'detached' | 'visible' | 'hidden'; timeout?: number }): Promise<void>;

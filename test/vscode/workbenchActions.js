@@ -70,7 +70,8 @@ async function runCommand(page, title) {
   const input = page.locator('.quick-input-widget input.input');
   await input.waitFor({ state: 'visible' });
   await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  // The row in focus, not any row: until the list is filtered, the focus is on the command run last.
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first().waitFor();
   await page.keyboard.press('Enter');
 }
 
@@ -82,7 +83,7 @@ async function runCommand(page, title) {
 async function openFile(page, name) {
   await page.keyboard.press('Control+P');
   await page.locator('.quick-input-widget input.input').fill(name);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor();
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: name }).first().waitFor();
   await page.keyboard.press('Enter');
   await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor();
 }
