@@ -104,6 +104,21 @@ class AnswerView {
   }
 }
 
+/**
+ * Runs "Count Tokens in Selection" until its message names `tokens` of max output: the extension
+ * has read that value of kimiBudget.maxOutputTokens (and every change before it).
+ */
+async function untilMaxOutputApplied(tokens: number): Promise<void> {
+  await selectPrompt('How long is this?');
+  const said = `(with ${formatCount(tokens)} max output)`;
+  for (const deadline = Date.now() + 20_000; ; await sleep(50)) {
+    const seen = api.messages().length;
+    await vscode.commands.executeCommand('kimiBudget.countTokens');
+    if (messagesSince(seen).some((m) => m.text.includes(said))) return;
+    if (Date.now() > deadline) assert.fail(`the count never said "${said}": ${JSON.stringify(messagesSince(seen))}`);
+  }
+}
+
 /** Sends the current selection and waits for its answer document to be complete. */
 async function sendAndAwaitAnswer(): Promise<AnswerView> {
   const before = new Set(answers().map((d) => d.uri.toString()));
@@ -356,8 +371,8 @@ describe('kimi-budget in a real VS Code', () => {
     await until('the warning', () => warnings().length === 1);
     await set('maxOutputTokens', 999);
     await set('maxOutputTokens', 1000);
-    await until('the other changes applied', () => vscode.workspace.getConfiguration('kimiBudget').get('maxOutputTokens') === 1000);
-    await sleep(200); // a second warning would come with the change events just handled
+    // Settings warn as they read a change: once the extension uses the last value, both changes were read.
+    await untilMaxOutputApplied(1000);
     assert.equal(warnings().length, 1, 'not repeated while the problem stays');
     await set('queue.maxLength', 5);
     await set('queue.maxLength', 0);
@@ -577,14 +592,27 @@ describe('kimi-budget in a real VS Code', () => {
     await set('maxOutputTokens', 1000);
     assert.ok(budgetLabel().t < 1_000, `${budgetLabel().t} tokens left`);
 
+    // The queue's options apply as they are set: allowed 5 s of waiting, a send that would wait for
+    // the large spend to come back is refused at once, naming the setting; back to the default, it waits.
+    const beforeRefusal = api.messages().length;
+    await set('queue.maxWaitSeconds', 5);
+    await selectPrompt('Refused: it would wait too long.');
+    void vscode.commands.executeCommand('kimiBudget.sendPrompt');
+    await until('the refusal naming the setting', () =>
+      messagesSince(beforeRefusal).some((m) =>
+        /would wait about \d+ s for budget, longer than kimiBudget\.queue\.maxWaitSeconds \(5 s\)/.test(m.text),
+      ),
+    );
+    assert.equal(budgetLabel().q, 0, 'nothing waits');
+    assert.ok(!fake.received.some((r) => r.messages.at(-1)?.content.startsWith('Refused:')), 'nothing was sent');
+    await set('queue.maxWaitSeconds', undefined);
+
     const seen = api.messages().length;
     await selectPrompt('Waits, then is cancelled.');
     void vscode.commands.executeCommand('kimiBudget.sendPrompt');
     await until('the send to queue', () => budgetLabel().q === 1);
-    // Cancel it through "Show Send Queue": the only entry is the waiting send.
-    void vscode.commands.executeCommand('kimiBudget.showQueue');
-    await sleep(500);
-    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    // Cancel it through "Show Send Queue": the only entry is the waiting send, accepted once the pick shows it.
+    await untilQuickInputGone(vscode.commands.executeCommand('kimiBudget.showQueue'), 'workbench.action.acceptSelectedQuickOpenItem');
     await until('the queue to empty', () => budgetLabel().q === 0);
     await until('the cancellation message', () => messagesSince(seen).some((m) => /cancelled before it went out/.test(m.text)));
 

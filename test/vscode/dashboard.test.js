@@ -126,7 +126,19 @@ async function useTheme(theme, workbenchClass) {
   await page.locator('.quick-input-list .monaco-list-row', { hasText: theme }).first().waitFor();
   await page.keyboard.press('Enter');
   await page.locator(`.monaco-workbench.${workbenchClass}`).waitFor({ timeout: 30_000 });
-  await new Promise((resolve) => setTimeout(resolve, 1_500)); // the webview takes the colours and redraws
+  // The webview's body takes the theme's class, and the page redraws its charts as it changes.
+  const bodyClass = { vs: 'vscode-light', 'vs-dark': 'vscode-dark', 'hc-black': 'vscode-high-contrast' }[workbenchClass];
+  const frame = await dashboardFrame();
+  await until(`the dashboard in ${theme}`, () =>
+    frame.$eval(
+      'body',
+      (body, name) =>
+        /** @type {Promise<boolean>} */ (
+          new Promise((resolve) => body.ownerDocument.defaultView.requestAnimationFrame(() => resolve(body.classList.contains(name))))
+        ),
+      bodyClass,
+    ),
+  );
 }
 
 describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {

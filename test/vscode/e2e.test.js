@@ -190,8 +190,9 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () 
       await until('nothing running', async () => fake.stats.inFlight === 0 && (await budget()).q === 0);
       await openFile('prompts.md');
       await selectLine(7);
+      const requests = fake.received.length;
       await runCommand('Kimi: Send Prompt');
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await until('the send to go out or wait', async () => fake.received.length > requests || (await budget()).q > 0);
     }
     await until('a send to wait in the queue', async () => (await budget()).q === 1);
     await until('nothing running', async () => fake.stats.inFlight === 0);
@@ -232,9 +233,12 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () 
     await input.fill(KEY);
     await page.keyboard.press('Enter');
     await page.locator('.notification-toast', { hasText: 'API key saved in secret storage' }).waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Control+Shift+P'); // let pending writes (history, state) reach the disk
+    await page.keyboard.press('Control+Shift+P'); // a change of focus: VS Code writes pending state
     await page.keyboard.press('Escape');
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // The scan starts once the saving has reached the disk: its own line is in the extension's log.
+    await until('the log to record the saved key', async () =>
+      filesContaining([dirs.userDataDir], 'API key saved in secret storage').hits.some((f) => /Kimi Budget\.log$/.test(f)),
+    );
     const { hits, read } = filesContaining([dirs.userDataDir, dirs.extensionsDir, dirs.workspace], KEY);
     assert.deepEqual(hits, []);
     assert.ok(
