@@ -63,6 +63,7 @@ const PROMPTS = [
   'Left over one: what is TPM?',
   'Left over two: what is RPM?',
   'Left over three: what is TPD?',
+  'Cut off: what is a stream?',
 ];
 // The counts below are o200k's; the extension scales them by what answers taught it (up to about 1.5
 // here, where short prompts carry the server's per-message overhead). Either way the long prompt
@@ -362,6 +363,7 @@ describe('kimi-budget in Chromium: the choices a send puts to the user', { timeo
     await runCommand('Kimi: Send Prompt');
     await until('the long prompt to be answered', async () => completedSince(done) === 1 && fake.stats.inFlight === 0);
     await until('its answer in the editor', async () => (await shown('finished:').count()) > 0);
+    await until('the long prompt clipped in its editor', async () => (await shown(/…\s\([\d,]+\smore\scharacters\)/).count()) > 0);
     await page.locator('.tabs-container .tab.active', { hasText: 'Kimi — Fact 0' }).waitFor({ timeout: 10_000 });
     const received = fake.received.length;
     await runCommand('Kimi: Send Follow-up');
@@ -428,6 +430,20 @@ describe('kimi-budget in Chromium: the choices a send puts to the user', { timeo
     const input = await quickInput('Follow-up to');
     assert.equal(await input.inputValue(), FOLLOW_UP, 'the follow-up is offered again');
     await page.keyboard.press('Escape');
+  });
+
+  it('an answer cut off mid-stream: its editor keeps what arrived and says so below it; nothing is offered to send again', async () => {
+    await runCommand('Notifications: Clear All Notifications');
+    const prompt = PROMPTS[7];
+    fake.faultNextStream({ prompt, kind: 'reset', afterChunks: 2 });
+    await selectPromptLine(15);
+    await runCommand('Kimi: Send Prompt');
+    await until('its editor to say what arrived', async () => (await shown('what arrived is shown below').count()) > 0);
+    assert.ok((await shown(`About "${prompt}":`).count()) > 0, 'the part that arrived is shown');
+    const error = toast('Kimi:');
+    await error.waitFor({ timeout: 10_000 });
+    assert.equal(await error.getByRole('button', { name: 'Send Again' }).count(), 0, 'an answer partly given is not sent again unasked');
+    assert.equal(fake.received.filter((r) => r.messages.at(-1)?.content === prompt).length, 1, 'sent once');
   });
 
   it("Cancel in a send's progress notification: a waiting send leaves the line unsent, a running one stops (its budget stays spent)", async () => {
