@@ -6,11 +6,9 @@
 // Run by `npm run test:e2e` (node's test runner).
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { after, afterEach, before, describe, it } = require('node:test');
-const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
-const { openWorkbench } = require('./browser');
+const { openSession } = require('./session');
 const actions = require('./workbenchActions');
 const { until } = actions;
 const budget = () => actions.budget(page);
@@ -96,14 +94,10 @@ const LOG = Array.from(
 
 /** @type {import('../support/fakeMoonshot').FakeMoonshot} */
 let fake;
-/** @type {import('./codeServer').CodeServer} */
-let server;
-/** @type {import('./browser').Workbench} */
-let workbench;
+/** @type {import('./session').Session} */
+let session;
 /** @type {import('./playwright').Page} */
 let page;
-/** @type {string} */
-let tmp;
 /** @type {string} */
 let userSettings;
 
@@ -243,38 +237,30 @@ const completedSince = (from) => fake.stats.completed - from;
 
 describe('kimi-budget in Chromium: the choices a send puts to the user', { timeout: 600_000 }, () => {
   before(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kimi-budget-choices-'));
-    const workspace = path.join(tmp, 'workspace');
-    fs.mkdirSync(workspace);
-    fs.writeFileSync(path.join(workspace, 'prompts.md'), `${PROMPTS.join('\n\n')}\n`);
-    fs.writeFileSync(path.join(workspace, 'long.md'), `${LONG}\n`);
-    fs.writeFileSync(path.join(workspace, 'huge.md'), `${HUGE}\n`);
-    fs.writeFileSync(path.join(workspace, 'big.log'), `${LOG}\n`);
     fake = new FakeMoonshot({ chunkDelayMs: 10, answerChunks: 4 });
     const baseUrl = await fake.start();
-    const env = { MOONSHOT_API_KEY: fake.apiKey };
-    const dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions'), workspace };
-    await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
-    const settings = {
-      ...QUIET_SETTINGS,
-      'editor.wordWrap': 'off',
-      '[markdown]': { 'editor.wordWrap': 'off' },
-      'editor.minimap.enabled': false,
-      'kimiBudget.baseUrl': baseUrl,
-      'kimiBudget.model': 'kimi-k1-retired', // a model the server no longer has
-      'kimiBudget.maxOutputTokens': 12, // the fake's answers are longer: each is cut at max_tokens
-      'kimiBudget.limits.concurrency': 1,
-      'kimiBudget.limits.tokensPerMinute': 1_000_000,
-    };
-    // The base URL and the limits are machine-scoped: in code-server they hold from the remote
-    // machine's settings (the user settings' machine-scoped values are dropped once they are written to).
-    const machine = Object.fromEntries(Object.entries(settings).filter(([key]) => /^kimiBudget\.(baseUrl|limits\.)/.test(key)));
-    fs.mkdirSync(path.join(dirs.userDataDir, 'Machine'), { recursive: true });
-    fs.writeFileSync(path.join(dirs.userDataDir, 'Machine', 'settings.json'), `${JSON.stringify(machine, null, 2)}\n`);
-    server = await startCodeServer({ ...dirs, env, settings });
-    userSettings = path.join(dirs.userDataDir, 'User', 'settings.json');
-    workbench = await openWorkbench(server.url, { folder: workspace });
-    page = workbench.page;
+    session = await openSession({
+      name: 'choices',
+      files: {
+        'prompts.md': `${PROMPTS.join('\n\n')}\n`,
+        'long.md': `${LONG}\n`,
+        'huge.md': `${HUGE}\n`,
+        'big.log': `${LOG}\n`,
+      },
+      env: { MOONSHOT_API_KEY: fake.apiKey },
+      settings: {
+        'editor.wordWrap': 'off',
+        '[markdown]': { 'editor.wordWrap': 'off' },
+        'editor.minimap.enabled': false,
+        'kimiBudget.baseUrl': baseUrl,
+        'kimiBudget.model': 'kimi-k1-retired', // a model the server no longer has
+        'kimiBudget.maxOutputTokens': 12, // the fake's answers are longer: each is cut at max_tokens
+        'kimiBudget.limits.concurrency': 1,
+        'kimiBudget.limits.tokensPerMinute': 1_000_000,
+      },
+    });
+    page = session.page;
+    userSettings = session.userSettings;
     await page.addInitScript(recordToasts);
     await page.evaluate(recordToasts);
     await budget();
@@ -287,10 +273,8 @@ describe('kimi-budget in Chromium: the choices a send puts to the user', { timeo
   });
 
   after(async () => {
-    await workbench?.close();
-    await server?.stop();
+    await session?.close();
     await fake?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('a model the server does not know: the answer\'s editor says "Not answered", Pick a Model lists the server\'s models and sets the one picked, and Send Prompt offers the prompt again', async () => {

@@ -7,11 +7,9 @@
 // Run by `npm run test:e2e`, or after `npm run vsix`: `node --test test/vscode/dashboard.test.js`.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
-const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
-const { openWorkbench } = require('./browser');
+const { openSession } = require('./session');
 const { budget: budgetOf, until: waitUntil, runCommand, openFile, selectLine } = require('./workbenchActions');
 
 const root = path.resolve(__dirname, '../..');
@@ -21,14 +19,10 @@ const PROMPTS = ['Name two kinds of rate-limit windows.', 'Say hello in Japanese
 
 /** @type {import('../support/fakeMoonshot').FakeMoonshot} */
 let fake;
-/** @type {import('./codeServer').CodeServer} */
-let server;
-/** @type {import('./browser').Workbench} */
-let workbench;
+/** @type {import('./session').Session} */
+let session;
 /** @type {import('./playwright').Page} */
 let page;
-/** @type {string} */
-let tmp;
 
 /**
  * Waits as workbenchActions' `until` does; a timeout leaves a screenshot of what the page showed.
@@ -143,33 +137,26 @@ async function useTheme(theme, workbenchClass) {
 
 describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
   before(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kimi-budget-dashboard-'));
-    const workspace = path.join(tmp, 'workspace');
-    fs.mkdirSync(workspace);
-    fs.writeFileSync(path.join(workspace, 'prompts.md'), `${PROMPTS.join('\n\n')}\n`);
     fake = new FakeMoonshot({ chunkDelayMs: 20, answerChunks: 6 });
     const baseUrl = await fake.start();
-    const env = { MOONSHOT_API_KEY: fake.apiKey };
-    const dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions'), workspace };
-    await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
-    const settings = {
-      ...QUIET_SETTINGS,
-      'workbench.colorTheme': 'Default Dark Modern',
-      'kimiBudget.baseUrl': baseUrl,
-      'kimiBudget.limits.requestsPerMinute': 3,
-      'kimiBudget.limits.tokensPerDay': 1_000_000,
-      'kimiBudget.maxOutputTokens': 500,
-    };
-    server = await startCodeServer({ ...dirs, env, settings });
-    workbench = await openWorkbench(server.url, { folder: workspace });
-    page = workbench.page;
+    session = await openSession({
+      name: 'dashboard',
+      files: { 'prompts.md': `${PROMPTS.join('\n\n')}\n` },
+      env: { MOONSHOT_API_KEY: fake.apiKey },
+      settings: {
+        'workbench.colorTheme': 'Default Dark Modern',
+        'kimiBudget.baseUrl': baseUrl,
+        'kimiBudget.limits.requestsPerMinute': 3,
+        'kimiBudget.limits.tokensPerDay': 1_000_000,
+        'kimiBudget.maxOutputTokens': 500,
+      },
+    });
+    page = session.page;
   });
 
   after(async () => {
-    await workbench?.close();
-    await server?.stop();
+    await session?.close();
     await fake?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('after sends, a refusal and a queue, the tables inside the webview agree with the status bar and the server', async () => {
@@ -257,7 +244,7 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     console.log(`# ${await shot('dashboard-light')}`);
     await useTheme('Dark High Contrast', 'hc-black');
     console.log(`# ${await shot('dashboard-high-contrast')}`);
-    const policy = workbench.consoleLines.filter((l) => /Content Security Policy|Refused to (load|apply|execute)/.test(l));
+    const policy = session.workbench.consoleLines.filter((l) => /Content Security Policy|Refused to (load|apply|execute)/.test(l));
     assert.deepEqual(policy, [], 'nothing on the page was refused by its content security policy');
   });
 });

@@ -5,11 +5,10 @@
 // Run by `npm run test:e2e` (node's test runner); screenshots go to artifacts/.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
-const { startCodeServer, installVsix, QUIET_SETTINGS } = require('./codeServer');
-const { openWorkbench, waitForStatusBarLabel } = require('./browser');
+const { waitForStatusBarLabel } = require('./browser');
+const { openSession } = require('./session');
 const actions = require('./workbenchActions');
 const { until } = actions;
 /** The same actions, on this file's one page. */
@@ -34,14 +33,10 @@ const PROMPTS = [
 
 /** @type {import('../support/fakeMoonshot').FakeMoonshot} */
 let fake;
-/** @type {import('./codeServer').CodeServer} */
-let server;
-/** @type {import('./browser').Workbench} */
-let workbench;
+/** @type {import('./session').Session} */
+let session;
 /** @type {import('./playwright').Page} */
 let page;
-/** @type {string} */
-let tmp;
 /** @type {{ userDataDir: string, extensionsDir: string, workspace: string }} */
 let dirs;
 const KEY = `sk-e2e-${require('node:crypto').randomBytes(12).toString('hex')}`;
@@ -79,31 +74,25 @@ async function shot(name) {
 
 describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () => {
   before(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kimi-budget-e2e-'));
-    const workspace = path.join(tmp, 'workspace');
-    fs.mkdirSync(workspace);
-    fs.writeFileSync(path.join(workspace, 'prompts.md'), `${PROMPTS.join('\n\n')}\n`);
     fake = new FakeMoonshot({ rpm: 2, chunkDelayMs: 30, answerChunks: 8, apiKey: KEY });
     const baseUrl = await fake.start();
-    const env = { MOONSHOT_API_KEY: fake.apiKey };
-    dirs = { userDataDir: path.join(tmp, 'user-data'), extensionsDir: path.join(tmp, 'extensions'), workspace };
-    await installVsix(path.join(root, '.vscode-test', 'kimi-budget.vsix'), { ...dirs, env });
-    const settings = {
-      ...QUIET_SETTINGS,
-      'kimiBudget.baseUrl': baseUrl,
-      'kimiBudget.limits.requestsPerMinute': 2,
-      'kimiBudget.maxOutputTokens': 500,
-    };
-    server = await startCodeServer({ ...dirs, env, settings });
-    workbench = await openWorkbench(server.url, { folder: workspace });
-    page = workbench.page;
+    session = await openSession({
+      name: 'e2e',
+      files: { 'prompts.md': `${PROMPTS.join('\n\n')}\n` },
+      env: { MOONSHOT_API_KEY: fake.apiKey },
+      settings: {
+        'kimiBudget.baseUrl': baseUrl,
+        'kimiBudget.limits.requestsPerMinute': 2,
+        'kimiBudget.maxOutputTokens': 500,
+      },
+    });
+    page = session.page;
+    dirs = session.dirs;
   });
 
   after(async () => {
-    await workbench?.close();
-    await server?.stop();
+    await session?.close();
     await fake?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('shows the full budget in the status bar once VS Code is up', async () => {
