@@ -57,6 +57,8 @@ export class SelectionCounter {
 
   /** Runs a count with a cancellable notification when it takes more than a moment; undefined if cancelled or failed (said). */
   async withProgress<T>(characters: number, work: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
+    // The window's first count starts the tokenizer, which takes longer than most counts: said so.
+    const starting = !this.counter.started;
     const controller = new AbortController();
     const counting = work(controller.signal);
     const quick = await Promise.race([
@@ -71,7 +73,7 @@ export class SelectionCounter {
       return await vscode.window.withProgress(
         {
           location: vscode.ProgressLocation.Notification,
-          title: `Kimi: counting tokens in ${formatCount(characters)} characters…`,
+          title: `Kimi: ${starting ? 'starting the token counter, then ' : ''}counting tokens in ${formatCount(characters)} characters…`,
           cancellable: true,
         },
         (_progress, token) =>

@@ -484,7 +484,7 @@ describe('kimi-budget in Chromium: the choices a send puts to the user', { timeo
     );
     const seen = await toastsSeen();
     assert.ok(
-      seen.some((t) => /Kimi: counting tokens in [\d,]+ characters/.test(t)),
+      seen.some((t) => /Kimi: (starting the token counter, then )?counting tokens in [\d,]+ characters/.test(t)),
       `the count's notification was shown: ${seen.join(' | ')}`,
     );
     assert.equal(fake.received.length, received, 'nothing was sent');
