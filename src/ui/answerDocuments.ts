@@ -92,7 +92,7 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
     // Turning Markdown reopens the document, and a change fired just before may reach only the old
     // one: the new one is told to read the content again, so the end of the answer is never lost.
     if (document && document.languageId !== 'markdown') void this.asMarkdown(document).then(() => this.refreshNow(conversation));
-    this.reconcile(conversation);
+    this.reconcile(this.uriOf(conversation));
   }
 
   /**
@@ -101,25 +101,20 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
    * would keep an answer cut short. So once the turn has ended, the document is compared with what
    * it should show, and told again until they match (or it is closed: it reads afresh when opened).
    */
-  private reconcile(conversation: Conversation, attempt = 1): void {
-    const uri = this.uriOf(conversation);
+  private reconcile(uri: vscode.Uri, attempt = 1): void {
+    const key = `reconcile:${uri.toString()}`;
     const timer = setTimeout(() => {
-      this.timers.delete(`reconcile:${conversation.id}`);
+      this.timers.delete(key);
       if (this.disposed) return;
       const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
-      if (document?.getText() === this.provideTextDocumentContent(uri)) return;
-      // Not open: closed (it reads afresh when opened), or its open is still under way, and may
-      // have read the content before the turn ended. Looked at again, in case it is the latter.
-      if (!document) {
-        if (attempt < RECONCILE_ATTEMPTS) this.reconcile(conversation, attempt + 1);
-        return;
-      }
+      // Not open: closed (it reads afresh when opened) or still opening (open() reconciles it once open).
+      if (!document || document.getText() === this.provideTextDocumentContent(uri)) return;
       this.changed.fire(uri);
       if (attempt === RECONCILE_REOPEN) void this.reopen(document);
-      if (attempt < RECONCILE_ATTEMPTS) this.reconcile(conversation, attempt + 1);
+      if (attempt < RECONCILE_ATTEMPTS) this.reconcile(uri, attempt + 1);
     }, RECONCILE_MS * attempt);
-    clearTimeout(this.timers.get(`reconcile:${conversation.id}`));
-    this.timers.set(`reconcile:${conversation.id}`, timer);
+    clearTimeout(this.timers.get(key));
+    this.timers.set(key, timer);
   }
 
   /** The line under the conversation that says how full the context window is. */
@@ -160,8 +155,9 @@ export class AnswerDocuments implements vscode.TextDocumentContentProvider, vsco
         // would hold up the answer. It becomes Markdown when its turn ends (settle).
         if (markdownStarted() || !this.streaming.has(this.conversationOf(uri)!)) document = await this.asMarkdown(document);
         await vscode.window.showTextDocument(document, { viewColumn: vscode.ViewColumn.Beside, preview: false, preserveFocus: true });
-        // Read while it opened: a change told meanwhile reached no document, so it may be behind.
-        if (document.getText() !== this.provideTextDocumentContent(uri)) this.changed.fire(uri);
+        // An ended turn's change told while it opened reached no document: it may be behind. (A turn
+        // still under way is reconciled when it ends.)
+        if (!this.streaming.has(this.conversationOf(uri)!)) this.reconcile(uri);
         return;
       } catch (error) {
         if (attempt >= OPEN_ATTEMPTS || this.disposed) throw error;
