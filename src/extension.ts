@@ -57,13 +57,26 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   // Every window of this machine on the same account shares its budget. Until the key is read (a few
   // tens of milliseconds), this window counts on its own from what it kept.
   const holder = randomBytes(6).toString('hex');
-  let sharingProblem: string | undefined;
   const teamPassword = new TeamPassword(context.secrets, notifier);
   /** The team budgets this window may open, by identity (a hash: no password in it). */
   const teams = new Map<string, { url: string; budget: string; password: string | undefined }>();
   // Tells this machine's windows from teammates' in the tooltip; a hash, not the host's name.
   const machine = createHash('sha256').update(`${os.hostname()}\n${os.userInfo().username}`).digest('hex').slice(0, 8);
-  let teamProblem: string | undefined;
+  /** Says a store's problem once when it appears, not again while it stays (across switches of account). */
+  const warnOfProblem = (say: (problem: string) => string) => {
+    let last: string | undefined;
+    return (problem: string | undefined) => {
+      if (problem && problem !== last) notifier.notify('warning', say(problem));
+      last = problem;
+    };
+  };
+  const warnOfTeamProblem = warnOfProblem(
+    (problem) => `Kimi: team budget offline — ${problem}. This window uses its share of the limits until Redis is back.`,
+  );
+  const warnOfSharingProblem = warnOfProblem(
+    (problem) =>
+      `Kimi: this window could not share the account's budget with your other windows (${problem}). It keeps its own budget: windows sending at once may overspend the account.`,
+  );
   const openAccount = (identity: string, limits: Limits): DisposableStore => {
     // The placeholder before the key is read shows what was kept; the first account starts from it.
     if (identity === '') return new MemoryAccountStore(new Budget(limits, systemClock, restored), systemClock, holder);
@@ -80,15 +93,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
         ledger,
         log: (m) => notifier.record(`Kimi: ${m}`),
       });
-      store.onDidChange(() => {
-        const problem = store.snapshot().team?.problem;
-        if (problem && problem !== teamProblem)
-          notifier.notify(
-            'warning',
-            `Kimi: team budget offline — ${problem}. This window uses its share of the limits until Redis is back.`,
-          );
-        teamProblem = problem;
-      });
+      store.onDidChange(() => warnOfTeamProblem(store.snapshot().team?.problem));
       return store;
     }
     const store = new LocalAccountStore({
@@ -99,15 +104,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
       ledger,
       log: (m) => notifier.record(`Kimi: ${m}`),
     });
-    store.onDidChange(() => {
-      const problem = store.snapshot().sharingProblem;
-      if (problem && problem !== sharingProblem)
-        notifier.notify(
-          'warning',
-          `Kimi: this window could not share the account's budget with your other windows (${problem}). It keeps its own budget: windows sending at once may overspend the account.`,
-        );
-      sharingProblem = problem;
-    });
+    store.onDidChange(() => warnOfSharingProblem(store.snapshot().sharingProblem));
     return store;
   };
   const account = new AccountSwitch('', settings.config.limits, openAccount);
