@@ -14,24 +14,8 @@ const { until } = actions;
 const budget = () => actions.budget(page);
 /** @param {string} title */
 const runCommand = (title) => actions.runCommand(page, title);
-/**
- * Opens a workspace file with Quick Open, again if the first try went to nothing (a key pressed while
- * VS Code was moving the focus is lost).
- * @param {string} name
- */
-const openFile = (name) =>
-  until(`${name} to open`, async () => {
-    await page.keyboard.press('Escape');
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input.input');
-    if (!(await shows(input))) return debugShot('no-quick-open');
-    await input.fill(name);
-    // The row in focus, not any row: until the list is filtered, the focus is on the most recent file.
-    if (!(await shows(page.locator('.quick-input-list .monaco-list-row.focused', { hasText: name }).first())))
-      return debugShot('not-filtered');
-    await page.keyboard.press('Enter');
-    return (await shows(page.locator('.tabs-container .tab.active', { hasText: name }).first())) || debugShot('not-active');
-  });
+/** @param {string} name */
+const openFile = (name) => actions.openFile(page, name);
 
 /** Whether `locator` shows within five seconds. @param {import('./playwright').Locator} locator */
 const shows = (locator) =>
@@ -39,12 +23,6 @@ const shows = (locator) =>
     () => true,
     () => false,
   );
-
-/** @param {string} what @returns {Promise<false>} */
-async function debugShot(what) {
-  if (process.env.KIMI_E2E_DEBUG) await page.screenshot({ path: path.join(root, 'artifacts', `choices-${what}-${Date.now()}.png`) });
-  return false;
-}
 
 /** @param {number} line */
 const selectLine = (line) => actions.selectLine(page, line);

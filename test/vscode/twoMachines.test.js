@@ -27,6 +27,7 @@ const {
   busiestMinute,
   statusBarsPicture,
   promptId: promptIdOf,
+  PROMPTS_BY_WINDOW: PROMPTS,
 } = require('./workbenchActions');
 
 const root = path.resolve(__dirname, '../..');
@@ -37,10 +38,6 @@ const RPM = 4;
 const TPM = 1_000_000;
 const ANSWERS_MS = 150_000;
 const OUTAGE_MS = 5_000;
-const PROMPTS = {
-  A: ['Why is max_tokens charged up front?', 'Name two rate-limit windows.', 'Say hello in Japanese.', 'What is a token bucket?'],
-  B: ['Describe a sliding log limiter.', 'Why do servers answer 429?', 'Count to five in French.', 'What does RPM stand for?'],
-};
 const KEY = `sk-e2e-${require('node:crypto').randomBytes(12).toString('hex')}`;
 
 /** @typedef {import('./playwright').Page} Page */

@@ -28,6 +28,7 @@ const {
   busiestMinute,
   statusBarsPicture,
   promptId: promptIdOf,
+  PROMPTS_BY_WINDOW: PROMPTS,
 } = require('./workbenchActions');
 const processes = require('./processes');
 
@@ -41,14 +42,6 @@ const WINDOW_MS = 60_000;
 const AGREE_MS = 1_000;
 /** From the first send, how long all eight may take: the second four go when the first minute ends. */
 const ANSWERS_MS = 150_000;
-/**
- * Different prompts (and lengths) per window, so that each window's own spend shows in its tokens;
- * short, so that no line wraps in an editor narrowed by the answer beside it (End would stop at the wrap).
- */
-const PROMPTS = {
-  A: ['Why is max_tokens charged up front?', 'Name two rate-limit windows.', 'Say hello in Japanese.', 'What is a token bucket?'],
-  B: ['Describe a sliding log limiter.', 'Why do servers answer 429?', 'Count to five in French.', 'What does RPM stand for?'],
-};
 const KEY = `sk-e2e-${require('node:crypto').randomBytes(12).toString('hex')}`;
 
 /** @typedef {import('./playwright').Page} Page */

@@ -9,6 +9,16 @@ const { statusBarLabels, waitForStatusBarLabel } = require('./browser');
 /** @typedef {import('./playwright').Page} Page */
 /** @typedef {{ label: string, r: number, R: number, t: number, T: number, q: number }} Budget */
 
+/**
+ * The prompts of the two-window and two-machine tests: different ones (and lengths) per window, so
+ * that each window's own spend shows in its tokens; short, so that no line wraps in an editor
+ * narrowed by the answer beside it (End would stop at the wrap).
+ */
+const PROMPTS_BY_WINDOW = {
+  A: ['Why is max_tokens charged up front?', 'Name two rate-limit windows.', 'Say hello in Japanese.', 'What is a token bucket?'],
+  B: ['Describe a sliding log limiter.', 'Why do servers answer 429?', 'Count to five in French.', 'What does RPM stand for?'],
+};
+
 const BUDGET = /^Kimi budget: (\d+) of (\d+) requests, (\d+) of (\d+) tokens left; (\d+) queued$/;
 
 /** @param {number} ms */
@@ -160,6 +170,7 @@ function promptId(prompts, request) {
 }
 
 module.exports = {
+  PROMPTS_BY_WINDOW,
   statusBarsPicture,
   promptId,
   BUDGET,
