@@ -3,11 +3,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { createHash, randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { AccountSwitch, DisposableStore } from './account/accountSwitch';
+import { AccountSwitch, DisposableStore, OpeningAccountStore } from './account/accountSwitch';
 import { accountIdentity, LocalAccountStore } from './account/localAccount';
 import { TeamAccountStore } from './account/teamAccount';
 import type * as TeamConnectionModule from './account/teamConnection';
-import { MemoryAccountStore } from './core/account';
 import { Budget } from './core/budget';
 import { systemClock } from './core/clock';
 import { Ledger } from './core/ledger';
@@ -78,8 +77,9 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
       `Kimi: this window could not share the account's budget with your other windows (${problem}). It keeps its own budget: windows sending at once may overspend the account.`,
   );
   const openAccount = (identity: string, limits: Limits): DisposableStore => {
-    // The placeholder before the key is read shows what was kept; the first account starts from it.
-    if (identity === '') return new MemoryAccountStore(new Budget(limits, systemClock, restored), systemClock, holder);
+    // Until the key is read nothing is admitted; the first account starts from what was kept, and
+    // from the account's own record (see SpendJournal), which a reload cannot outrun.
+    if (identity === '') return new OpeningAccountStore(new Budget(limits, systemClock, restored), systemClock, holder);
     const ledger = restored;
     restored = undefined;
     const team = teams.get(identity);
@@ -122,7 +122,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     teams.set(teamIdentity, { url: team.redisUrl, budget, password });
     account.switchTo(teamIdentity);
   };
-  void followAccount();
+  const accountOpened = followAccount();
   const queue = new SendQueue<ChatResult>(account, systemClock, verdictFor, settings.config.queue);
   const calibration = new Calibration(context.globalState.get<CalibrationState>(CALIBRATION_KEY));
   // The tokenizer loads in a worker on the first count, never during activation.
@@ -182,6 +182,11 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     });
   };
   const budgetItem = new BudgetStatusItem(summary);
+  // Shown once the account's budget is known, never the placeholder's.
+  void accountOpened.then(
+    () => budgetItem.show(),
+    () => budgetItem.show(),
+  );
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
   const pending = new PendingSends(context.globalState);
   const sender = new PromptSender({ settings, apiKey, counter, pipeline, queue, conversations, answers, notifier, pending });

@@ -1,4 +1,4 @@
-import { AccountSnapshot, AccountStore, LineTicket, LineWait } from '../core/account';
+import { AccountSnapshot, AccountStore, LineTicket, LineWait, MemoryAccountStore } from '../core/account';
 import { Admission, Exceeded, SharedLimit } from '../core/budget';
 import { Emitter, Event } from '../core/event';
 import { Ledger } from '../core/ledger';
@@ -152,5 +152,24 @@ export class AccountSwitch implements AccountStore {
 
   private letGo(store: DisposableStore): void {
     if (![...this.admittedBy.values()].includes(store)) store.dispose();
+  }
+}
+
+/**
+ * The account before it is known (the key not read yet, a few tens of milliseconds): it holds what
+ * this window kept, which may be older than what the account's record holds, so it admits nothing
+ * and promises no time. Sends made meanwhile wait, and move to the account once it opens.
+ */
+export class OpeningAccountStore extends MemoryAccountStore implements DisposableStore {
+  override waitFor(): LineWait {
+    return { ms: Infinity, limit: null };
+  }
+
+  override tryAdmit(): undefined {
+    return undefined;
+  }
+
+  override plan(): Map<string, number | undefined> {
+    return new Map(this.tickets.map((t) => [t.id, undefined]));
   }
 }

@@ -9,6 +9,7 @@ import { Clock } from '../core/clock';
 import { Emitter, Event } from '../core/event';
 import { Ledger, MemoryLedger, Spend } from '../core/ledger';
 import { Limits } from '../core/limits';
+import { SpendJournal } from './spendJournal';
 
 /**
  * The account's budget shared by every window of this machine that uses it (same base URL, same
@@ -32,6 +33,11 @@ export interface LocalAccountOptions {
   readonly heartbeatMs?: number;
   /** Silence after which a window (or the coordinator) counts as gone. */
   readonly staleMs?: number;
+  /**
+   * Whether the account's spends are recorded in a file before anyone hears of them (default on),
+   * so that no window's end can make the next one forget a spend (see `SpendJournal`).
+   */
+  readonly journal?: boolean;
   readonly log?: (message: string) => void;
 }
 
@@ -65,6 +71,11 @@ type ToFollower =
 
 const MAX_LINE = 4 << 20;
 const PROBE_MS = 1_000;
+/**
+ * How long after its admission a request whose answer never began can still have reached the
+ * server: the client gives up on a server silent for a minute (`KimiClient`'s idle timeout).
+ */
+export const UNANSWERED_MS = 60_000;
 
 interface Welcomed {
   readonly socket: net.Socket;
@@ -88,6 +99,7 @@ export class LocalAccountStore implements AccountStore {
   private readonly staleMs: number;
   private readonly clock: Clock;
   private readonly log: (message: string) => void;
+  private journal: SpendJournal | undefined;
 
   /** This window's waiting tickets and running spends: what it declares to a new coordinator. */
   private readonly mine = new Map<string, LineTicket>();
@@ -131,10 +143,15 @@ export class LocalAccountStore implements AccountStore {
         : path.join(folder, `${options.identity}.sock`);
     this.lockPath = path.join(folder, `${options.identity}.lock`);
     try {
-      if (process.platform !== 'win32') prepareFolder(folder);
+      prepareFolder(folder);
     } catch (error) {
       this.degrade(`the folder for the shared budget (${folder}) cannot be used: ${message(error)}`);
       return;
+    }
+    if (options.journal !== false) {
+      this.journal = new SpendJournal(path.join(folder, `${options.identity}.journal`), (problem) => this.log(problem));
+      // What the last window to keep the account recorded, if it ended a moment ago.
+      this.state.merge(this.journal.read(this.clock.now(), UNANSWERED_MS));
     }
     this.ticker = setInterval(() => this.tick(), this.heartbeatMs);
     this.ticker.unref?.();
@@ -292,6 +309,7 @@ export class LocalAccountStore implements AccountStore {
 
   /** A change from this window: applied here at once, and by the coordinator for everyone. */
   private submit(op: AccountOp): void {
+    this.record(op);
     this.state.apply(op);
     if (this.role === 'coordinator') this.broadcast({ t: 'op', op });
     else if (this.role === 'follower') this.send({ t: 'op', op });
@@ -458,6 +476,12 @@ export class LocalAccountStore implements AccountStore {
     // last coordinator itself is gone, and so are its waiting sends and slots.
     if (previous && previous !== this.holder) this.state.apply({ op: 'gone', holder: previous });
     for (const holder of this.state.holders) if (holder !== this.holder) this.state.apply({ op: 'gone', holder });
+    if (this.journal) {
+      // The record holds every spend the last coordinator admitted, up to its last moment; from now
+      // on this window writes it, starting from all it knows.
+      this.state.merge(this.journal.read(this.clock.now(), UNANSWERED_MS));
+      this.journal.rewrite(this.journalState());
+    }
     this.redeclare();
     this.flushOutbox();
     this.log('this window keeps the shared budget');
@@ -518,8 +542,25 @@ export class LocalAccountStore implements AccountStore {
   }
 
   private applyAndTell(op: AccountOp): void {
+    this.record(op);
     this.state.apply(op);
     this.broadcast({ t: 'op', op });
+  }
+
+  /**
+   * The window that keeps the account (or keeps its own) writes each change to a spend into the
+   * record before it takes effect: before the follower that asked hears it may send, before this
+   * window's own request leaves.
+   */
+  private record(op: AccountOp): void {
+    if (!this.journal || (this.role !== 'coordinator' && this.role !== 'alone')) return;
+    // A window gone: its running sends ended with it.
+    const ops: AccountOp[] = op.op === 'gone' ? this.state.budget.slotsOf(op.holder).map((id): AccountOp => ({ op: 'release', id })) : [op];
+    for (const one of ops) this.journal.write(one, () => this.journalState());
+  }
+
+  private journalState(): { kept: readonly Spend[]; running: readonly Spend[] } {
+    return { kept: this.state.image().spends, running: this.state.budget.runningSpends() };
   }
 
   private dropPeer(socket: net.Socket): void {
@@ -605,8 +646,11 @@ export class LocalAccountStore implements AccountStore {
   private redeclare(): void {
     const now = this.clock.now();
     for (const ticket of this.mine.values()) this.state.apply({ op: 'join', ticket });
-    for (const spend of this.myRunning.values())
-      this.state.apply({ op: 'admit', ticket: '', spend: { ...spend, at: Math.max(spend.at, now) } });
+    for (const spend of this.myRunning.values()) {
+      const op: AccountOp = { op: 'admit', ticket: '', spend: { ...spend, at: Math.max(spend.at, now) } };
+      this.record(op);
+      this.state.apply(op);
+    }
     this.state.apply({ op: 'limits', holder: this.holder, limits: this.ownLimits });
   }
 
@@ -689,6 +733,7 @@ function parse(line: string): unknown {
 
 function prepareFolder(folder: string): void {
   fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+  if (process.platform === 'win32') return; // a folder of the user's own profile: its access list is the user's
   const stat = fs.statSync(folder);
   if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) throw new Error('it belongs to another user');
   if ((stat.mode & 0o077) !== 0) fs.chmodSync(folder, 0o700);

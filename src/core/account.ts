@@ -189,6 +189,27 @@ export class AccountState {
     };
   }
 
+  /**
+   * Adds spends known elsewhere (a record another window wrote, what this window kept): each
+   * counted once, whether it is held one by one here and summed per minute there, or the reverse.
+   * Both sides are first kept as `image` keeps them (the last minute one by one, older spends summed
+   * per minute), then merged by id, the later time and the larger cost winning: a per-minute sum is
+   * thus the larger of the two, which is right when one side knows all the other knows of it.
+   */
+  merge(spends: readonly Spend[]): void {
+    if (!spends.length) return;
+    const { windowMs, marginMs, dayMs } = this.options;
+    const spans = { minuteMs: windowMs + marginMs, dayMs: dayMs + marginMs };
+    const now = this.clock.now();
+    // A running send stays one by one however old (it is summed once it ends, never twice).
+    const running = this.budget.runningSpends();
+    const ids = new Set(running.map((s) => s.id));
+    const settled = (all: readonly Spend[]) => all.filter((s) => !ids.has(s.id));
+    const keep = (all: readonly Spend[]) => spendsToKeep({ since: (t) => settled(all).filter((s) => s.at > t) }, now, spans);
+    const merged = new MemoryLedger([...keep(this.budget.ledgerView.since(-Infinity)), ...keep(spends)]);
+    this.budget.reset(merged.since(-Infinity), running, this.budget.cutsImage());
+  }
+
   /** Starts this copy over from another's image. */
   load(image: AccountImage): void {
     this.budget.reset(image.spends, image.running, image.cuts);

@@ -14,6 +14,10 @@ export class BudgetStatusItem implements vscode.Disposable {
     this.item.name = 'Kimi Budget';
     this.item.command = 'kimiBudget.showQueue';
     this.refresh();
+  }
+
+  show(): void {
+    this.refresh();
     this.item.show();
   }
 

@@ -31,6 +31,10 @@ export interface WindowConfig {
   readonly team?: { readonly url: string; readonly budget: string; readonly leaseMs?: number; readonly commandTimeoutMs?: number };
   /** How far this window's clock is off (a member on a machine with a wrong clock). */
   readonly skewMs?: number;
+  /** The schedule starts when "go" is read on stdin (`startAt` then counts from that moment). */
+  readonly waitForGo?: boolean;
+  /** Kills itself (SIGKILL) at a random moment at most this long after the first admission it sees, its own or another window's. */
+  readonly dieWithinMsOfAdmission?: number;
 }
 
 export type WindowEvent =
@@ -40,6 +44,7 @@ export type WindowEvent =
   | { t: 'answered'; send: number; at: number; content: string }
   | { t: 'failed'; send: number; at: number; error: string }
   | { t: 'snapshot'; requestsUsed: number; tokensUsed: number; inFlight: number; windows: number; queued: number; ahead: number[] }
+  | { t: 'dying'; at: number; inMs: number }
   | { t: 'done'; at: number };
 
 function emit(event: WindowEvent): void {
@@ -76,10 +81,28 @@ async function main(): Promise<void> {
   store.onDidChange(() => {
     if (roleOf() !== role) emit({ t: 'role', role: (role = roleOf()), at: Date.now() });
   });
+  const dieWithin = config.dieWithinMsOfAdmission;
+  if (dieWithin !== undefined) {
+    let used = store.snapshot().requestsUsed;
+    let dying = false;
+    store.onDidChange(() => {
+      const now = store.snapshot().requestsUsed;
+      if (now > used && !dying) {
+        dying = true;
+        const inMs = Math.floor(Math.random() * dieWithin);
+        emit({ t: 'dying', at: Date.now(), inMs });
+        setTimeout(() => process.kill(process.pid, 'SIGKILL'), inMs);
+      }
+      used = now;
+    });
+  }
   const queue = new SendQueue<ChatResult>(store, clock, verdictFor, { ...DEFAULT_QUEUE_OPTIONS, maxLength: 100, maxWaitMs: 120_000 });
   const client = new KimiClient({ baseUrl: config.baseUrl, apiKey: async () => config.apiKey });
 
+  let go: () => void = () => undefined;
+  const started = config.waitForGo ? new Promise<void>((resolve) => (go = resolve)) : Promise.resolve();
   readline.createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line === 'go') go();
     if (line === 'snapshot') {
       const s = store.snapshot();
       const mine = queue.entries().filter((e) => e.state === 'waiting');
@@ -102,6 +125,8 @@ async function main(): Promise<void> {
       5_000,
     ).unref();
   await store.ready();
+  await started;
+  const startAt = config.waitForGo ? Date.now() : config.startAt;
   const results = config.sends.map(
     (send, i) =>
       new Promise<void>((resolve) => {
@@ -128,7 +153,7 @@ async function main(): Promise<void> {
             );
             void ticket.result.finally(resolve).catch(() => undefined);
           },
-          Math.max(0, config.startAt + send.after - Date.now()),
+          Math.max(0, startAt + send.after - Date.now()),
         );
       }),
   );

@@ -230,6 +230,74 @@ describe('one budget for every window of this machine (many processes, real sock
     assert.ok(busiestSpan(run.server, WINDOW_MS) <= 4);
   });
 
+  it('the window that holds the account killed (kill -9) within 50 ms of an admission, twenty times: each next window counts every admitted spend', async () => {
+    // A rate window far longer than the run: every spend admitted in it still counts at the end.
+    const windowMs = 600_000;
+    const limits = { requestsPerMinute: 100, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
+    const server = new FakeMoonshot({ rpm: 100, tpm: 1_000_000, windowMs, chunkDelayMs: 20 });
+    const baseUrl = await server.start();
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'kb-journal-'));
+    const windows: Window[] = [];
+    runs.push({ server, windows, folder, startAt: Date.now() });
+    const text = 'Say something short.';
+    const send = { after: 0, text, promptTokens: server.countPromptTokens([{ role: 'user', content: text }]), maxTokens: 64 };
+    const open = (name: string, sends: (typeof send)[], dieWithinMsOfAdmission?: number) => {
+      const w = launch({
+        name,
+        folder,
+        baseUrl,
+        apiKey: server.apiKey,
+        limits,
+        windowMs,
+        marginMs: MARGIN_MS,
+        heartbeatMs: HEARTBEAT_MS,
+        staleMs: STALE_MS,
+        startAt: 0,
+        sends,
+        model: MODEL,
+        waitForGo: true,
+        dieWithinMsOfAdmission,
+      });
+      windows.push(w);
+      return w;
+    };
+    const kill = async (w: Window) => {
+      w.child.kill('SIGKILL');
+      await w.exited;
+    };
+    const role = (w: Window, wanted: string) =>
+      until(`${w.name} to be ${wanted}`, () => w.role() === wanted, { timeoutMs: 15_000, describeState: progress(windows) });
+    let admitted = 0;
+    const killedAfter: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Alone, the window that sends holds the account; in a pair, the coordinator holds the spend
+      // its follower asked for, and dies first (then the follower, so that only the record is left).
+      // The window that holds the account kills itself at a random moment 0–50 ms after it admits.
+      const pair = i % 2 === 1;
+      const keeper = open(`k${i}`, pair ? [] : [send], 50);
+      await role(keeper, 'coordinator');
+      const counted = await keeper.snapshot();
+      assert.equal(counted.requestsUsed, admitted, `window k${i} counts the ${admitted} spends admitted before it`);
+      const sender = pair ? open(`f${i}`, [send]) : keeper;
+      if (pair) await role(sender, 'follower');
+      sender.child.stdin!.write('go\n');
+      await keeper.exited;
+      const dying = of(keeper, 'dying')[0];
+      assert.ok(dying, `k${i} died of its own kill, after an admission`);
+      killedAfter.push(dying.inMs);
+      admitted++;
+      if (pair) await kill(sender);
+    }
+    const last = open('last', []);
+    await role(last, 'coordinator');
+    const end = await last.snapshot();
+    console.log(
+      `      killed ${Math.min(...killedAfter)}–${Math.max(...killedAfter)} ms after the admission; the server received ${server.stats.requests} of the ${admitted} admitted requests`,
+    );
+    assert.equal(end.requestsUsed, admitted, 'every admitted spend counted, none twice');
+    assert.ok(server.stats.requests <= admitted);
+  });
+
   it('the coordinator stopped (SIGSTOP): the others take over within the stated bound, and it follows when it wakes', async () => {
     // A rate window longer than the stall, as Moonshot's minute is: a send the stopped window had
     // admitted but not sent reaches the server when it wakes, still inside the window it was counted in.
