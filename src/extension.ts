@@ -7,7 +7,7 @@ import { AccountSwitch, DisposableStore, OpeningAccountStore } from './account/a
 import { accountIdentity, LocalAccountStore } from './account/localAccount';
 import { TeamAccountStore } from './account/teamAccount';
 import type * as TeamConnectionModule from './account/teamConnection';
-import { Budget } from './core/budget';
+import { Budget, DEFAULT_BUDGET_OPTIONS } from './core/budget';
 import { systemClock } from './core/clock';
 import { Ledger } from './core/ledger';
 import { Limits } from './core/limits';
@@ -38,6 +38,7 @@ import { Settings } from './ui/settings';
 import { SpentStore } from './ui/spentStore';
 import { TeamPassword } from './ui/teamPassword';
 import { UsageStore } from './ui/usageStore';
+import { LearnedLimitsStore, TierQuestion } from './ui/accountLimits';
 import { canProvideLanguageModels, registerLanguageModelChatProvider } from './ui/chat/languageModelApi';
 import { KIMI_VENDOR, KimiChatProvider } from './ui/chat/kimiChatProvider';
 import { createKimiParticipant } from './ui/chat/kimiParticipant';
@@ -76,10 +77,19 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     (problem) =>
       `Kimi: this window could not share the account's budget with your other windows (${problem}). It keeps its own budget: windows sending at once may overspend the account.`,
   );
+  const learnedLimits = new LearnedLimitsStore(context.globalState);
+  let accountId = '';
   const openAccount = (identity: string, limits: Limits): DisposableStore => {
     // Until the key is read nothing is admitted; the first account starts from what was kept, and
     // from the account's own record (see SpendJournal), which a reload cannot outrun.
     if (identity === '') return new OpeningAccountStore(new Budget(limits, systemClock, restored), systemClock, holder);
+    // What the server stated before this window opened still holds.
+    const store = openShared(identity, limits);
+    accountId = identity;
+    for (const learned of learnedLimits.restore(identity, systemClock.now())) store.learnLimit(learned);
+    return store;
+  };
+  const openShared = (identity: string, limits: Limits): DisposableStore => {
     const ledger = restored;
     restored = undefined;
     const team = teams.get(identity);
@@ -103,6 +113,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
       clock: systemClock,
       ledger,
       log: (m) => notifier.record(`Kimi: ${m}`),
+      budgetOptions: { ...DEFAULT_BUDGET_OPTIONS, probeConcurrency: true },
     });
     store.onDidChange(() => warnOfSharingProblem(store.snapshot().sharingProblem));
     return store;
@@ -190,6 +201,15 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
   const pending = new PendingSends(context.globalState);
   const sender = new PromptSender({ settings, apiKey, counter, pipeline, queue, conversations, answers, notifier, pending });
+  const tierQuestion = new TierQuestion(context.globalState, notifier, () => settings.config.tier);
+  let { tier, baseUrl } = settings.config;
+  const forgetLearned = (why: string) => {
+    account.forgetLearned();
+    notifier.notify(
+      'info',
+      `Kimi: the limits Moonshot stated in its refusals are forgotten${why}; the settings' limits apply until it states one again.`,
+    );
+  };
 
   context.subscriptions.push(
     notifier,
@@ -203,9 +223,12 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     selectionItem,
     { dispose: () => queue.dispose() },
     account,
-    context.secrets.onDidChange(() => void followAccount()),
+    context.secrets.onDidChange(() => (queue.resume(), void followAccount())),
     teamPassword,
-    account.onDidChange(() => spent.save(account.store.ledger, systemClock.now)),
+    account.onDidChange(() => {
+      spent.save(account.store.ledger, systemClock.now);
+      if (accountId) learnedLimits.save(accountId, account.snapshot().learned ?? []);
+    }),
     { dispose: () => tokenCounter.dispose() },
     queue.onDidChange(() => (budgetItem.refresh(), spent.save(account.store.ledger, systemClock.now))),
     session.onDidChange(() => budgetItem.refresh()),
@@ -215,10 +238,16 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     }),
     spent,
     queue.onDidUse((event) => (usage().series.record(event), usage().save())),
+    // The first send of someone who set neither a tier nor a limit asks for the tier (it does not wait for the answer).
+    queue.onDidUse((event) => event.kind === 'admitted' && tierQuestion.maybeAsk()),
     pipeline.onDidAnswer((answer) => (usage().stats.record(answer), usage().save())),
     { dispose: () => (dashboard?.dispose(), usageStore?.dispose()) },
     settings.onDidChange((config) => {
       account.setLimits(config.limits);
+      if (config.baseUrl !== baseUrl) queue.resume();
+      baseUrl = config.baseUrl;
+      if (config.tier !== tier && config.tier !== undefined) forgetLearned(` (the tier setting is now "${config.tier}")`);
+      tier = config.tier;
       void followAccount(); // the base URL may have changed
       queue.setOptions(config.queue);
       selectionItem.refresh();
@@ -237,6 +266,7 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     vscode.commands.registerCommand('kimiBudget.setTeamRedisPassword', () => teamPassword.prompt()),
     vscode.commands.registerCommand('kimiBudget.setApiKey', () => apiKey.prompt()),
     vscode.commands.registerCommand('kimiBudget.showDashboard', showDashboard),
+    vscode.commands.registerCommand('kimiBudget.forgetLearnedLimits', () => forgetLearned('')),
   );
 
   // Kimi in VS Code's chat, where the running VS Code has the language model provider API (1.104+).

@@ -123,7 +123,7 @@ async function engineSender(variant: LoopbackVariant, kimi: KimiClient, texts: s
         run: async ({ signal, sending, serverAnswered }) => {
           const result = await kimi.streamChat(
             { model: MODEL, messages: [{ role: 'user', content: text }], maxTokens: variant.maxTokens },
-            { onRequest: sending, onResponse: serverAnswered },
+            { onRequest: sending, onResponse: (status: number) => serverAnswered(status >= 200 && status < 300) },
             signal,
           );
           if (result.usage) calibration.record(MODEL, local, 1, result.usage.promptTokens);

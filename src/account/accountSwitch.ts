@@ -2,7 +2,7 @@ import { AccountSnapshot, AccountStore, LineTicket, LineWait, MemoryAccountStore
 import { Admission, Exceeded, SharedLimit } from '../core/budget';
 import { Emitter, Event } from '../core/event';
 import { Ledger } from '../core/ledger';
-import { Limits } from '../core/limits';
+import { LearnedLimit, Limits } from '../core/limits';
 
 /** A store that can be let go of. */
 export interface DisposableStore extends AccountStore {
@@ -120,6 +120,14 @@ export class AccountSwitch implements AccountStore {
 
   learnRefusal(limit: SharedLimit): void {
     this.current.learnRefusal(limit);
+  }
+
+  learnLimit(learned: LearnedLimit): void {
+    this.current.learnLimit(learned);
+  }
+
+  forgetLearned(): void {
+    this.current.forgetLearned();
   }
 
   dayFreesIn(tokens: number): number {

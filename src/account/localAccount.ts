@@ -8,7 +8,7 @@ import { Admission, Budget, BudgetOptions, DEFAULT_BUDGET_OPTIONS, Exceeded, Sha
 import { Clock } from '../core/clock';
 import { Emitter, Event } from '../core/event';
 import { Ledger, MemoryLedger, Spend } from '../core/ledger';
-import { Limits } from '../core/limits';
+import { LearnedLimit, Limits } from '../core/limits';
 import { SpendJournal } from './spendJournal';
 
 /**
@@ -275,6 +275,14 @@ export class LocalAccountStore implements AccountStore {
 
   learnRefusal(limit: SharedLimit): void {
     this.submit({ op: 'refusal', limit, at: this.clock.now() });
+  }
+
+  learnLimit(learned: LearnedLimit): void {
+    this.submit({ op: 'learned', learned });
+  }
+
+  forgetLearned(): void {
+    this.submit({ op: 'forget' });
   }
 
   dayFreesIn(tokens: number): number {

@@ -4,7 +4,7 @@ import { Admission, Budget, BudgetOptions, DEFAULT_BUDGET_OPTIONS, Exceeded, Sha
 import { Clock } from '../core/clock';
 import { Emitter, Event } from '../core/event';
 import { Ledger, MemoryLedger, Spend } from '../core/ledger';
-import { LimitName, Limits } from '../core/limits';
+import { LearnedLimit, LimitName, Limits, withLearned } from '../core/limits';
 import { TeamConnection } from './teamConnection';
 
 /**
@@ -165,7 +165,7 @@ export class TeamAccountStore implements AccountStore {
     if (this.fallback) this.fallback.join(ticket);
     else {
       this.mirror.apply({ op: 'join', ticket: { ...full, order: this.redisClock.now() } });
-      this.call(['join', ticket.id, this.holder, String(ticket.tokens), limitsArg(this.ownLimits)]);
+      this.call(['join', ticket.id, this.holder, String(ticket.tokens), limitsArg(this.declaredLimits())]);
     }
     this.changed.fire();
   }
@@ -223,7 +223,7 @@ export class TeamAccountStore implements AccountStore {
     if (this.waitFor(ticket, tokens).ms !== 0) return undefined;
     this.pending.add(ticket);
     const sentAt = this.clock.now();
-    this.run(['admit', ticket, this.holder, spendId, String(tokens), limitsArg(this.ownLimits)])
+    this.run(['admit', ticket, this.holder, spendId, String(tokens), limitsArg(this.declaredLimits())])
       .then((raw) => this.onAdmitReply(ticket, spendId, tokens, JSON.parse(raw) as AdmitReply, sentAt))
       .catch((error: unknown) => {
         // Maybe done: asked again under the same id once Redis is back, the stored result answers.
@@ -280,6 +280,27 @@ export class TeamAccountStore implements AccountStore {
     this.mirror.apply({ op: 'refusal', limit, at: this.redisClock.now() });
     this.fallback?.learnRefusal(limit);
     this.changed.fire();
+  }
+
+  /**
+   * A limit the server stated: this window declares it to the team as part of its limits (the
+   * smallest of every member's apply to all), from its next message to Redis on.
+   */
+  learnLimit(learned: LearnedLimit): void {
+    this.mirror.apply({ op: 'learned', learned });
+    this.fallback?.learnLimit(learned);
+    this.changed.fire();
+  }
+
+  forgetLearned(): void {
+    this.mirror.apply({ op: 'forget' });
+    this.fallback?.forgetLearned();
+    this.changed.fire();
+  }
+
+  /** What this window declares to the team: its settings, and what it learned from the server. */
+  private declaredLimits(): Limits {
+    return withLearned(this.ownLimits, this.mirror.learned);
   }
 
   dayFreesIn(tokens: number): number {
@@ -400,7 +421,7 @@ export class TeamAccountStore implements AccountStore {
     } else if (reply.limit === 'gone') {
       // Counted as gone (a stall longer than the team waits): it takes its place again.
       const mine = this.mine.get(ticket);
-      if (mine) this.call(['join', ticket, this.holder, String(mine.tokens), limitsArg(this.ownLimits)]);
+      if (mine) this.call(['join', ticket, this.holder, String(mine.tokens), limitsArg(this.declaredLimits())]);
     } else if (reply.limit === 'line') {
       this.refresh();
     } else {
@@ -469,7 +490,7 @@ export class TeamAccountStore implements AccountStore {
     // A window counted as gone (it stalled) takes its waiting sends' places again.
     for (const ticket of this.mine.values())
       if (!line.some((t) => t.id === ticket.id) && !this.pending.has(ticket.id) && !this.granted.has(ticket.id))
-        this.call(['join', ticket.id, this.holder, String(ticket.tokens), limitsArg(this.ownLimits)]);
+        this.call(['join', ticket.id, this.holder, String(ticket.tokens), limitsArg(this.declaredLimits())]);
     if (state.epoch && this.epoch && state.epoch !== this.epoch)
       this.redeclare('Redis lost the team budget').catch((error: unknown) => this.goOffline(error));
     if (state.epoch) this.epoch = state.epoch;
@@ -490,7 +511,7 @@ export class TeamAccountStore implements AccountStore {
       if (this.mode === 'connecting') await this.connection.connected;
       const sentAt = this.clock.now();
       const epoch = this.epoch || randomBytes(8).toString('hex');
-      const raw = await this.run(['beat', this.holder, limitsArg(this.ownLimits), epoch, ...this.myRunning.keys()]);
+      const raw = await this.run(['beat', this.holder, limitsArg(this.declaredLimits()), epoch, ...this.myRunning.keys()]);
       const reply = JSON.parse(raw) as { epoch: string; now: number; lost: string[] | Record<string, never> };
       this.learnOffset(reply.now, sentAt);
       if (this.mode !== 'online') await this.comeBack(reply.epoch);
@@ -570,7 +591,13 @@ export class TeamAccountStore implements AccountStore {
     for (const s of this.myRunning.values()) spends.set(s.id, { id: s.id, age: 0, tokens: s.tokens, running: true });
     const tickets = [...this.mine.values()].filter((t) => !this.granted.has(t.id)).map((t) => ({ id: t.id, tokens: t.tokens }));
     const epoch = this.epoch || randomBytes(8).toString('hex');
-    await this.run(['declare', this.holder, limitsArg(this.ownLimits), epoch, JSON.stringify({ spends: [...spends.values()], tickets })]);
+    await this.run([
+      'declare',
+      this.holder,
+      limitsArg(this.declaredLimits()),
+      epoch,
+      JSON.stringify({ spends: [...spends.values()], tickets }),
+    ]);
   }
 }
 

@@ -2,7 +2,7 @@ import { Admission, Budget, BudgetOptions, BudgetSnapshot, DEFAULT_BUDGET_OPTION
 import { Clock } from './clock';
 import { Emitter, Event } from './event';
 import { Ledger, MemoryLedger, Spend, spendsToKeep } from './ledger';
-import { LimitName, Limits, LIMIT_NAMES } from './limits';
+import { LEARNED_FOR_MS, LearnedLimit, LimitName, Limits, LIMIT_NAMES, withLearned } from './limits';
 
 /** A send waiting in the account's line. */
 export interface LineTicket {
@@ -41,6 +41,8 @@ export interface AccountSnapshot extends BudgetSnapshot {
   };
   /** Why sharing degraded, when it did. */
   readonly sharingProblem?: string;
+  /** The limits the server stated in refusals, in force now (they apply where smaller than the settings). */
+  readonly learned?: readonly LearnedLimit[];
 }
 
 /**
@@ -58,6 +60,10 @@ export type AccountOp =
   | { readonly op: 'release'; readonly id: string }
   | { readonly op: 'refusal'; readonly limit: SharedLimit; readonly at: number }
   | { readonly op: 'limits'; readonly holder: string; readonly limits: Limits }
+  /** A limit the server stated: it applies at once, to every window, where smaller than the settings. */
+  | { readonly op: 'learned'; readonly learned: LearnedLimit }
+  /** Every learned limit is let go (a top-up, a new tier). */
+  | { readonly op: 'forget' }
   /** A window closed, crashed or stopped answering: its waiting sends leave the line and its slots return; its spends stay spent. */
   | { readonly op: 'gone'; readonly holder: string };
 
@@ -68,11 +74,18 @@ export interface AccountImage {
   readonly line: readonly LineTicket[];
   readonly limits: readonly { holder: string; limits: Limits }[];
   readonly cuts: ReturnType<Budget['cutsImage']>;
+  readonly learned?: readonly LearnedLimit[];
 }
 
 export class AccountState {
   private line: LineTicket[] = [];
   private readonly declared = new Map<string, Limits>();
+  private readonly learnedLimits = new Map<LimitName, LearnedLimit>();
+  /** The limits last given to the budget, to notice when a learned one lapses. */
+  private applied = '';
+  private lastApplied: Limits | undefined;
+  /** With no window's settings declared (a budget whose owner sets its limits), the limits its owner set last. */
+  private base: Limits | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -113,25 +126,62 @@ export class AccountState {
         return;
       case 'limits':
         this.declared.set(op.holder, op.limits);
-        this.budget.setLimits(this.limits);
+        this.refreshLimits(true);
+        return;
+      case 'learned':
+        this.learnedLimits.set(op.learned.limit, op.learned);
+        this.refreshLimits(true);
+        return;
+      case 'forget':
+        this.learnedLimits.clear();
+        this.refreshLimits(true);
         return;
       case 'gone':
         this.line = this.line.filter((t) => t.holder !== op.holder);
         for (const id of this.budget.slotsOf(op.holder)) this.budget.release(this.admissionOf(id));
-        if (this.declared.delete(op.holder) && this.declared.size) this.budget.setLimits(this.limits);
+        if (this.declared.delete(op.holder) && this.declared.size) this.refreshLimits(true);
         return;
     }
   }
 
-  /** The account's limits: the smallest each window's settings give (0, "no limit", is the largest). */
+  /**
+   * The account's limits: the smallest each window's settings give (0, "no limit", is the largest),
+   * and smaller still where the server stated a limit in a refusal.
+   */
   get limits(): Limits {
+    return withLearned(this.settingsLimits, this.learned);
+  }
+
+  /** The smallest limits of every window's settings. */
+  get settingsLimits(): Limits {
     const all = [...this.declared.values()];
-    if (!all.length) return this.budget.currentLimits;
+    if (!all.length) {
+      const current = this.budget.currentLimits;
+      if (current !== this.lastApplied) this.base = current;
+      return this.base ?? current;
+    }
     const smallest = (name: LimitName) => {
       const set = all.map((l) => l[name]).filter((v) => v > 0);
       return set.length ? Math.min(...set) : 0;
     };
     return Object.fromEntries(LIMIT_NAMES.map((name) => [name, smallest(name)])) as unknown as Limits;
+  }
+
+  /** The learned limits still in force (each holds `LEARNED_FOR_MS`). */
+  get learned(): LearnedLimit[] {
+    const since = this.clock.now() - LEARNED_FOR_MS;
+    return [...this.learnedLimits.values()].filter((l) => l.at > since);
+  }
+
+  /** Gives the budget the account's limits when they changed (a learned limit lapses with time alone). */
+  private refreshLimits(force = false): void {
+    if (!force && !this.learnedLimits.size) return;
+    const limits = this.limits;
+    const key = LIMIT_NAMES.map((n) => limits[n]).join(',');
+    if (!force && key === this.applied) return;
+    this.applied = key;
+    this.lastApplied = limits;
+    this.budget.setLimits(limits);
   }
 
   get limitsDiffer(): boolean {
@@ -148,17 +198,20 @@ export class AccountState {
   }
 
   exceeds(tokens: number): Exceeded | undefined {
+    this.refreshLimits();
     return this.budget.exceeds(tokens);
   }
 
   /** How long until this ticket may go: it must be at the head of the line and fit every limit. */
   waitFor(ticket: string, tokens: number): LineWait {
+    this.refreshLimits();
     if (this.line.length && this.line[0].id !== ticket) return { ms: Infinity, limit: 'line' };
     return this.budget.waitFor(tokens);
   }
 
   /** Admission times for the line's tickets, in order, from `notBefore` on (see `Budget.plan`). */
   plan(notBefore: number): Map<string, number | undefined> {
+    this.refreshLimits();
     const etas = this.budget.plan(
       this.line.map((t) => t.tokens),
       notBefore,
@@ -167,6 +220,7 @@ export class AccountState {
   }
 
   snapshotFor(holder: string): Omit<AccountSnapshot, 'sharing' | 'ownLimits'> {
+    this.refreshLimits();
     const snapshot = this.budget.snapshot();
     const here = { requests: 0, tokens: 0 };
     const others = { requests: 0, tokens: 0 };
@@ -175,7 +229,14 @@ export class AccountState {
       who.requests += spend.requests;
       who.tokens += spend.tokens;
     }
-    return { ...snapshot, spentBy: { here, others }, windows: Math.max(1, this.declared.size), limitsDiffer: this.limitsDiffer };
+    const learned = this.learned;
+    return {
+      ...snapshot,
+      spentBy: { here, others },
+      windows: Math.max(1, this.declared.size),
+      limitsDiffer: this.limitsDiffer,
+      ...(learned.length ? { learned } : {}),
+    };
   }
 
   image(): AccountImage {
@@ -186,6 +247,7 @@ export class AccountState {
       line: this.line,
       limits: [...this.declared].map(([holder, limits]) => ({ holder, limits })),
       cuts: this.budget.cutsImage(),
+      learned: this.learned,
     };
   }
 
@@ -216,7 +278,12 @@ export class AccountState {
     this.line = [...image.line];
     this.declared.clear();
     for (const { holder, limits } of image.limits) this.declared.set(holder, limits);
-    if (this.declared.size) this.budget.setLimits(this.limits);
+    // An image without learned limits (a team's, rebuilt from Redis) leaves this copy's as they are.
+    if (image.learned) {
+      this.learnedLimits.clear();
+      for (const learned of image.learned) this.learnedLimits.set(learned.limit, learned);
+    }
+    if (this.declared.size || this.learnedLimits.size) this.refreshLimits(true);
   }
 
   private placeOf(ticket: LineTicket): number {
@@ -256,6 +323,10 @@ export interface AccountStore {
   refund(admission: Admission): void;
   release(admission: Admission): void;
   learnRefusal(limit: SharedLimit): void;
+  /** The server stated a limit: every window that shares the account keeps to it (where smaller than the settings). */
+  learnLimit(learned: LearnedLimit): void;
+  /** Lets go of every learned limit (after a top-up, or a new tier). */
+  forgetLearned(): void;
   dayFreesIn(tokens: number): number;
   plan(notBefore: number): Map<string, number | undefined>;
   /** The account's line, in order. */
@@ -360,6 +431,14 @@ export class MemoryAccountStore implements AccountStore {
 
   learnRefusal(limit: SharedLimit): void {
     this.apply({ op: 'refusal', limit, at: this.clock.now() });
+  }
+
+  learnLimit(learned: LearnedLimit): void {
+    this.apply({ op: 'learned', learned });
+  }
+
+  forgetLearned(): void {
+    this.apply({ op: 'forget' });
   }
 
   dayFreesIn(tokens: number): number {

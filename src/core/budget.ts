@@ -9,6 +9,12 @@ export interface BudgetOptions {
   readonly dayMs: number;
   /** Extra time a spent unit stays spent, covering the delay before the server admits a request. */
   readonly marginMs: number;
+  /**
+   * While the account's concurrency is not known (0), send one request at a time until the server
+   * has answered it: a burst then meets the server's concurrency limit at most once (and learns it
+   * from the refusal) instead of once per request sent together.
+   */
+  readonly probeConcurrency?: boolean;
 }
 
 export const DEFAULT_BUDGET_OPTIONS: BudgetOptions = { windowMs: 60_000, dayMs: 86_400_000, marginMs: 500 };
@@ -63,6 +69,8 @@ const MIN_SHARE = 0.1;
 export class Budget {
   /** Admissions whose slot is taken: spend id → the window that holds it. */
   private readonly running = new Map<string, string | undefined>();
+  /** Admissions whose request the server has not answered yet (kept only with `probeConcurrency`). */
+  private readonly unanswered = new Set<string>();
   /** Per minute limit: the share it was cut to, and when (a share grows back from there). */
   private readonly cuts: Record<SharedLimit, { share: number; at: number }> = {
     requestsPerMinute: { share: 1, at: Number.MIN_SAFE_INTEGER },
@@ -98,7 +106,9 @@ export class Budget {
   waitFor(tokens: number): Wait {
     const now = this.clock.now();
     const concurrencyFull =
-      this.limits.concurrency > 0 && this.inFlight >= Math.max(1, Math.floor(this.limits.concurrency * this.shareOf('concurrency', now)));
+      (this.limits.concurrency > 0 &&
+        this.inFlight >= Math.max(1, Math.floor(this.limits.concurrency * this.shareOf('concurrency', now)))) ||
+      this.probing;
     const wait = this.planWait(now, tokens);
     if (concurrencyFull) return { ms: Infinity, limit: 'concurrency' };
     // While a cut share grows back, room appears before spends return: look again within a tenth of a window.
@@ -113,6 +123,11 @@ export class Budget {
     return this.running.size;
   }
 
+  /** Concurrency unknown, and a request the server has not answered yet: the next waits for its answer. */
+  private get probing(): boolean {
+    return this.options.probeConcurrency === true && this.limits.concurrency === 0 && this.unanswered.size > 0;
+  }
+
   /** Takes the units of one send. Only call when waitFor(tokens).ms is 0. */
   admit(tokens: number, id: string = newSpendId(), holder?: string): Admission {
     if (this.waitFor(tokens).ms !== 0) throw new Error('Budget.admit called for a send that does not fit');
@@ -124,6 +139,8 @@ export class Budget {
    * one was lost: its units are spent and its slot taken, whatever the budget says now.
    */
   take(spend: Spend): Admission {
+    // A spend known already (declared again after a coordinator was lost) may have had its answer.
+    if (this.options.probeConcurrency && !this.ledger.get(spend.id)) this.unanswered.add(spend.id);
     this.running.set(spend.id, spend.holder);
     this.prune(this.clock.now());
     this.ledger.record(spend);
@@ -155,6 +172,7 @@ export class Budget {
   }
 
   confirmAt(spendId: string, at: number): void {
+    this.unanswered.delete(spendId);
     this.ledger.correct(spendId, { at });
   }
 
@@ -213,6 +231,7 @@ export class Budget {
   release(admission: Admission): void {
     admission.released = true;
     this.running.delete(admission.spendId);
+    this.unanswered.delete(admission.spendId);
   }
 
   /** The spends whose slot is still taken. */
@@ -227,6 +246,7 @@ export class Budget {
   /** Starts over from another copy's state: its spends, the slots taken, the shares it learned. */
   reset(spends: readonly Spend[], running: readonly Spend[], cuts: Record<SharedLimit, { share: number; at: number }>): void {
     for (const id of [...this.running.keys()]) this.running.delete(id);
+    this.unanswered.clear(); // what runs elsewhere was admitted there: its answer is that window's to wait for
     this.ledger.clear();
     for (const spend of [...spends, ...running].sort((a, b) => a.at - b.at)) this.ledger.record(spend);
     for (const spend of running) this.running.set(spend.id, spend.holder);
@@ -265,6 +285,8 @@ export class Budget {
     let running = this.inFlight;
     for (const cost of tokens) {
       if (this.limits.concurrency > 0 && running >= this.limits.concurrency) break;
+      // Probing an unknown concurrency: when the next can go depends on when the server answers.
+      if (this.probing || (this.options.probeConcurrency && this.limits.concurrency === 0 && etas.length > 0)) break;
       t += this.planWait(t, cost, planned).ms;
       etas.push(t);
       planned.push({ id: '', at: t, requests: 1, tokens: cost });

@@ -1,4 +1,4 @@
-import { DEFAULT_LIMITS, Limits } from './limits';
+import { DEFAULT_LIMITS, LimitName, Limits, LIMIT_NAMES, TIER_CHOICES, TierChoice, TIERS } from './limits';
 import { DEFAULT_QUEUE_OPTIONS, QueueOptions } from './sendQueue';
 import { PriceTable } from './cost';
 
@@ -12,7 +12,13 @@ export interface Config {
   /** Sampling parameters, sent only when set. */
   readonly temperature: number | undefined;
   readonly topP: number | undefined;
+  /**
+   * The account's limits: each one set in the settings, else the tier's, else the default. The
+   * budget applies a limit the server states in a refusal where it is smaller.
+   */
   readonly limits: Limits;
+  /** The tier chosen in `kimiBudget.limits.tier`, "learn" when the user said they do not know it, undefined when never said. */
+  readonly tier: TierChoice | undefined;
   readonly queue: QueueOptions;
   readonly prices: PriceTable;
   /** A team's shared budget in Redis; off when `redisUrl` is ''. */
@@ -41,6 +47,7 @@ export type Expected =
   | { readonly kind: 'redisUrl' }
   /** A password written into the Redis URL, where settings would keep it in clear. */
   | { readonly kind: 'redisPassword' }
+  | { readonly kind: 'tier' }
   | { readonly kind: 'prices' }
   | { readonly kind: 'price'; readonly model: string };
 
@@ -57,7 +64,11 @@ export interface SettingProblem {
  * Reads the settings through `get` (a key below `kimiBudget.`, undefined when unset) and replaces
  * each invalid value by its default, with one problem per value that says what was expected.
  */
-export function parseConfig(get: (key: string) => unknown): { config: Config; problems: SettingProblem[] } {
+export function parseConfig(
+  get: (key: string) => unknown,
+  /** Whether the user set the key (a default is not a choice); by default, whether `get` gives a value. */
+  isSet: (key: string) => boolean = (key) => get(key) !== undefined,
+): { config: Config; problems: SettingProblem[] } {
   const problems: SettingProblem[] = [];
   const integer = (key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const value = get(key);
@@ -82,6 +93,14 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
     return fallback;
   };
 
+  const tierValue = get('limits.tier');
+  let tier: TierChoice | undefined;
+  if (typeof tierValue === 'string' && (TIER_CHOICES as readonly string[]).includes(tierValue)) tier = tierValue as TierChoice;
+  else if (tierValue !== undefined && tierValue !== null && tierValue !== '')
+    problems.push({ key: 'limits.tier', value: tierValue, expected: { kind: 'tier' }, fallback: 'the limits of its own settings' });
+  const preset: Limits = tier && tier !== 'learn' ? TIERS[tier] : DEFAULT_LIMITS;
+  /** A limit set in the settings wins; else the tier's; else the default. */
+  const limit = (name: LimitName, min: number) => (isSet(`limits.${name}`) ? integer(`limits.${name}`, preset[name], min) : preset[name]);
   const config: Config = {
     baseUrl: text('baseUrl', DEFAULTS.baseUrl, (v) => baseUrlFault(v, get('allowInsecureHttp') === true)).replace(/\/+$/, ''),
     model: text('model', DEFAULTS.model, (v) => (v ? undefined : { kind: 'nonEmpty' })),
@@ -89,12 +108,10 @@ export function parseConfig(get: (key: string) => unknown): { config: Config; pr
     systemPrompt: text('systemPrompt', '', () => undefined),
     temperature: optionalNumber('temperature', 0, 2),
     topP: optionalNumber('topP', 0, 1),
-    limits: {
-      requestsPerMinute: integer('limits.requestsPerMinute', DEFAULT_LIMITS.requestsPerMinute, 1),
-      tokensPerMinute: integer('limits.tokensPerMinute', DEFAULT_LIMITS.tokensPerMinute, 1),
-      concurrency: integer('limits.concurrency', DEFAULT_LIMITS.concurrency, 0),
-      tokensPerDay: integer('limits.tokensPerDay', DEFAULT_LIMITS.tokensPerDay, 0),
-    },
+    limits: Object.fromEntries(
+      LIMIT_NAMES.map((name) => [name, limit(name, name === 'concurrency' || name === 'tokensPerDay' ? 0 : 1)]),
+    ) as unknown as Limits,
+    tier,
     queue: {
       ...DEFAULT_QUEUE_OPTIONS,
       maxLength: integer('queue.maxLength', DEFAULTS.maxLength, 1, 1000),

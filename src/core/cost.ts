@@ -7,14 +7,17 @@ export interface Price {
 
 export type PriceTable = Readonly<Record<string, Price>>;
 
-/** Published or reported prices (2026); settings override them, since they change. */
+/**
+ * Prices of the models Moonshot lists now (its pricing pages and price trackers, late 2026; see
+ * docs/models.md); settings override them, since they change. Cache writes, which Moonshot bills
+ * apart since 2026 for models with explicit caching, are not in any answer's usage this extension
+ * has seen, so they are not counted.
+ */
 export const BUILT_IN_PRICES: PriceTable = {
+  'kimi-k3': { cachedInput: 0.3, input: 3.0, output: 15.0 },
+  'kimi-k2.7-code': { cachedInput: 0.19, input: 0.95, output: 4.0 },
+  'kimi-k2.7-code-highspeed': { cachedInput: 0.38, input: 1.9, output: 8.0 },
   'kimi-k2.6': { cachedInput: 0.16, input: 0.95, output: 4.0 },
-  'kimi-k2.5': { cachedInput: 0.1, input: 0.6, output: 3.0 },
-  'kimi-k2-0905-preview': { cachedInput: 0.15, input: 0.6, output: 2.5 },
-  'kimi-k2-0711-preview': { cachedInput: 0.15, input: 0.6, output: 2.5 },
-  'kimi-k2-thinking': { cachedInput: 0.15, input: 0.6, output: 2.5 },
-  'kimi-k2-turbo-preview': { cachedInput: 0.15, input: 1.15, output: 8.0 },
 };
 
 export function priceOf(model: string, overrides: PriceTable): Price | undefined {

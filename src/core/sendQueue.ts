@@ -3,19 +3,27 @@ import { Admission, Budget, Exceeded } from './budget';
 import { Clock } from './clock';
 import { Emitter, Event } from './event';
 import { LimitName } from './limits';
+
+/** What a rate refusal stated: the limit's value, and whether it is the organisation's or a project's. */
+export interface Stated {
+  readonly stated?: number;
+  readonly scope?: 'organization' | 'project';
+}
 import { UsageEvent } from './usageSeries';
 
 /** What the queue should do about a failed attempt; the composition root maps client errors to this. */
 export type Verdict =
   /** The server refused for rate: pause all dispatch (for `afterMs`, or a backoff) and retry first. */
-  | { readonly action: 'pause'; readonly afterMs?: number; readonly evidence: string; readonly limit?: LimitName }
+  | ({ readonly action: 'pause'; readonly afterMs?: number; readonly evidence: string; readonly limit?: LimitName } & Stated)
   /** The server is overloaded or failing: back off exponentially with jitter (at least `afterMs`, when it said) and retry first. */
   | { readonly action: 'backoff'; readonly afterMs?: number; readonly evidence: string }
   /**
    * The server's daily token limit is spent and it named no time: retry first once the day has
    * given back `excessTokens` (by how much the server says the send overshot; default its cost).
    */
-  | { readonly action: 'waitForDay'; readonly excessTokens?: number; readonly evidence: string }
+  | ({ readonly action: 'waitForDay'; readonly excessTokens?: number; readonly evidence: string } & Stated)
+  /** Nothing can succeed until the user acts (the balance or the plan's quota is spent): this send fails, and every waiting one with it. */
+  | { readonly action: 'stop'; readonly evidence: string }
   | { readonly action: 'fail' };
 
 export interface SendOutcome<T> {
@@ -35,8 +43,12 @@ export interface SendAttempt {
    * stay spent, whatever happens, since the server may have counted it.
    */
   sending(): void;
-  /** To be called when the server's answer arrives (any status): the server has admitted or refused it by then. Implies `sending()`. */
-  serverAnswered(): void;
+  /**
+   * To be called when the server's answer arrives (any status): the server has admitted or refused
+   * it by then. Implies `sending()`. `accepted`: the answer is a success (it streams), so the next
+   * send need not wait for it to end; a refusal is learned from first, when the attempt fails.
+   */
+  serverAnswered(accepted?: boolean): void;
 }
 
 export interface SendSpec<T> {
@@ -55,6 +67,8 @@ export interface QueueOptions {
   readonly maxWaitMs: number;
   /** Attempts per send, the first included, when the server refuses or fails. */
   readonly maxAttempts: number;
+  /** How long the line stays stopped after a refusal no wait can cure (a spent balance): sends made meanwhile are not sent. */
+  readonly stopMs?: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
 }
@@ -87,6 +101,12 @@ export type Rejection =
       readonly maxWaitMs: number;
       readonly tokensPerDaySet: boolean;
     }
+  /**
+   * Not sent: a send before it was refused for a reason no wait can cure (the balance or the plan's
+   * quota is spent). `resumesInMs`: the line is stopped, and takes sends again this much later (or
+   * at once when the key or the base URL changes).
+   */
+  | { readonly kind: 'accountStopped'; readonly evidence: string; readonly resumesInMs?: number }
   /** Cancelled while it waited, once admitted but before its request left, while its answer arrived, or because the extension stopped. */
   | { readonly kind: 'cancelled'; readonly when: 'waiting' | 'beforeSending' | 'answering' | 'stopped' };
 
@@ -153,6 +173,8 @@ export class SendQueue<T> {
   private nextId = 1;
   private pausedUntil = 0;
   private lastRefusal: ServerRefusal | undefined;
+  /** Stopped after a refusal no wait can cure: until when, and the server's words. */
+  private stopped: { until: number; evidence: string } | undefined;
   private cancelTimer: (() => void) | undefined;
   private disposed = false;
   private readonly changed = new Emitter<void>();
@@ -164,7 +186,10 @@ export class SendQueue<T> {
   private lastLineLength = 0;
   private readonly account: AccountStore;
   /** The account's mutating steps, taken by this queue: the change they fire is not news to it. */
-  private readonly own: Pick<AccountStore, 'confirm' | 'settle' | 'refund' | 'release' | 'learnRefusal' | 'join' | 'leave' | 'tryAdmit'>;
+  private readonly own: Pick<
+    AccountStore,
+    'confirm' | 'settle' | 'refund' | 'release' | 'learnRefusal' | 'learnLimit' | 'join' | 'leave' | 'tryAdmit'
+  >;
   private ownSteps = 0;
   private readonly accountChanged: { dispose(): void };
   /** Tells this queue's tickets from other queues' on the same account. */
@@ -196,6 +221,7 @@ export class SendQueue<T> {
       refund: step(account.refund),
       release: step(account.release),
       learnRefusal: step(account.learnRefusal),
+      learnLimit: step(account.learnLimit),
       join: step(account.join),
       leave: step(account.leave),
       tryAdmit: step(account.tryAdmit),
@@ -215,9 +241,17 @@ export class SendQueue<T> {
     });
   }
 
+  /** Takes sends again after a stop (the key or the base URL changed: the account may be another, or topped up). */
+  resume(): void {
+    this.stopped = undefined;
+  }
+
   /** Queues a send, or throws SendRejected at once when it could never go or would wait too long. */
   enqueue(spec: SendSpec<T>): Ticket<T> {
     const tokens = spec.promptTokens + spec.maxTokens;
+    const now = this.clock.now();
+    if (this.stopped && now < this.stopped.until)
+      throw new SendRejected({ kind: 'accountStopped', evidence: this.stopped.evidence, resumesInMs: this.stopped.until - now });
     const exceeded = this.exceeds(spec, tokens);
     if (exceeded)
       throw new SendRejected({
@@ -429,11 +463,21 @@ export class SendQueue<T> {
       sending: () => {
         sent = true;
       },
-      serverAnswered: () => {
+      serverAnswered: (accepted = true) => {
         sent = true;
         if (answered) return;
         answered = true;
+        // A budget that sends one request at a time until the server answers it (concurrency not
+        // known) may send the next now; any other waits for this send's settle, so that no minute
+        // is planned on an estimate the server's count is about to correct.
+        const head = this.waiting[0];
+        const probing =
+          accepted &&
+          head &&
+          this.account.limits.concurrency === 0 &&
+          this.account.waitFor(head.ticket, head.tokens).limit === 'concurrency';
         this.own.confirm(admission);
+        if (probing) queueMicrotask(() => !this.disposed && this.pump());
       },
     };
     let run: Promise<SendOutcome<T>>;
@@ -477,8 +521,18 @@ export class SendQueue<T> {
 
   /** Puts a refused send back in its place (the head, but for older refused ones) behind a pause; else returns what to fail it with. */
   private retry(entry: Entry<T>, verdict: Verdict, error: unknown): unknown {
+    if (verdict.action === 'stop') {
+      // Sends made in the next moments (an agent's loop, a burst) would be refused the same way.
+      this.stopped = { until: this.clock.now() + (this.options.stopMs ?? 60_000), evidence: verdict.evidence };
+      // Retrying cannot help, nor can sending what waits: each would be refused (and maybe charged) the same way.
+      this.failWaiting(
+        () => true,
+        () => new SendRejected({ kind: 'accountStopped', evidence: verdict.evidence }),
+      );
+      return error;
+    }
+    if (verdict.action === 'pause' || verdict.action === 'waitForDay') this.learn(verdict);
     if (verdict.action === 'fail' || entry.attempt >= this.options.maxAttempts) return error;
-    if (verdict.action === 'pause' && verdict.limit && verdict.limit !== 'tokensPerDay') this.own.learnRefusal(verdict.limit);
     const now = this.clock.now();
     const delay = this.retryDelay(entry, verdict);
     if (verdict.action === 'waitForDay' && now + delay > entry.enqueuedAt + this.options.maxWaitMs) {
@@ -495,7 +549,34 @@ export class SendQueue<T> {
     return undefined;
   }
 
-  private retryDelay(entry: Entry<T>, verdict: Exclude<Verdict, { action: 'fail' }>): number {
+  /**
+   * What a rate refusal teaches. A limit the server states and the budget held higher is adopted
+   * for the whole account at once. A limit it names without a number, or states no lower than the
+   * budget's (someone else on the account used the room), cuts this account's share of it. A
+   * refusal that names no limit at all: what the server accepted in the last minute is taken as the
+   * requests per minute, until proven otherwise — so no retry goes into a minute the server said is full.
+   */
+  private learn(verdict: Extract<Verdict, { action: 'pause' | 'waitForDay' }>): void {
+    const now = this.clock.now();
+    const limit = verdict.action === 'waitForDay' ? 'tokensPerDay' : verdict.limit;
+    const held = this.account.limits;
+    const { stated, scope } = verdict;
+    if (limit && stated !== undefined && (held[limit] === 0 || stated < held[limit])) {
+      this.own.learnLimit({ limit, value: stated, at: now, evidence: verdict.evidence, ...(scope ? { scope } : {}) });
+      return;
+    }
+    if (limit && limit !== 'tokensPerDay') {
+      this.own.learnRefusal(limit);
+      return;
+    }
+    if (limit) return;
+    // The refused request stays spent: the server had accepted the others of the minute.
+    const accepted = Math.max(1, this.account.snapshot().requestsUsed - 1);
+    if (accepted < held.requestsPerMinute)
+      this.own.learnLimit({ limit: 'requestsPerMinute', value: accepted, at: now, evidence: verdict.evidence, guessed: true });
+  }
+
+  private retryDelay(entry: Entry<T>, verdict: Exclude<Verdict, { action: 'fail' | 'stop' }>): number {
     switch (verdict.action) {
       case 'pause':
         return verdict.afterMs ?? this.backoff(entry.attempt);

@@ -8,6 +8,7 @@ import { KimiError, cancelledError, errorFromResponse, networkError, redact, red
 import type { ChatMessage, ChatRequest, ChatResult, StreamHandlers, ToolDefinition } from './types';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { isObject } from './json';
+import { kimiCodeProblem } from './kimiCode';
 
 export interface KimiClientOptions {
   /** e.g. https://api.moonshot.ai/v1; a trailing slash is tolerated. */
@@ -132,6 +133,8 @@ export class KimiClient {
           message: `${problem} Nothing was sent. Set the key again (Kimi: Set API Key), pasting only the key, or correct MOONSHOT_API_KEY.`,
         });
       }
+      const kimiCode = kimiCodeProblem(this.baseUrl, key);
+      if (kimiCode) throw new KimiError({ kind: 'forbidden', message: kimiCode });
       if (exchange.signal?.aborted) throw cancelledError();
       const started = Date.now();
       const result = await this.send(exchange, key, consume);

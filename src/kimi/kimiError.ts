@@ -2,6 +2,7 @@
 import type { ChatResult } from './types';
 import { retryAfterMs, type HeaderSource } from './retryAfter';
 import { isObject } from './json';
+import { readRefusal, saysOverloaded } from './refusal';
 
 export type KimiErrorKind =
   | 'rateLimited'
@@ -68,6 +69,8 @@ export const KIND_BY_TYPE: Readonly<Record<string, KimiErrorKind>> = {
   engine_overloaded_error: 'overloaded',
   exceeded_current_quota_error: 'quotaExhausted',
   insufficient_quota: 'quotaExhausted',
+  // Kimi Code's quota (5-hour window, week, billing cycle) spent, or a client it does not serve.
+  access_terminated_error: 'quotaExhausted',
   invalid_request_error: 'badRequest',
   content_filter: 'badRequest',
   invalid_authentication_error: 'unauthorized',
@@ -78,7 +81,10 @@ export const KIND_BY_TYPE: Readonly<Record<string, KimiErrorKind>> = {
   unexpected_output: 'server',
 };
 
-export function kindFor(status: number | undefined, type: string | undefined): KimiErrorKind {
+export function kindFor(status: number | undefined, type: string | undefined, message?: string): KimiErrorKind {
+  // Moonshot's Anthropic endpoint types an overload as a rate error: the words tell.
+  if ((status === 429 || type === 'rate_limit_error' || type === 'rate_limit_reached_error') && saysOverloaded(message))
+    return 'overloaded';
   const byType = type && Object.hasOwn(KIND_BY_TYPE, type) ? KIND_BY_TYPE[type] : undefined; // not "toString" from the prototype
   if (byType) return byType;
   if (status === 429) return 'rateLimited'; // an untyped 429 is still a "slow down"
@@ -107,7 +113,8 @@ export const KIMI_ERROR_KINDS = Object.keys(LEAD) as readonly KimiErrorKind[];
 
 const HINT: Partial<Record<KimiErrorKind, string>> = {
   overloaded: 'Back off and try again shortly.',
-  quotaExhausted: 'Top up or check the account in the Moonshot console; retrying will not help.',
+  quotaExhausted:
+    "Top up, or check the account's plan, in the Moonshot console (a plan's quota frees when its window resets); retrying will not help, so nothing waiting was sent.",
   unauthorized: 'Set a valid Moonshot API key.',
   notFound: 'Pick a model from the list Moonshot returns at /models.',
   server: 'Try again in a moment.',
@@ -116,7 +123,7 @@ const HINT: Partial<Record<KimiErrorKind, string>> = {
 /** Builds the error for a non-2xx answer (or an error object inside a 200 body). */
 export function errorFromResponse(status: number | undefined, bodyText: string, headers: HeaderSource | undefined, now: number): KimiError {
   const { type, message } = readErrorBody(bodyText);
-  const kind = kindFor(status, type);
+  const kind = kindFor(status, type, message);
   const wait = kind === 'rateLimited' || kind === 'overloaded' || kind === 'server' ? retryAfterMs(headers, message, now) : undefined;
   const daily = kind === 'rateLimited' && dailyLimitOf(message) !== undefined;
   const where = [status !== undefined ? `HTTP ${status}` : undefined, type].filter(Boolean).join(' ');
@@ -133,9 +140,9 @@ export function errorFromResponse(status: number | undefined, bodyText: string, 
  * much the request overshot when the numbers are given; undefined for any other message.
  */
 export function dailyLimitOf(message: string | undefined): { excessTokens?: number } | undefined {
-  if (!message || !/\bTPD\b/.test(message)) return undefined;
-  const numbers = /current:\s*(\d+)\s*,\s*limit:\s*(\d+)/i.exec(message);
-  const excess = numbers ? Number(numbers[1]) - Number(numbers[2]) : NaN;
+  const { limit, current, stated } = readRefusal(message);
+  if (limit !== 'tokensPerDay') return undefined;
+  const excess = current !== undefined && stated !== undefined ? current - stated : NaN;
   return excess > 0 && Number.isSafeInteger(excess) ? { excessTokens: excess } : {};
 }
 

@@ -10,14 +10,16 @@ export interface HeaderSource {
 
 const MAX_SENSIBLE_MS = 24 * 60 * 60 * 1000; // a "reset" further away than a day is not a wait hint
 
-/** The wait in ms, preferring explicit headers, then the message, then x-ratelimit-reset. */
+/**
+ * The wait in ms: the later of what the headers say (Retry-After, retry-after-ms) and what the
+ * message says ("…after N seconds"), since waiting less than either is refused again; else
+ * x-ratelimit-reset.
+ */
 export function retryAfterMs(headers: HeaderSource | undefined, message: string | undefined, now: number): number | undefined {
-  return (
-    parseRetryAfterHeader(headers?.get('retry-after'), now) ??
-    parseMillis(headers?.get('retry-after-ms')) ??
-    parseRetryAfterMessage(message) ??
-    parseRateLimitReset(headers?.get('x-ratelimit-reset'), now)
-  );
+  const header = parseRetryAfterHeader(headers?.get('retry-after'), now) ?? parseMillis(headers?.get('retry-after-ms'));
+  const stated = parseRetryAfterMessage(message);
+  if (header !== undefined || stated !== undefined) return Math.max(header ?? 0, stated ?? 0);
+  return parseRateLimitReset(headers?.get('x-ratelimit-reset'), now);
 }
 
 /** `Retry-After` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */

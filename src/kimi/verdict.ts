@@ -1,6 +1,6 @@
-import { LimitName } from '../core/limits';
 import { Verdict } from '../core/sendQueue';
-import { KimiError, dailyLimitOf } from './kimiError';
+import { KimiError } from './kimiError';
+import { readRefusal } from './refusal';
 
 /** What the send queue does about a failed attempt: server refusals for rate pause and retry first. */
 export function verdictFor(error: unknown): Verdict {
@@ -8,23 +8,22 @@ export function verdictFor(error: unknown): Verdict {
   const evidence = error.serverMessage ?? error.message;
   switch (error.kind) {
     case 'rateLimited': {
+      const { limit, stated, scope, current } = readRefusal(evidence);
+      const said = { ...(stated !== undefined ? { stated } : {}), ...(scope ? { scope } : {}) };
       // A TPD refusal states no wait, and backing off for seconds would only be refused again.
-      const daily = error.retryAfterMs === undefined ? dailyLimitOf(error.serverMessage) : undefined;
-      if (daily) return { action: 'waitForDay', excessTokens: daily.excessTokens, evidence };
-      return { action: 'pause', afterMs: error.retryAfterMs, evidence, limit: refusedLimit(evidence) };
+      if (limit === 'tokensPerDay' && error.retryAfterMs === undefined) {
+        const excess = current !== undefined && stated !== undefined && current > stated ? current - stated : undefined;
+        return { action: 'waitForDay', ...(excess !== undefined ? { excessTokens: excess } : {}), evidence, ...said };
+      }
+      return { action: 'pause', afterMs: error.retryAfterMs, evidence, ...(limit ? { limit } : {}), ...said };
     }
     case 'overloaded':
     case 'server':
       return { action: 'backoff', afterMs: error.retryAfterMs, evidence };
+    case 'quotaExhausted':
+      // No send can succeed until the user acts: this one fails, and so does every send waiting.
+      return { action: 'stop', evidence };
     default:
       return { action: 'fail' };
   }
-}
-
-/** Which limit a rate refusal names ("max RPM: 20", "TPM rate limit", "max concurrency: 1"), if it says. */
-function refusedLimit(message: string): LimitName | undefined {
-  if (/\bRPM\b/.test(message)) return 'requestsPerMinute';
-  if (/\bTPM\b/.test(message)) return 'tokensPerMinute';
-  if (/concurrency/i.test(message)) return 'concurrency';
-  return undefined;
 }

@@ -102,14 +102,45 @@ export class SendPipeline implements Disposable {
   /** Fires with the cost and the server's count of each answer that reported its usage. */
   readonly onDidAnswer: Event<AnswerRecord> = this.answered.event;
 
+  /** The context windows the server states (`GET /models`), asked once per base URL (again a minute after a failure). */
+  private windows: { baseUrl: string; at: number; byModel: Promise<Map<string, number>>; known?: Map<string, number> } | undefined;
+
   constructor(private readonly parts: PipelineParts) {}
+
+  /** The model's context window: what the server's model list states, else what this extension knows. */
+  private async contextWindowOf(model: string): Promise<number | undefined> {
+    const { baseUrl } = this.parts.config();
+    const now = this.parts.now();
+    if (this.windows?.baseUrl !== baseUrl || (!this.windows.known?.size && now - this.windows.at > 60_000)) {
+      const windows: NonNullable<SendPipeline['windows']> = {
+        baseUrl,
+        at: now,
+        byModel: this.clientFor(baseUrl)
+          .listModelDetails()
+          .then(
+            (list) => new Map(list.flatMap((m): [string, number][] => (m.contextWindow ? [[m.id, m.contextWindow]] : []))),
+            () => new Map<string, number>(), // no key yet, or the server does not list: the built-in windows meanwhile
+          ),
+      };
+      void windows.byModel.then((known) => (windows.known = known));
+      this.windows = windows;
+    }
+    return (await this.windows.byModel).get(model) ?? contextWindowOf(model);
+  }
+
+  /** The same, from what is known now (after a count). */
+  private knownContextWindowOf(model: string): number | undefined {
+    return this.windows?.known?.get(model) ?? contextWindowOf(model);
+  }
 
   /** Counts `prompt` as the next message of `conversation`, with everything the request carries. */
   async count(conversation: Conversation, prompt: string, signal?: AbortSignal): Promise<CountedRequest> {
     const { model, maxOutputTokens, prices } = this.parts.config();
     const messages = requestMessages(conversation, prompt);
-    const estimate = await estimateRequest((text) => this.parts.count(text, signal), this.parts.calibration, model, messages);
-    const contextWindow = contextWindowOf(model);
+    const [estimate, contextWindow] = await Promise.all([
+      estimateRequest((text) => this.parts.count(text, signal), this.parts.calibration, model, messages),
+      this.contextWindowOf(model),
+    ]);
     const leading = messages.length - 1 - 2 * (conversation.exchanges.length - conversation.firstSent);
     const fit = fitContext(estimate.perMessage, leading, maxOutputTokens, contextWindow);
     const price = priceOf(model, prices);
@@ -235,14 +266,14 @@ export class SendPipeline implements Disposable {
       label,
       promptTokens,
       maxTokens,
-      contextWindow: contextWindowOf(model),
+      contextWindow: this.knownContextWindowOf(model),
       run: async ({ signal, number, sending, serverAnswered }) => {
         observer.admitted?.(number);
         const result = await client.streamChat(
           { model, messages, maxTokens, temperature, topP, tools, toolChoice },
           {
             onRequest: () => (sending(), observer.requestLeft?.()),
-            onResponse: () => (serverAnswered(), observer.responded?.()),
+            onResponse: (status) => (serverAnswered(status >= 200 && status < 300), observer.responded?.()),
             onReasoning: observer.reasoning && ((delta) => observer.reasoning?.(delta)),
             onContent: observer.content && ((delta) => observer.content?.(delta)),
             onToolCall: observer.toolCall && ((call) => observer.toolCall?.(call)),
@@ -284,7 +315,11 @@ export class SendPipeline implements Disposable {
       usage: usage && { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens },
     };
     this.parts.conversations.add(request.conversation, exchange);
-    return { result, exchange, context: usage && { used: usage.promptTokens + usage.completionTokens, window: contextWindowOf(model) } };
+    return {
+      result,
+      exchange,
+      context: usage && { used: usage.promptTokens + usage.completionTokens, window: this.knownContextWindowOf(model) },
+    };
   }
 
   /** One client per base URL: a new one when the setting changes. */

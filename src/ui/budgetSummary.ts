@@ -1,9 +1,9 @@
 // What the budget status item says, computed without `vscode` so that it is unit-tested.
 import { AccountSnapshot } from '../core/account';
 import { BudgetSnapshot } from '../core/budget';
-import { LimitName } from '../core/limits';
+import { LEARNED_FOR_MS, LearnedLimit, LimitName } from '../core/limits';
 import { QueueEntryView, ServerRefusal } from '../core/sendQueue';
-import { compact, DASHBOARD_LINK, duration, formatCount, formatUsd, heldBy, LIMITS } from './words';
+import { compact, DASHBOARD_LINK, describeLearned, duration, formatCount, formatUsd, heldBy, LIMITS, roughly } from './words';
 
 /** How close the budget is to empty: the status bar item's colour. */
 export type Pressure = 'normal' | 'warning' | 'error';
@@ -67,6 +67,7 @@ export function summarize(input: SummaryInput): BudgetSummary {
   );
 
   const lines = ['**Kimi budget** — a send costs its prompt tokens + max output tokens, taken when it goes out', '', ...rows, ''];
+  lines.push(...learnedLines(s.learned ?? [], now));
   lines.push(...sharingLines(s));
   if (s.nextReturnAt !== undefined) lines.push(`Next unit comes back in ${duration(s.nextReturnAt - now)}.`, '');
   for (const [limit, share] of Object.entries(s.shares) as [keyof typeof s.shares, number][]) {
@@ -111,6 +112,17 @@ export function summarize(input: SummaryInput): BudgetSummary {
     tooltip: lines.join('\n'),
     refreshInMs: q > 0 ? 1000 : s.nextReturnAt === undefined ? undefined : Math.max(0, s.nextReturnAt - now),
   };
+}
+
+/** The limits the server stated, when and in what words, and how to let them go. */
+function learnedLines(learned: readonly LearnedLimit[], now: number): string[] {
+  if (!learned.length) return [];
+  const lines = learned.map((l) => `- ${escape(describeLearned(l, now))}`);
+  return [
+    `Limits Moonshot stated in its refusals (they apply where smaller than the settings, for ${roughly(LEARNED_FOR_MS)} each; "Kimi: Forget Learned Limits" lets them go at once):`,
+    ...lines,
+    '',
+  ];
 }
 
 /** Who shares the account's budget and who used this minute of it; whose limits apply. */

@@ -4,17 +4,17 @@
 import { LineTicket } from '../core/account';
 import { AnswerStats } from '../core/answerStats';
 import { BudgetSnapshot } from '../core/budget';
-import { LimitName } from '../core/limits';
+import { LearnedLimit, LimitName } from '../core/limits';
 import { QueueEntryView } from '../core/sendQueue';
 import { MINUTE_MS, UsageSeries } from '../core/usageSeries';
 import { HostMessage, LineRow, Range } from '../webview/protocol';
-import { BEHIND_EARLIER, DASHBOARD_WORDS, heldBy, WHOSE } from './words';
+import { BEHIND_EARLIER, DASHBOARD_WORDS, heldBy, WHOSE, describeLearned } from './words';
 
 export interface DashboardSources {
   readonly series: UsageSeries;
   readonly stats: AnswerStats;
   /** The account's budget, as the status bar shows it. */
-  readonly snapshot: () => BudgetSnapshot;
+  readonly snapshot: () => BudgetSnapshot & { readonly learned?: readonly LearnedLimit[] };
   /** This window's sends, running then waiting in order. */
   readonly entries: () => readonly QueueEntryView[];
   /** The account's line, every window's tickets in order. */
@@ -74,6 +74,7 @@ export class DashboardFeed {
         inFlight: snapshot.inFlight,
         tokensToday: snapshot.tokensUsedToday,
         tokensPerDay,
+        learned: (snapshot.learned ?? []).map((l) => describeLearned(l, now)),
       },
       line: this.line(entries, now),
     };

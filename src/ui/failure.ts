@@ -18,7 +18,7 @@ export function describeFailure(error: unknown, context: { model: string; baseUr
     return {
       severity,
       message: `Kimi: ${describeRejection(error.rejection)}`,
-      actions: error.reason === 'cancelled' ? [] : ['Open Settings'],
+      actions: error.reason === 'cancelled' || error.reason === 'accountStopped' ? [] : ['Open Settings'],
     };
   }
   if (!(error instanceof KimiError)) {
@@ -38,7 +38,7 @@ export function describeFailure(error: unknown, context: { model: string; baseUr
     case 'quotaExhausted':
       return {
         severity: 'error',
-        message: `Kimi: your Moonshot balance is used up or the account is suspended; recharge it in Moonshot's console. The send was not retried.${server}`,
+        message: `Kimi: Moonshot refused the send because the account's balance or its plan's quota is spent (or the account is suspended). Top up, or check the plan, in Moonshot's console. The send was not retried, and nothing waiting was sent.${server}`,
         actions: [],
       };
     case 'rateLimited':

@@ -43,7 +43,15 @@ export class Settings implements vscode.Disposable {
 
   private read(): Config {
     const section = vscode.workspace.getConfiguration('kimiBudget');
-    const { config, problems } = parseConfig((key) => section.get(key));
+    // A limit counts as set only when the user set it (in user settings: limits are machine-scoped);
+    // else the tier's applies.
+    const { config, problems } = parseConfig(
+      (key) => section.get(key),
+      (key) => {
+        const inspected = section.inspect(key);
+        return inspected?.globalValue !== undefined || (key.startsWith('limits.') ? false : section.get(key) !== undefined);
+      },
+    );
     const said = problems.map((problem) => ({ key: problem.key, text: describeSettingProblem(problem) }));
     const fresh = said.filter((p) => !this.warned.has(p.text));
     this.warned = new Set(said.map((p) => p.text));

@@ -2,7 +2,7 @@
 // send was refused. The layers below return numbers and structured reasons; they are put into
 // words here, once, so that notifications, answer editors and the status bar say the same thing.
 import type { SettingProblem } from '../core/config';
-import type { LimitName } from '../core/limits';
+import { TIER_CHOICES, type LearnedLimit, type LimitName } from '../core/limits';
 import type { Rejection } from '../core/sendQueue';
 import type { DashboardWords } from '../webview/protocol';
 
@@ -47,6 +47,15 @@ export const LIMITS: Readonly<Record<LimitName, { readonly name: string; readonl
   tokensPerDay: { name: 'tokens per day', setting: 'kimiBudget.limits.tokensPerDay' },
 };
 
+/** A limit the server stated (or, naming none, that was guessed), when, and from what words. */
+export function describeLearned({ limit, value, at, evidence, scope, guessed }: LearnedLimit, now: number): string {
+  const whose = scope === 'project' ? "the project's " : '';
+  const how = guessed
+    ? `guessed ${roughly(now - at)} ago from a refusal that named no limit (what the server had accepted that minute)`
+    : `learned ${roughly(now - at)} ago`;
+  return `${whose}${LIMITS[limit].name}: ${formatCount(value)}, ${how}, from "${evidence}"`;
+}
+
 /** What holds the head of the queue back, as the progress notification and the tooltip say it. */
 export function heldBy(holder: LimitName | 'line' | 'serverPause'): string {
   if (holder === 'serverPause') return 'the server asked to wait';
@@ -79,6 +88,10 @@ export function describeRejection(rejection: Rejection): string {
         : `, and set ${LIMITS.tokensPerDay.setting} to your tier's daily limit so that sends wait here instead of being refused`;
       return `Moonshot's daily token limit (TPD) is reached: "${rejection.evidence}". When Moonshot's day rolls over is not known here, and room is only certain in about ${roughly(rejection.roomInMs)}, longer than kimiBudget.queue.maxWaitSeconds (${seconds(rejection.maxWaitMs)} s). Send it again later${hint}.`;
     }
+    case 'accountStopped':
+      return rejection.resumesInMs === undefined
+        ? `Not sent: Moonshot refused a send before it for a reason waiting cannot cure: "${rejection.evidence}". Top up, or check the plan, in Moonshot's console; then send it again.`
+        : `Not sent: Moonshot refused this account a moment ago for a reason waiting cannot cure: "${rejection.evidence}". Top up, or check the plan, in Moonshot's console. Sends go out again in ${roughly(rejection.resumesInMs)}, or at once when the key or the base URL changes.`;
     case 'cancelled':
       switch (rejection.when) {
         case 'waiting':
@@ -116,6 +129,8 @@ export function describeSettingProblem({ key, value, expected, fallback }: Setti
       return `${setting} is ${JSON.stringify(value)}, but it must be a Redis address such as redis://redis.example.com:6379/0 or rediss://user@host:6380 (empty turns the team budget off); the team budget stays off until it is fixed.`;
     case 'redisPassword':
       return `${setting} has a password in it, and settings are kept in clear: remove it from the URL and run "Kimi: Set Team Redis Password", which keeps it in VS Code's secret storage; the team budget stays off until then.`;
+    case 'tier':
+      return `${is} must be one of ${TIER_CHOICES.map((t) => `"${t}"`).join(', ')} (the tier Moonshot's console shows; "learn" takes the limits from the server's refusals); using ${String(fallback)} until it is fixed.`;
     case 'prices':
       return `${setting} must be an object of models, e.g. {"kimi-k2.6": {"input": 0.95, "output": 4}}; using the built-in prices.`;
     case 'price':

@@ -98,6 +98,7 @@ function skeleton(w: DashboardWords): void {
       element('h2', { textContent: w.now }),
       element('table', { id: 'now' }),
       element('div', { className: 'meter', id: 'today' }),
+      element('ul', { id: 'learned' }),
     ),
     element('section', {}, element('h2', { textContent: w.line }), element('table', { id: 'line' })),
     element(
@@ -181,6 +182,8 @@ function showNow(now: NowView, line: readonly LineRow[]): void {
   meter.setAttribute('aria-valuemin', '0');
   meter.setAttribute('aria-valuemax', String(now.tokensPerDay));
   meter.setAttribute('aria-valuenow', String(now.tokensToday));
+  // Text nodes only: the server's words are in these sentences.
+  byId('learned').replaceChildren(...(now.learned ?? []).map((sentence) => element('li', { textContent: sentence })));
   const fill = meter.firstElementChild ?? meter.appendChild(element('div'));
   (fill as HTMLElement).style.width = `${day ? Math.min(100, (100 * now.tokensToday) / now.tokensPerDay) : 0}%`;
   fillTable(

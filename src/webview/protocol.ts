@@ -16,6 +16,8 @@ export interface NowView {
   readonly tokensToday: number;
   /** 0: no daily limit. */
   readonly tokensPerDay: number;
+  /** The limits Moonshot stated in refusals and the budget keeps to, each in a sentence. */
+  readonly learned?: readonly string[];
 }
 
 /** A send in the account's line. */

@@ -17,6 +17,7 @@ export async function run(): Promise<void> {
   // KIMI_INTEGRATION_SUITE=chat: the chat suite alone (the VS Code 1.106 lane); otherwise both.
   const chatOnly = process.env.KIMI_INTEGRATION_SUITE === 'chat';
   if (!chatOnly) mocha.addFile(path.resolve(__dirname, 'extension.test.js'));
+  if (!chatOnly) mocha.addFile(path.resolve(__dirname, 'accountTruth.test.js'));
   mocha.addFile(path.resolve(__dirname, 'chat.test.js'));
   await mocha.loadFilesAsync();
   await new Promise<void>((resolve, reject) => {

@@ -33,6 +33,8 @@ export interface WindowConfig {
   readonly skewMs?: number;
   /** The schedule starts when "go" is read on stdin (`startAt` then counts from that moment). */
   readonly waitForGo?: boolean;
+  /** One request at a time until the server answers it, while concurrency is not known (as the extension runs). */
+  readonly probeConcurrency?: boolean;
   /** Kills itself (SIGKILL) at a random moment at most this long after the first admission it sees, its own or another window's. */
   readonly dieWithinMsOfAdmission?: number;
 }
@@ -43,7 +45,18 @@ export type WindowEvent =
   | { t: 'admitted'; send: number; at: number }
   | { t: 'answered'; send: number; at: number; content: string }
   | { t: 'failed'; send: number; at: number; error: string }
-  | { t: 'snapshot'; requestsUsed: number; tokensUsed: number; inFlight: number; windows: number; queued: number; ahead: number[] }
+  | {
+      t: 'snapshot';
+      requestsUsed: number;
+      tokensUsed: number;
+      inFlight: number;
+      windows: number;
+      queued: number;
+      ahead: number[];
+      /** The account's requests per minute now, and the limits learned from refusals. */
+      requestsPerMinute: number;
+      learned: [string, number][];
+    }
   | { t: 'dying'; at: number; inMs: number }
   | { t: 'done'; at: number };
 
@@ -59,7 +72,7 @@ async function main(): Promise<void> {
     holder: config.name,
     limits: config.limits,
     clock,
-    budgetOptions: { windowMs: config.windowMs, dayMs: 86_400_000, marginMs: config.marginMs },
+    budgetOptions: { windowMs: config.windowMs, dayMs: 86_400_000, marginMs: config.marginMs, probeConcurrency: config.probeConcurrency },
     heartbeatMs: config.heartbeatMs,
     staleMs: config.staleMs,
     log: (message: string) => process.stderr.write(`${config.name}: ${message}\n`),
@@ -114,6 +127,8 @@ async function main(): Promise<void> {
         windows: s.windows,
         queued: mine.length,
         ahead: mine.map((e) => e.ahead),
+        requestsPerMinute: s.limits.requestsPerMinute,
+        learned: (s.learned ?? []).map((l) => [l.limit, l.value]),
       });
     }
     if (line === 'exit') process.exit(0);
@@ -141,7 +156,7 @@ async function main(): Promise<void> {
                 emit({ t: 'admitted', send: i, at: Date.now() });
                 const result = await client.streamChat(
                   { model: config.model, messages: [{ role: 'user', content: send.text }], maxTokens: send.maxTokens },
-                  { onRequest: sending, onResponse: serverAnswered },
+                  { onRequest: sending, onResponse: (status: number) => serverAnswered(status >= 200 && status < 300) },
                   signal,
                 );
                 return { value: result, promptTokens: result.usage?.promptTokens };

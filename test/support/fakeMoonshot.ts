@@ -30,6 +30,18 @@ export interface FakeMoonshotOptions {
   models?: { id: string; context_length: number }[];
   /** Tool calls as Kimi K2's inline markup in the content, instead of `tool_calls` deltas. */
   inlineToolCalls?: boolean;
+  /**
+   * Refused requests count against the limits too (their request and their charge), as Moonshot's
+   * documentation says retries do: a client that retries blindly keeps its own window full.
+   */
+  chargeRefused?: boolean;
+  /** A project's own lower caps, refused in the words Moonshot uses for them ("project TPM rate limit, …"). */
+  project?: { rpm?: number; tpm?: number };
+  /**
+   * The words of a rate refusal: today's ("organization max RPM: 3", "max organization concurrency: 1",
+   * "TPM rate limit, current: X, limit: Y"), or the older ones ("max request: 3", "max concurrency: 1").
+   */
+  wording?: 'current' | 'older';
   port?: number;
   host?: string;
 }
@@ -67,6 +79,8 @@ export interface ReceivedRequest {
   topP?: number;
   status: number;
   errorType?: string;
+  /** The refusal's words, when refused. */
+  errorMessage?: string;
   /** When the last byte of the response was handed to the connection (Date.now). */
   finishedAt?: number;
 }
@@ -137,7 +151,8 @@ interface Answer {
   usage: WireUsage;
 }
 
-export const FAKE_ORG = 'org-fake<ak-fake>';
+export const FAKE_ORG_ID = 'org-fake';
+export const FAKE_ORG = `${FAKE_ORG_ID}<ak-fake>`;
 const DEFAULT_MODELS = [
   { id: 'kimi-k2.6', context_length: 262_144 },
   { id: 'kimi-k2.5', context_length: 262_144 },
@@ -200,7 +215,11 @@ export class FakeMoonshot {
   private readonly answerChunks: number;
   private readonly models: { id: string; context_length: number }[];
   /** Admission times and charges; RPM/TPM/TPD are counted from these. */
-  private admissions: { at: number; charge: number }[] = [];
+  private admissions: { at: number; charge: number; project?: boolean }[] = [];
+  private quota: 429 | 403 | undefined;
+  private readonly chargeRefused: boolean;
+  private readonly project: { rpm: number; tpm: number };
+  private readonly wording: 'current' | 'older';
   private readonly faults: Fault[] = [];
   private readonly streamFaults: StreamFault[] = [];
   private readonly foreignAnswers: ForeignAnswer[] = [];
@@ -211,6 +230,9 @@ export class FakeMoonshot {
 
   constructor(private readonly options: FakeMoonshotOptions = {}) {
     this.limits = { rpm: options.rpm ?? 0, tpm: options.tpm ?? 0, concurrency: options.concurrency ?? 0, tpd: options.tpd ?? 0 };
+    this.chargeRefused = options.chargeRefused ?? false;
+    this.project = { rpm: options.project?.rpm ?? 0, tpm: options.project?.tpm ?? 0 };
+    this.wording = options.wording ?? 'current';
     this.windowMs = options.windowMs ?? 60_000;
     this.dayMs = options.dayMs ?? 86_400_000;
     this.apiKey = options.apiKey ?? 'sk-test-key';
@@ -259,6 +281,14 @@ export class FakeMoonshot {
     if (!server) return;
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * From now on every chat request is refused as an account with no balance left is (429 or 403,
+   * in the words of real refusals), until called with undefined.
+   */
+  setQuotaExhausted(status: 429 | 403 | undefined): void {
+    this.quota = status;
   }
 
   setLimits(limits: Partial<Pick<FakeMoonshotOptions, 'rpm' | 'tpm' | 'concurrency' | 'tpd'>>): void {
@@ -340,6 +370,7 @@ export class FakeMoonshot {
       const key = type ?? `http_${status}`;
       record.status = status;
       record.errorType = type;
+      record.errorMessage = message;
       this.stats.rejected[key] = (this.stats.rejected[key] ?? 0) + 1;
       sendError(res, status, type, message, headers);
     };
@@ -376,8 +407,24 @@ export class FakeMoonshot {
     const maxTokens = parsed.maxTokens ?? Math.min(thinking ? DEFAULT_MAX_TOKENS_THINKING : DEFAULT_MAX_TOKENS, room);
     const charge = record.promptTokens + maxTokens;
 
+    if (this.quota === 429)
+      return refuse(
+        429,
+        'exceeded_current_quota_error',
+        `Your account ${FAKE_ORG_ID} <ak-fake> is suspended due to insufficient balance, please recharge your account or check your plan and billing details`,
+      );
+    if (this.quota === 403)
+      return refuse(
+        403,
+        'exceeded_current_quota_error',
+        `Your account ${FAKE_ORG} is not active, organization <${FAKE_ORG_ID}> exceeded current quota, please check your plan and billing details`,
+      );
     const refusal = this.admissionRefusal(at, charge);
-    if (refusal) return refuse(429, 'rate_limit_reached_error', refusal);
+    if (refusal) {
+      // Counted all the same, when the server is set to: its request and its charge stay in the window.
+      if (this.chargeRefused) this.admissions.push({ at, charge });
+      return refuse(429, 'rate_limit_reached_error', refusal);
+    }
 
     this.admissions.push({ at, charge });
     record.charged = charge;
@@ -412,23 +459,32 @@ export class FakeMoonshot {
   /** Moonshot's refusal message when this charge does not fit now, else undefined. */
   private admissionRefusal(now: number, charge: number): string | undefined {
     const { rpm, tpm, concurrency, tpd } = this.limits;
-    const prefix = `Your account ${FAKE_ORG} request reached organization`;
+    const older = this.wording === 'older';
+    // The words of real refusals (test/support/moonshotRefusals.ts).
+    const who = `Your account ${FAKE_ORG} request reached`;
     this.admissions = this.admissions.filter((a) => a.at > now - Math.max(this.windowMs, this.dayMs));
     // The concurrency wait cannot be known (a stream ends when it ends); Moonshot says 1 second.
     if (concurrency && this.stats.inFlight >= concurrency)
-      return `${prefix} max concurrency: ${concurrency}, please try again after 1 seconds`;
+      return `${who} max ${older ? '' : 'organization '}concurrency: ${concurrency}, please try again after 1 seconds`;
     const minute = this.admissions.filter((a) => a.at > now - this.windowMs);
+    const minuteTokens = sum(minute.map((a) => a.charge)) + charge;
+    // A project's caps, when lower, refuse first, in their own words (no "try again" in them).
+    if (this.project.rpm && minute.length >= this.project.rpm && (!rpm || this.project.rpm < rpm))
+      return `${who} project RPM rate limit, current: ${minute.length + 1}, limit: ${this.project.rpm}, see https://platform.moonshot.ai/docs/pricing/limits`;
+    if (this.project.tpm && minuteTokens > this.project.tpm && (!tpm || this.project.tpm < tpm))
+      return `${who} project TPM rate limit, current: ${minuteTokens}, limit: ${this.project.tpm}, see https://platform.moonshot.ai/docs/pricing/limits`;
     if (rpm && minute.length >= rpm) {
       // Room appears when the (n - rpm + 1)th oldest admission leaves the window.
       const freeing = minute[minute.length - rpm];
       const seconds = Math.max(1, Math.ceil((freeing.at + this.windowMs - now) / 1000));
-      return `${prefix} max RPM: ${rpm}, please try again after ${seconds} seconds`;
+      return older
+        ? `${who} max request: ${rpm}, please try again after ${seconds} seconds`
+        : `${who} organization max RPM: ${rpm}, please try again after ${seconds} seconds`;
     }
     // "current" includes this request's charge: Moonshot's captured TPD message shows current > limit.
-    const minuteTokens = sum(minute.map((a) => a.charge)) + charge;
-    if (tpm && minuteTokens > tpm) return `${prefix} TPM rate limit, current:${minuteTokens}, limit:${tpm}`;
+    if (tpm && minuteTokens > tpm) return `${who} ${older ? '' : 'organization '}TPM rate limit, current: ${minuteTokens}, limit: ${tpm}`;
     const dayTokens = sum(this.admissions.filter((a) => a.at > now - this.dayMs).map((a) => a.charge)) + charge;
-    if (tpd && dayTokens > tpd) return `${prefix} TPD rate limit, current: ${dayTokens}, limit: ${tpd}`;
+    if (tpd && dayTokens > tpd) return `${who} ${older ? '' : 'organization '}TPD rate limit, current: ${dayTokens}, limit: ${tpd}`;
     return undefined;
   }
 

@@ -41,7 +41,7 @@ async function runAll(server: FakeMoonshot, limits: Limits, maxTokens: number, t
         run: async ({ signal, sending, serverAnswered }) => {
           const result = await client.streamChat(
             { model: MODEL, messages: [{ role: 'user', content: text }], maxTokens },
-            { onRequest: sending, onResponse: serverAnswered },
+            { onRequest: sending, onResponse: (status: number) => serverAnswered(status >= 200 && status < 300) },
             signal,
           );
           if (result.usage) calibration.record(MODEL, counts[i].tokens, 1, result.usage.promptTokens);

@@ -59,7 +59,7 @@ describe('a conversation against a Moonshot-like server', function () {
         run: async ({ signal, sending, serverAnswered }) => {
           const r = await client.streamChat(
             { model: MODEL, messages, maxTokens: MAX_TOKENS },
-            { onRequest: sending, onResponse: serverAnswered },
+            { onRequest: sending, onResponse: (status: number) => serverAnswered(status >= 200 && status < 300) },
             signal,
           );
           return { value: r, promptTokens: r.usage?.promptTokens };

@@ -246,6 +246,8 @@ interface FaultCase {
   model?: string;
   /** Send 2 fails with this error, these field values and a message matching each pattern, and the others are answered; without it, all six are answered. */
   fails?: { error: typeof KimiError | typeof SendRejected; fields: Record<string, unknown>; message: RegExp[]; partial?: RegExp };
+  /** What nothing can cure stops the line: the sends still waiting then fail too, unsent; the others are answered. */
+  stops?: boolean;
   /** How many attempts send 2 made. */
   attempts?: number;
   /** The least wait before each retry of send 2: after the refusal of attempt 1, of attempt 2… */
@@ -285,12 +287,13 @@ const RATE_LIMIT_CASES: FaultCase[] = [
         /daily token limit \(TPD\) is reached/,
         /TPD rate limit, current: 1526210, limit: 1500000/,
         /certain in about 25 h, longer than kimiBudget\.queue\.maxWaitSeconds \(10 s\)/,
-        /set kimiBudget\.limits\.tokensPerDay/,
       ],
     },
     attempts: 1, // not retried
     then: (rig) => {
       assert.equal(rig.queue.refusal, undefined, 'dispatch was not paused');
+      // The day's limit the server stated is the budget's now: later sends wait for the day here.
+      assert.equal(rig.budget.snapshot().limits.tokensPerDay, 1_500_000);
       assert.ok(Date.now() - rig.started < 2_000);
     },
   },
@@ -320,8 +323,9 @@ const RATE_LIMIT_CASES: FaultCase[] = [
 
 const STATUS_CASES: FaultCase[] = [
   {
-    name: '429 exceeded_current_quota_error: never retried, and the message says retrying will not help',
+    name: '429 exceeded_current_quota_error: never retried, the message says retrying will not help, and the sends waiting are not sent',
     faults: [serverFault.quotaExhausted()],
+    stops: true,
     fails: {
       error: KimiError,
       fields: { kind: 'quotaExhausted' },
@@ -482,7 +486,16 @@ describe('faults from the server, during a queue of several sends (real time, 1 
       const told = error instanceof SendRejected ? describeRejection(error.rejection) : error.message;
       for (const pattern of c.fails.message) assert.match(told, pattern);
       if (c.fails.partial) assert.match((error as KimiError).partial!.content, c.fails.partial);
-      answered(outcomes, others(2));
+      const stopped = others(2).filter((i) => outcomes.find((o) => o.send === i)!.error);
+      if (c.stops) {
+        for (const i of stopped) assert.equal(failed(outcomes, i, SendRejected).reason, 'accountStopped', `send ${i}`);
+        assert.ok(stopped.length > 0, 'what waited was not sent');
+        for (const i of stopped) assert.equal(rig.attemptsOf(i).length, 0, `send ${i} never reached the server`);
+      }
+      answered(
+        outcomes,
+        others(2).filter((i) => !c.stops || !stopped.includes(i)),
+      );
     } else {
       answered(outcomes, ALL);
     }

@@ -39,11 +39,16 @@ async function start(options: {
   names?: string[];
   /** Runs before the windows start, with the socket file their account uses. */
   prepare?: (socketFile: string) => Promise<void>;
+  /** The limits the server keeps, when not those the windows are set to; refused requests count. */
+  server?: Limits;
+  probeConcurrency?: boolean;
 }): Promise<Run> {
+  const enforced = options.server ?? options.limits;
   const server = new FakeMoonshot({
-    rpm: options.limits.requestsPerMinute,
-    tpm: options.limits.tokensPerMinute,
-    concurrency: options.limits.concurrency,
+    rpm: enforced.requestsPerMinute,
+    tpm: enforced.tokensPerMinute,
+    concurrency: enforced.concurrency,
+    chargeRefused: options.server !== undefined,
     windowMs: options.windowMs ?? WINDOW_MS,
     chunkDelayMs: 20,
   });
@@ -77,6 +82,7 @@ async function start(options: {
       startAt,
       sends,
       model: MODEL,
+      probeConcurrency: options.probeConcurrency,
     });
   });
   const run = { server, windows, folder, startAt };
@@ -169,6 +175,25 @@ describe('one budget for every window of this machine (many processes, real sock
     assert.equal(sa.ahead.length + sb.ahead.length, 4, 'four sends wait');
     await until('every window finished', () => run.windows.every(done), { timeoutMs: 30_000, describeState: progress(run.windows) });
     assert.deepEqual(run.server.stats.rejected, {});
+  });
+
+  it('set for 120 a minute, the server allowing 3 and saying so once: every window keeps to 3 in every later span, all answered', async () => {
+    const limits = { requestsPerMinute: 120, tokensPerMinute: 1_000_000, concurrency: 0, tokensPerDay: 0 };
+    const server = { ...limits, requestsPerMinute: 3 };
+    const run = await start({ windows: 2, sendsEach: 4, limits, server, spacingMs: 150, windowMs: LONG_WINDOW_MS, probeConcurrency: true });
+    await until('every window finished', () => run.windows.every(done), { timeoutMs: 60_000, describeState: progress(run.windows) });
+    assert.deepEqual(
+      run.windows.flatMap((w) => of(w, 'failed')),
+      [],
+    );
+    assert.equal(run.windows.flatMap((w) => of(w, 'answered')).length, 8);
+    assert.deepEqual(run.server.stats.rejected, { rate_limit_reached_error: 1 }, 'one refusal, then the stated limit held in both windows');
+    const busiest = busiestSpan(run.server, LONG_WINDOW_MS);
+    assert.ok(busiest <= 3, `a ${LONG_WINDOW_MS} ms span at the server held ${busiest} requests`);
+    for (const snapshot of await Promise.all(run.windows.map((w) => w.snapshot()))) {
+      assert.equal(snapshot.requestsPerMinute, 3);
+      assert.deepEqual(snapshot.learned, [['requestsPerMinute', 3]]);
+    }
   });
 
   it('the coordinator killed (kill -9) mid-send: another window takes over at once, its spends stay spent, no 429, all the others answered', async () => {

@@ -122,8 +122,10 @@ describe('parseConfig', () => {
 
 describe('cost', () => {
   it('prices a send at most as prompt at the input price plus max_tokens at the output price', () => {
-    const price = priceOf('kimi-k2.5', {})!;
-    assert.equal(maxCost(price, 1_000_000, 1_000_000), 0.6 + 3.0);
+    const price = priceOf('kimi-k3', {})!;
+    assert.equal(maxCost(price, 1_000_000, 1_000_000), 3.0 + 15.0);
+    assert.deepEqual(priceOf('kimi-k2.6', {}), { input: 0.95, cachedInput: 0.16, output: 4.0 });
+    assert.equal(priceOf('kimi-k2.5', {}), undefined, 'a retired model has no built-in price');
     assert.equal(priceOf('kimi-k2.5', { 'kimi-k2.5': { input: 1, cachedInput: 1, output: 1 } })!.output, 1);
     assert.equal(priceOf('unknown-model', {}), undefined);
   });

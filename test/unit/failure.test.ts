@@ -22,7 +22,10 @@ describe('describeFailure', () => {
 
   it('says the quota is exhausted and that it was not retried', () => {
     const f = describeFailure(kimiError('quotaExhausted', { status: 429, serverMessage: 'Your account is suspended' }), context);
-    assert.match(f.message, /balance is used up.*not retried.*Your account is suspended/);
+    assert.match(
+      f.message,
+      /balance or its plan's quota is spent.*Top up.*not retried, and nothing waiting was sent.*Your account is suspended/,
+    );
   });
 
   it('counts the attempts of a send the server kept refusing, and points at the limits', () => {

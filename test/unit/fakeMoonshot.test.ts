@@ -249,7 +249,7 @@ describe('FakeMoonshot limits', () => {
     assert.equal(refused.status, 429);
     assert.deepEqual(refused.error, {
       type: 'rate_limit_reached_error',
-      message: `Your account org-fake<ak-fake> request reached organization TPM rate limit, current:${charge * 3}, limit:${charge * 2 + 10}`,
+      message: `Your account org-fake<ak-fake> request reached organization TPM rate limit, current: ${charge * 3}, limit: ${charge * 2 + 10}`,
     });
     assert.equal(fake.stats.chargedTokens, charge * 2, 'a refused request is not charged');
     await sleep(420);
@@ -278,7 +278,7 @@ describe('FakeMoonshot limits', () => {
     assert.equal(refused.status, 429);
     assert.equal(
       refused.error?.message,
-      'Your account org-fake<ak-fake> request reached organization max concurrency: 1, please try again after 1 seconds',
+      'Your account org-fake<ak-fake> request reached max organization concurrency: 1, please try again after 1 seconds',
     );
     await first.text();
     await until('the first stream to release its slot', () => fake.stats.inFlight === 0);
@@ -353,7 +353,7 @@ describe('FakeMoonshot lifecycle', () => {
     child.stdout.on('data', (part: Buffer) => (out += part.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      await until('the CLI to print its address and key', () => /API key: \S+/.test(out), { timeoutMs: 4_000 });
+      await until('the CLI to print its address and key', () => /API key: \S+/.test(out), { timeoutMs: 30_000 });
       const baseUrl = /Fake Moonshot listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(out)?.[1];
       assert.ok(baseUrl, out);
       assert.match(out, /API key: sk-test-key/);

@@ -21,6 +21,7 @@ const USER_ONLY = [
   'baseUrl',
   'allowInsecureHttp',
   ...LIMIT_NAMES.map((limit) => key(LIMITS[limit].setting)),
+  'limits.tier',
   'prices',
   'team.redisUrl',
   'team.budgetName',

@@ -209,6 +209,22 @@ describe('SendPipeline', () => {
     assert.equal(r.budget.snapshot().requestsUsed, requests + 1);
     assert.equal(conversation.exchanges.length, 2, 'the summary is not an exchange of the conversation');
   });
+
+  it("the context window is the one the server's model list states, for a model this extension does not know, asked once", async () => {
+    r = await rig({}, { model: 'moonshot-v1-8k', maxOutputTokens: 8_192 }); // the fake lists it with 8,192 tokens of context
+    const conversation = r.conversations.start('long', '', r.clock.now());
+    const counted = await r.pipeline.count(conversation, 'Short.');
+    assert.throws(
+      () => r.pipeline.send(counted, 'Short.'),
+      (e: unknown) =>
+        e instanceof SendRejected &&
+        e.rejection.kind === 'impossible' &&
+        e.rejection.limit === 'contextWindow' &&
+        e.rejection.capacity === 8_192,
+    );
+    await r.pipeline.count(conversation, 'Again.');
+    assert.equal(r.fake.stats.httpRequests, 1, 'one GET /models for every count of this base URL; no chat request');
+  });
 });
 
 describe('SendPipeline: a chat request with tools', () => {

@@ -398,7 +398,10 @@ describe('the budget engine under random traffic (property)', function () {
       {
         rule: "the server's pause",
         limits: roomy,
-        commands: [send([{ ...slow, durationMs: 10, outcome: { kind: 'pause', afterMs: 30_000 } }]), { op: 'advance', ms: 100 }],
+        commands: [
+          send([{ ...slow, durationMs: 10, outcome: { kind: 'pause', afterMs: 30_000, limit: 'tokensPerMinute' } }]),
+          { op: 'advance', ms: 100 },
+        ],
         // Forgets every pause the server asked for.
         fault: (queue) => Object.defineProperty(queue, 'pausedUntil', { get: () => 0, set: () => undefined }),
         says: /during a server pause until/,

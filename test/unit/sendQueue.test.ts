@@ -293,7 +293,7 @@ describe('SendQueue', () => {
 
   it('a 429 pauses all dispatch for the stated time and retries that send first, through the budget', async () => {
     const h = harness({ requestsPerMinute: 100 });
-    h.failures.push(new RateLimited(5_000));
+    h.failures.push(new RateLimited(5_000, 'requestsPerMinute'));
     const t0 = h.clock.now();
     const a = h.send('a');
     await h.clock.advance(0);

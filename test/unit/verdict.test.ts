@@ -10,6 +10,8 @@ describe('verdictFor', () => {
       afterMs: 1_000,
       evidence: rpm,
       limit: 'requestsPerMinute',
+      stated: 20,
+      scope: 'organization',
     });
     assert.equal((verdictFor(rateLimitedError(moonshotSays.tpm(1410, 100))) as { limit?: string }).limit, 'tokensPerMinute');
     assert.equal((verdictFor(rateLimitedError(moonshotSays.maxConcurrency(1, 1), 1_000)) as { limit?: string }).limit, 'concurrency');
@@ -17,7 +19,7 @@ describe('verdictFor', () => {
   });
 
   it('fails what must not be retried, and anything after part of an answer arrived', () => {
-    assert.deepEqual(verdictFor(kimiError('quotaExhausted')), { action: 'fail' });
+    assert.deepEqual(verdictFor(kimiError('quotaExhausted')), { action: 'stop', evidence: 'a quotaExhausted failure' });
     assert.deepEqual(verdictFor(kimiError('rateLimited', { streamed: true })), { action: 'fail' });
     assert.deepEqual(verdictFor(new Error('not ours')), { action: 'fail' });
   });

@@ -44,6 +44,14 @@ const cases: [Rejection, RegExp][] = [
     { kind: 'dayLimit', evidence: 'TPD rate limit, current: 2, limit: 1', roomInMs: 90_000_000, maxWaitMs: 10_000, tokensPerDaySet: false },
     /daily token limit \(TPD\) is reached: "TPD rate limit, current: 2, limit: 1"\. .*about 25 h, longer than kimiBudget\.queue\.maxWaitSeconds \(10 s\)\. Send it again later, and set kimiBudget\.limits\.tokensPerDay/,
   ],
+  [
+    { kind: 'accountStopped', evidence: 'Your account org-x <ak-y> is suspended due to insufficient balance' },
+    /^Not sent: Moonshot refused a send before it for a reason waiting cannot cure: "Your account org-x <ak-y> is suspended due to insufficient balance"\. Top up, or check the plan, in Moonshot's console; then send it again\.$/,
+  ],
+  [
+    { kind: 'accountStopped', evidence: 'suspended', resumesInMs: 42_000 },
+    /^Not sent: Moonshot refused this account a moment ago .*"suspended"\. .* Sends go out again in 42 s, or at once when the key or the base URL changes\.$/,
+  ],
   [{ kind: 'cancelled', when: 'waiting' }, /^The send was cancelled before it went out; no budget was spent\.$/],
   [{ kind: 'cancelled', when: 'beforeSending' }, /^The send was cancelled before it went out; no budget was spent\.$/],
   [{ kind: 'cancelled', when: 'answering' }, /^The send was cancelled while the answer was arriving; its budget stays spent\.$/],

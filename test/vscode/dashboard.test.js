@@ -163,8 +163,15 @@ describe('the budget dashboard in Chromium', { timeout: 300_000 }, () => {
     await budgetOf(page);
     await sendLine(1);
     await until('the first answer', async () => fake.stats.completed === 1 && fake.stats.inFlight === 0, 60_000);
-    // The server refuses the next one once, for rate, and names a short wait: the queue pauses, then retries.
-    fake.failNext({ status: 429, type: 'rate_limit_reached_error', message: 'The service is busy, please try again after 2 seconds' });
+    // The server refuses the next one once, for rate, and names a short wait: the queue pauses, then
+    // retries. (A limit it states no lower than the budget's: someone else took the room, so nothing
+    // is learned but a smaller share of the tokens, which these small sends still fit in.)
+    fake.failNext({
+      status: 429,
+      type: 'rate_limit_reached_error',
+      message:
+        'Your account org-fake<ak-fake> request reached organization TPM rate limit, current: 150600, limit: 150000, please try again after 2 seconds',
+    });
     await sendLine(3);
     await until('the refused send, retried and answered', async () => fake.stats.completed === 2 && fake.stats.inFlight === 0, 60_000);
     // Three requests reached the server this minute, the most the limit allows: the next one waits.

@@ -105,9 +105,14 @@ describe('kimi-budget in Chromium, as a user uses it', { timeout: 420_000 }, () 
     await openFile('prompts.md');
     await page.locator('.monaco-editor .view-lines').first().click();
     await selectLine(1);
-    const label = await waitForStatusBarLabel(page, /^Kimi tokens in selection: \d+$/, 30_000);
-    const tokens = Number(label.split(': ')[1]);
-    assert.ok(tokens >= 8 && tokens <= 20, `a one-sentence prompt has ${tokens} tokens`);
+    // The item counts the selection a moment after it changes: until then it shows the count of the
+    // selection before (the click's). Read until it shows the line's.
+    let tokens = 0;
+    await until('the count of the one-sentence prompt', async () => {
+      const label = await waitForStatusBarLabel(page, /^Kimi tokens in selection: \d+$/, 30_000);
+      tokens = Number(label.split(': ')[1]);
+      return tokens >= 8 && tokens <= 20;
+    }).catch(() => assert.fail(`a one-sentence prompt has ${tokens} tokens`));
   });
 
   it('sends the selection from the command palette; the answer opens beside it and the budget drops', async () => {
