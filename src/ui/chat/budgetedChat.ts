@@ -49,9 +49,12 @@ export async function budgetedChat(
     // A cancel takes it out of the line, or aborts its stream.
     leave = token.onCancellationRequested(() => parts.pipeline.cancel(queued.id));
     let told = '';
-    const tell = () => {
+    const tell = (first = false) => {
       const entry = parts.queue.entries().find((e) => e.id === queued.id);
       if (!entry || entry.state !== 'waiting') return;
+      // Behind a running send (its answer not begun, or every slot taken), a wait is usually short:
+      // said only if it lasts past the first second, so that a moment's wait shows nothing.
+      if (first && entry.eta === undefined) return;
       const waitMs = entry.eta === undefined ? undefined : entry.eta - Date.now();
       const message = chatWaiting(waitMs, parts.queue.headHeldBy);
       // Said again only when the reason changes or the wait moves by more than ten seconds.
@@ -61,7 +64,7 @@ export async function budgetedChat(
         hooks.waiting?.(message, waitMs);
       }
     };
-    tell();
+    tell(true);
     watch = setInterval(tell, 1000);
     const result = await queued.outcome;
     return { result, request, waitedMs: (admittedAt ?? Date.now()) - started };
