@@ -193,11 +193,12 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     });
   };
   const budgetItem = new BudgetStatusItem(summary);
-  // Shown once the account's budget is known, never the placeholder's.
-  void accountOpened.then(
-    () => budgetItem.show(),
-    () => budgetItem.show(),
-  );
+  // Shown once the account's budget is known, never the placeholder's: the key read, and the windows
+  // (or the team's Redis) reached — or a few seconds passed, when they are slow to answer.
+  const show = () => budgetItem.show();
+  void accountOpened
+    .then(() => Promise.race([(account.store as Partial<{ ready(): Promise<void> }>).ready?.(), delay(5_000)]))
+    .then(show, show);
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
   const pending = new PendingSends(context.globalState);
   const sender = new PromptSender({ settings, apiKey, counter, pipeline, queue, conversations, answers, notifier, pending });
@@ -308,6 +309,10 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
 /** node-redis is half a megabyte: it is read from its own bundle the first time a team budget opens. */
 function loadTeamConnection(extensionPath: string): typeof TeamConnectionModule {
   return require(path.join(extensionPath, 'dist', 'teamConnection.js')) as typeof TeamConnectionModule;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
 }
 
 export function deactivate(): void {}
