@@ -29,7 +29,7 @@ import { showHistory } from './ui/historyPicker';
 import { summarize } from './ui/budgetSummary';
 import { KimiBudgetApi } from './ui/api';
 import { Notifier } from './ui/notifier';
-import { PendingSends } from './ui/pendingSends';
+import { PendingSends } from './send/pendingSends';
 import { PromptSender } from './ui/promptSender';
 import { showQueue } from './ui/queuePicker';
 import { SelectionCounter } from './ui/selectionCounter';
@@ -45,6 +45,7 @@ import { createKimiParticipant } from './ui/chat/kimiParticipant';
 import { warmUpWhenIdle } from './ui/chat/warmUp';
 
 const CALIBRATION_KEY = 'kimiBudget.calibration';
+const PENDING_KEY = 'kimiBudget.pendingSends';
 
 export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
   const activationStart = performance.now();
@@ -200,7 +201,16 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     .then(() => Promise.race([(account.store as Partial<{ ready(): Promise<void> }>).ready?.(), delay(5_000)]))
     .then(show, show);
   const selectionItem = new SelectionStatusItem((text, signal) => counter.count(text, signal));
-  const pending = new PendingSends(context.globalState);
+  // Sends under way are kept on disk, one file per window; an older version kept them in global state.
+  const inherited = context.globalState.get<unknown>(PENDING_KEY);
+  const pending = new PendingSends(
+    path.join(context.globalStorageUri.fsPath, 'pending'),
+    (message) => notifier.notify('warning', message),
+    process.pid,
+    undefined,
+    Array.isArray(inherited) ? inherited : [],
+  );
+  if (inherited !== undefined) void context.globalState.update(PENDING_KEY, undefined);
   const sender = new PromptSender({ settings, apiKey, counter, pipeline, queue, conversations, answers, notifier, pending });
   const tierQuestion = new TierQuestion(context.globalState, notifier, () => settings.config.tier);
   let { tier, baseUrl } = settings.config;
@@ -222,6 +232,8 @@ export function activate(context: vscode.ExtensionContext): KimiBudgetApi {
     answers,
     budgetItem,
     selectionItem,
+    // Before the line is emptied: the sends it gives up on the way out are the next window's to offer.
+    { dispose: () => pending.close() },
     { dispose: () => queue.dispose() },
     account,
     context.secrets.onDidChange(() => (queue.resume(), void followAccount())),

@@ -10,7 +10,7 @@ import { AnswerDocuments, PendingTurn } from './answerDocuments';
 import { duration, formatCount, formatUsd, heldBy } from './words';
 import { causeOf, describeFailure, FailureMessage, FixAction } from './failure';
 import { Action, Notifier, openSettings, setApiKey } from './notifier';
-import { PendingSends } from './pendingSends';
+import { PendingSends } from '../send/pendingSends';
 import { SelectionCounter } from './selectionCounter';
 import { SendTimeline, SendTimelines } from './sendTimeline';
 import { Settings } from './settings';
