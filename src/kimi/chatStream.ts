@@ -22,13 +22,18 @@ export class ChatAccumulator {
   readonly toolCalls: ToolCall[] = [];
   /** Tool calls streamed as deltas, and Kimi's inline tool-call markup in the text. */
   readonly deltas = new ToolCallAssembler();
-  readonly inline = new InlineToolCallParser();
+  readonly inline: InlineToolCallParser;
+  /** The names of the tools the request offered: a call of any other is never handed on. */
+  readonly offered: ReadonlySet<string>;
 
   constructor(
     model: string,
     readonly maxTokens: number,
+    offered: readonly string[] = [],
   ) {
     this.model = model;
+    this.offered = new Set(offered);
+    this.inline = new InlineToolCallParser(this.offered);
   }
 
   get started(): boolean {
@@ -180,6 +185,8 @@ function appendContent(acc: ChatAccumulator, delta: string, handlers: StreamHand
 }
 
 function toolCall(acc: ChatAccumulator, call: ToolCall, handlers: StreamHandlers): void {
+  // A call of a tool the request did not offer (or of any tool, when it offered none) is not made.
+  if (!acc.offered.has(call.name)) return;
   acc.toolCalls.push(call);
   try {
     handlers.onToolCall?.(call);

@@ -67,7 +67,11 @@ export class KimiClient {
         new KimiError({ kind: 'badRequest', message: `maxTokens must be a positive integer (got ${request.maxTokens}).` }),
       );
     }
-    const acc = new ChatAccumulator(request.model, request.maxTokens);
+    const acc = new ChatAccumulator(
+      request.model,
+      request.maxTokens,
+      (request.tools ?? []).map((tool) => tool.name),
+    );
     const body = {
       model: request.model,
       messages: request.messages.map(wireMessage),

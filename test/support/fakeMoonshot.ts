@@ -223,6 +223,7 @@ export class FakeMoonshot {
   private readonly faults: Fault[] = [];
   private readonly streamFaults: StreamFault[] = [];
   private readonly foreignAnswers: ForeignAnswer[] = [];
+  private readonly said: { content: string; toolCalls?: { name: string; arguments: string }[] }[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private server?: http.Server;
@@ -311,6 +312,15 @@ export class FakeMoonshot {
   /** The next request, on any path, gets this answer instead of Moonshot's. */
   answerNext(answer: ForeignAnswer): void {
     this.foreignAnswers.push(answer);
+  }
+
+  /**
+   * The next answer says `content` (in pieces of 9 characters, so that markup splits across chunks)
+   * and calls `toolCalls`, whatever the request offered: a model quoting a page, or calling a tool
+   * it was not given.
+   */
+  sayNext(said: { content: string; toolCalls?: { name: string; arguments: string }[] }): void {
+    this.said.push(said);
   }
 
   /** Per message: framing + role + content + its tool calls; the tools' schemas; plus the reply's opening. */
@@ -442,7 +452,16 @@ export class FakeMoonshot {
     res.once('finish', release); // the slot is held until the answer is out…
     res.once('close', release); // …or the client went away
 
-    const answer = buildAnswer(parsed.messages, parsed.tools, maxTokens, thinking, this.answerChunks, record.promptTokens);
+    const built = buildAnswer(parsed.messages, parsed.tools, maxTokens, thinking, this.answerChunks, record.promptTokens);
+    const said = this.said.shift();
+    const answer: Answer = said
+      ? {
+          ...built,
+          content: Array.from({ length: Math.ceil(said.content.length / 9) }, (_, i) => said.content.slice(i * 9, (i + 1) * 9)),
+          toolCalls: (said.toolCalls ?? []).map((c, i) => ({ id: `functions.${c.name}:${i}`, ...c })),
+          finishReason: said.toolCalls?.length ? 'tool_calls' : 'stop',
+        }
+      : built;
     const streamFault = parsed.stream ? takeFault(this.streamFaults, lastUser) : undefined;
     if (!parsed.stream || streamFault?.kind === 'json') {
       const delay = parsed.stream ? 0 : this.chunkDelayMs * (answer.reasoning.length + answer.content.length);
